@@ -1,0 +1,3 @@
+from avrep.cli import main
+
+main()

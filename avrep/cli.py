@@ -1,0 +1,72 @@
+"""The `avrep` command line: a lazy click group over `avrep.commands.*` (thin wrappers over the API)."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from avrep import __version__
+from avrep.errors import AvrepError
+
+# name -> "module:attribute"; modules import torch etc. only when their command runs.
+COMMANDS: dict[str, str] = {
+    "synth": "avrep.commands.synth:synth",
+    "prepare": "avrep.commands.prepare:prepare",
+    "preprocess": "avrep.commands.preprocess:preprocess",
+    "train": "avrep.commands.train:train",
+    "eval": "avrep.commands.train:eval_cmd",
+    "embed": "avrep.commands.index:embed",
+    "index": "avrep.commands.index:index",
+    "search": "avrep.commands.index:search",
+    "lipread": "avrep.commands.apps:lipread",
+    "sync": "avrep.commands.apps:sync",
+    "train-generator": "avrep.commands.generate:train_generator",
+    "generate": "avrep.commands.generate:generate",
+    "report": "avrep.commands.report:report",
+}
+
+
+def _available(name: str) -> bool:
+    mod = COMMANDS[name].split(":")[0]
+    return importlib.util.find_spec(mod) is not None
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in COMMANDS if _available(n))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(name):
+            return None
+        mod, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(mod), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="avrep")
+def cli() -> None:
+    """avrep: audio-visual speech representations (DAVS) for lip reading, retrieval, sync and
+    talking-face generation."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="avrep", standalone_mode=False)
+    except AvrepError as e:
+        click.echo(f"avrep: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("avrep: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("avrep: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Data: shipped vocabulary, corpus recipes, landmarks, alignment, feature store and datasets."""

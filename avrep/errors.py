@@ -1,0 +1,13 @@
+"""Errors for user mistakes: the CLI prints them on one line, never as a traceback."""
+
+
+class AvrepError(Exception):
+    """A user-facing error (bad input, bad arguments); the message names the file and the reason."""
+
+
+class MediaError(AvrepError):
+    """A media file could not be read or does not meet the requirements."""
+
+
+class NoFaceError(MediaError):
+    """No face was found where one was required."""

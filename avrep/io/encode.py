@@ -1,0 +1,67 @@
+"""Write talking-face clips: H.264 video + AAC audio in mp4, through PyAV."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avrep.utils import atomic_path
+
+
+def write_mp4(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    audio: np.ndarray | None = None,
+    fps: int = 25,
+    sample_rate: int = 16000,
+    crf: int = 18,
+) -> None:
+    """Encode frames uint8 [T,H,W,3] (RGB) and mono float32 audio into an mp4, atomically.
+
+    One encoder thread keeps the bytes deterministic for a given input.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T,H,W,3], got {frames.dtype} {frames.shape}")
+    t, h, w, _ = frames.shape
+    with atomic_path(path, ".mp4") as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            vs = out.add_stream("libx264", rate=fps)
+            vs.width, vs.height = w - (w % 2), h - (h % 2)
+            vs.pix_fmt = "yuv420p"
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            vs.thread_count = 1
+            as_ = None
+            if audio is not None:
+                as_ = out.add_stream("aac", rate=sample_rate)
+                as_.layout = "mono"
+                as_.thread_count = 1
+            for i in range(t):
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i, : vs.height, : vs.width]), format="rgb24")
+                vf.pts = i
+                vf.time_base = Fraction(1, fps)
+                for pkt in vs.encode(vf):
+                    out.mux(pkt)
+            for pkt in vs.encode():
+                out.mux(pkt)
+            if as_ is not None:
+                a = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0).reshape(1, -1)
+                af = av.AudioFrame.from_ndarray(a, format="flt", layout="mono")
+                af.sample_rate = sample_rate
+                af.pts = 0
+                af.time_base = Fraction(1, sample_rate)
+                for pkt in as_.encode(af):
+                    out.mux(pkt)
+                for pkt in as_.encode():
+                    out.mux(pkt)
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = 16000) -> None:
+    """Write mono float audio as 16-bit PCM wav, atomically."""
+    import soundfile as sf
+
+    with atomic_path(path, ".wav") as tmp:
+        sf.write(str(tmp), np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")

@@ -1,0 +1,1 @@
+"""Synthetic audio-visual speech: espeak-ng speech, visemes, faces and the corpus writer."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Shared by demo.sh and test.sh: create .venv if missing and install avrep with its dev extra.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${AVREP_PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY="$cand"; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "avrep needs Python 3.11 (set AVREP_PYTHON)" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $PY"
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+# Re-install only when setup.cfg changed since the last install (a stamp keeps reruns fast).
+STAMP=.venv/.avrep-installed
+if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ] || ! .venv/bin/python -c 'import avrep, torch, faiss, decord, av, dlib' 2>/dev/null; then
+  echo "[setup] installing avrep[dev] into .venv (first time: a few minutes)"
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$STAMP"
+fi
