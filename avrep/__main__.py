@@ -1,3 +1,4 @@
 from avrep.cli import main
 
-main()
+if __name__ == "__main__":  # guard: spawned worker processes import __main__
+    main()

@@ -16,7 +16,7 @@ COMMANDS: dict[str, str] = {
     "preprocess": "avrep.commands.preprocess:preprocess",
     "train": "avrep.commands.train:train",
     "eval": "avrep.commands.train:eval_cmd",
-    "embed": "avrep.commands.index:embed",
+    "embed": "avrep.commands.embed:embed",
     "index": "avrep.commands.index:index",
     "search": "avrep.commands.index:search",
     "lipread": "avrep.commands.apps:lipread",

@@ -32,7 +32,8 @@ def write_mp4(
             vs = out.add_stream("libx264", rate=fps)
             vs.width, vs.height = w - (w % 2), h - (h % 2)
             vs.pix_fmt = "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            # mbtree/lookahead made x264 output differ run to run (seen with PyAV 18): off for determinism
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
             vs.thread_count = 1
             as_ = None
             if audio is not None:

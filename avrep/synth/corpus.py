@@ -170,7 +170,7 @@ def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_d
     rng = np.random.default_rng(spec["clip_seed"])
     if cfg.snr_db is not None:
         audio = add_noise(audio, cfg.snr_db, rng)
-    track = articulation_track(sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start)
+    track = articulation_track(sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start, voice=voice)
     frames, lms = render_sequence(Identity.sample(cfg.seed * 100003 + spec["identity_id"]), track, spec["clip_seed"], size=cfg.size)
     rel = Path("clips") / spec["split"] / f"{spec['clip_id']}.mp4"
     write_mp4(out_dir / rel, frames, audio, fps=FPS, sample_rate=SAMPLE_RATE)
@@ -189,7 +189,7 @@ def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_d
         "word_start_frame": int(np.floor((w0 - start) / spf)),
         "word_end_frame": int(np.ceil((w1 - start) / spf)),
         "phonemes": " ".join(p[0] for p in tphon),
-        "visemes": " ".join(phoneme_to_viseme(p[0]) for p in tphon),
+        "visemes": " ".join(phoneme_to_viseme(p[0], voice=voice) for p in tphon),
         "seed": spec["clip_seed"],
         "text": text,
         "rate": spec["rate"],
@@ -207,9 +207,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(cfg: SynthConfig, voices: list[str], out_dir: str) -> None:
-    import torch
+    import cv2
 
-    torch.set_num_threads(1)  # one core per worker: processes give the parallelism
+    cv2.setNumThreads(1)  # one core per worker: processes give the parallelism
     _WORKER.update(cfg=cfg, voices=voices, out_dir=Path(out_dir))
 
 
@@ -218,6 +218,16 @@ def _work(spec: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]
         return spec["clip_id"], render_clip(spec, _WORKER["cfg"], _WORKER["voices"], _WORKER["out_dir"]), None
     except Exception as e:  # recorded, the rest of the corpus proceeds
         return spec["clip_id"], None, f"{type(e).__name__}: {e}"
+
+
+def _work_chunk(specs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    return [_work(s) for s in specs]
+
+
+def _chunks(todo: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    """Group clips of one identity together so a worker reuses that identity's cached face layers."""
+    todo = sorted(todo, key=lambda s: (s["identity_id"], s["index"]))
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 def _state(cfg: SynthConfig) -> dict[str, Any]:
@@ -257,22 +267,24 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwri
     failures: dict[str, str] = {}
     t0 = time.time()
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"synth {cfg.preset}", unit="clip", disable=not progress)
+    chunks = _chunks(todo, 12)
     if workers <= 1:
         _init_worker(cfg, info["voices"], str(out))
-        for s in todo:
-            cid, _, err = _work(s)
-            if err:
-                failures[cid] = err
-            bar.update(1)
-    elif todo:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                 initargs=(cfg, info["voices"], str(out))) as ex:
-            futs = [ex.submit(_work, s) for s in todo]
-            for f in as_completed(futs):
-                cid, _, err = f.result()
+        results = (_work_chunk(c) for c in chunks)
+        for res in results:
+            for cid, _, err in res:
                 if err:
                     failures[cid] = err
                 bar.update(1)
+    elif todo:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                 initargs=(cfg, info["voices"], str(out))) as ex:
+            futs = [ex.submit(_work_chunk, c) for c in chunks]
+            for f in as_completed(futs):
+                for cid, _, err in f.result():
+                    if err:
+                        failures[cid] = err
+                    bar.update(1)
     bar.close()
     elapsed = time.time() - t0
     rows = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import string
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,6 @@ AUDIO_OUTPUT_SYNCHRONOUS = 2
 espeakINITIALIZE_PHONEME_EVENTS = 0x0001
 espeakINITIALIZE_DONT_EXIT = 0x8000
 espeakCHARS_UTF8 = 1
-espeakENDPAUSE = 0x1000
 POS_CHARACTER = 1
 espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE, espeakPUNCTUATION, espeakCAPITALS, espeakWORDGAP = (
     1, 2, 3, 4, 5, 6, 7)
@@ -59,14 +59,22 @@ class _Event(ctypes.Structure):
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                                   ctypes.POINTER(_Event))
 
-# English language variants shipped in espeak-ng-data/lang/gmw and voice variants in voices/!v.
-ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan",
-           "en-gb-x-gbcwmd", "en-us-nyc")
-VARIANTS = ("m1", "f2", "m3", "f4")
-PAUSE_PHONEMES = frozenset({"_", "_:", "_!", "_^_", "_;_", "_|", "||", "|"})
+# English language voices shipped in espeak-ng-data/lang/gmw, and voice variants from voices/!v
+# (two male, two female, each with its own pitch and formant scaling).
+# en-gb-scotland is left out: its audio still varied between identical calls (state inside espeak).
+ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc")
+VARIANTS = ("m1", "f1", "m3", "f4")
+# espeak's pitch "flutter" and "roughness" read counters that persist across utterances, so the
+# same call gave different audio (lengths drift by pitch periods). Every variant is served from a
+# private overlay of espeak-ng-data with both switched off, and with echo off so that stop
+# closures stay digital silence (which is how we find them). NEUTRAL_VARIANT does this for a bare
+# language name ("en-us" -> "en-us+avrep").
+_DETERMINISM_LINES = "\nflutter 0\nroughness 0\necho 0 0\n"
+NEUTRAL_VARIANT = "avrep"
+PAUSE_PHONEMES = frozenset({"_", "_:", "_::", "_!", "_^_", "_;_", "_|", "||", "|", "_X1"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Speech:
     """One synthesised utterance. Positions are in samples at `sample_rate`, sorted, end-exclusive."""
 
@@ -93,7 +101,8 @@ class _Engine:
     def __init__(self) -> None:
         import espeakng_loader
 
-        lib_path, data_path = espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
+        lib_path = espeakng_loader.get_library_path()
+        data_path = str(_overlay_data_dir(Path(espeakng_loader.get_data_path())))
         try:
             lib = ctypes.CDLL(lib_path)
         except OSError as exc:
@@ -110,6 +119,9 @@ class _Engine:
                                      ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_uint),
                                      ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
+        self._libc = ctypes.CDLL(None)  # espeak also draws noise from libc rand()
         rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
                                      espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT)
         if rate != ESPEAK_SAMPLE_RATE:
@@ -134,14 +146,22 @@ class _Engine:
             i += 1
         return 0  # 0 = continue synthesis
 
-    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int):
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
+    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, seed: int):
+        language, _, variant = voice.partition("+")
+        variant = variant or NEUTRAL_VARIANT
+        # espeak silently ignores an unknown variant, so check it here.
+        if not language or "/" in variant or not (self.data_path / "voices" / "!v" / variant).is_file():
+            raise AvrepError(f"unknown espeak voice {voice!r} (see avrep.synth.speech.list_voices())")
+        if self.lib.espeak_SetVoiceByName(f"{language}+{variant}".encode()) != EE_OK:
             raise AvrepError(f"unknown espeak voice {voice!r} (see avrep.synth.speech.list_voices())")
         # Set every parameter on every call so earlier calls cannot leak into this one.
         for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range),
                              (espeakVOLUME, 100), (espeakWORDGAP, 0), (espeakPUNCTUATION, 0),
                              (espeakCAPITALS, 0)):
             self.lib.espeak_SetParameter(param, value, 0)
+        # Both noise sources are reseeded per call: the same arguments give the same samples.
+        self.lib.espeak_ng_SetRandSeed(seed)
+        self._libc.srand(ctypes.c_uint(seed & 0xFFFFFFFF))
         self._chunks, self._events = [], []
         buf = ctypes.create_string_buffer(text.encode("utf-8"))
         err = self.lib.espeak_Synth(buf, len(buf), 0, POS_CHARACTER, 0, espeakCHARS_UTF8, None, None)
@@ -152,39 +172,87 @@ class _Engine:
         return audio, events
 
 
+def _overlay_data_dir(data: Path) -> Path:
+    """A private espeak-ng-data: symlinks to the shipped files, rewritten (deterministic) variants."""
+    import atexit
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="avrep-espeak-"))
+    pid = os.getpid()
+    atexit.register(lambda: shutil.rmtree(root, ignore_errors=True) if os.getpid() == pid else None)
+    out = root / "espeak-ng-data"
+    (out / "voices" / "!v").mkdir(parents=True)
+    for entry in data.iterdir():
+        if entry.name != "voices":
+            (out / entry.name).symlink_to(entry)
+    for entry in (data / "voices").iterdir():
+        if entry.name != "!v":
+            (out / "voices" / entry.name).symlink_to(entry)
+    for entry in sorted((data / "voices" / "!v").iterdir()):
+        text = entry.read_text(encoding="utf-8", errors="replace")
+        (out / "voices" / "!v" / entry.name).write_text(text.rstrip("\n") + _DETERMINISM_LINES)
+    (out / "voices" / "!v" / NEUTRAL_VARIANT).write_text(
+        f"language variant\nname {NEUTRAL_VARIANT}" + _DETERMINISM_LINES)
+    return out
+
+
 _LOCK = threading.Lock()
 _ENGINE: _Engine | None = None
-_ENGINE_PID: int | None = None
 
 
 def _engine() -> _Engine:
-    """The per-process engine (a forked child inherits a valid synchronous-mode state)."""
-    global _ENGINE, _ENGINE_PID
+    """The per-process engine, created on first use (a forked child inherits a valid
+    synchronous-mode state, so workers may fork after the parent has synthesised)."""
+    global _ENGINE
     if _ENGINE is None:
-        _ENGINE, _ENGINE_PID = _Engine(), os.getpid()
+        _ENGINE = _Engine()
     return _ENGINE
 
 
 def list_voices() -> list[str]:
-    """English voices as `<language>+<variant>`, accent-major in a fixed order (32 voices).
+    """The 32 English voices `<language>+<variant>` (8 accents x 4 variants), in a fixed order.
 
-    Only combinations whose language and variant files ship with espeakng-loader are listed.
+    Voice i has accent i % 8, so any prefix of 8 voices covers every accent and alternates male
+    and female variants. Only combinations whose files ship with espeakng-loader are listed.
     """
     import espeakng_loader
 
     data = Path(espeakng_loader.get_data_path())
     langs = {p.name.lower() for p in (data / "lang" / "gmw").iterdir()}
     variants = {p.name for p in (data / "voices" / "!v").iterdir()}
-    return [f"{a}+{v}" for a in ACCENTS if a in langs for v in VARIANTS if v in variants]
+    n_a, n_v = len(ACCENTS), len(VARIANTS)
+    pairs = [(ACCENTS[i % n_a], VARIANTS[(i + i // n_a) % n_v]) for i in range(n_a * n_v)]
+    return [f"{a}+{v}" for a, v in pairs if a in langs and v in variants]
+
+
+_STRESS = "'," + "%="  # espeak stress marks prefixed to vowel mnemonics
+_STOP_INITIALS = frozenset("pbtdkg")  # p b t d k g and the affricates tS dZ
+_VOICELESS_INITIALS = frozenset("ptk")
+_SILENCE_LEVEL = 2  # int16 amplitude treated as digital silence (closures are exact zeros)
+_MIN_CLOSURE = 22  # 1 ms at 22,050 Hz: shorter silent runs are not a closure
+_MAX_CLOSURE = 2205  # 100 ms: lips close at most this long before a burst after a pause
 
 
 def _decode_phoneme(raw: bytes) -> str:
-    # id.string holds the mnemonic packed in up to 8 bytes, NUL-padded.
-    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
+    """Phoneme mnemonic from the NUL-padded 8-byte id, without stress marks ("'eI" -> "eI")."""
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace").lstrip(_STRESS)
+
+
+def _word_text(text: str, pos: int) -> str:
+    """The written word at 1-based character `pos`: its whitespace token without outer punctuation."""
+    token = text[pos - 1:].split(None, 1)[0] if pos >= 1 and text[pos - 1:].strip() else ""
+    return token.strip(string.punctuation + "\u201c\u201d\u2018\u2019")
+
+
+def _silent_run_start(silent: np.ndarray, lo: int, hi: int) -> int:
+    """Start of the run of silent samples that ends at `hi` (searching no earlier than `lo`)."""
+    loud = np.flatnonzero(~silent[lo:hi])
+    return lo + int(loud[-1]) + 1 if loud.size else lo
 
 
 def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_rate: int = 16000,
-               pitch_range: int = 50) -> Speech:
+               pitch_range: int = 50, seed: int = 0) -> Speech:
     """Speak `text` with espeak-ng voice `voice` (e.g. "en-us+m1"); words/phonemes in output samples.
 
     rate: words per minute (80-450); pitch, pitch_range: 0-99 (espeak's scale, 50 = voice default).
@@ -202,10 +270,9 @@ def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_r
     if sample_rate <= 0:
         raise AvrepError(f"synthesize: bad sample rate {sample_rate}")
     with _LOCK:
-        raw, events = _engine().synth(text, voice, rate, pitch, pitch_range)
+        raw, events = _engine().synth(text, voice, rate, pitch, pitch_range, seed)
     if raw.size == 0:
         raise AvrepError(f"espeak-ng produced no audio for {text!r} with voice {voice!r}")
-    n_raw = len(raw)
     audio = raw.astype(np.float32) / 32768.0
     if sample_rate != ESPEAK_SAMPLE_RATE:
         from scipy.signal import resample_poly
@@ -213,36 +280,78 @@ def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_r
         g = math.gcd(sample_rate, ESPEAK_SAMPLE_RATE)
         audio = resample_poly(audio, sample_rate // g, ESPEAK_SAMPLE_RATE // g).astype(np.float32)
         np.clip(audio, -1.0, 1.0, out=audio)
-    n_out = len(audio)
-
-    def conv(s: int) -> int:
-        return min(max(int(round(s * sample_rate / ESPEAK_SAMPLE_RATE)), 0), n_out)
-
-    # Phonemes: each ends where the next starts; the last ends at the end of the audio.
-    ph_raw = [(_decode_phoneme(raw_id), s) for typ, s, _, _, raw_id in events if typ == EVENT_PHONEME]
-    ph_starts = [min(max(s, 0), n_raw) for _, s in ph_raw]
-    phonemes: list[tuple[str, int, int]] = []
-    for i, (name, _) in enumerate(ph_raw):
-        end = ph_starts[i + 1] if i + 1 < len(ph_raw) else n_raw
-        phonemes.append((name, conv(ph_starts[i]), conv(end)))
-    phonemes.sort(key=lambda p: p[1])
-
-    # Words: start at the WORD event; end at the next word's start or at the end of the word's
-    # last non-pause phoneme, whichever comes first.
-    w_raw = sorted((min(max(s, 0), n_raw), pos, length)
-                   for typ, s, pos, length, _ in events if typ == EVENT_WORD)
-    words: list[tuple[str, int, int]] = []
-    word_phonemes: list[list[str]] = []
-    for i, (s, pos, length) in enumerate(w_raw):
-        start = conv(s)
-        nxt = conv(w_raw[i + 1][0]) if i + 1 < len(w_raw) else n_out
-        own = [p for p in phonemes if start <= p[1] < nxt and p[0] not in PAUSE_PHONEMES]
-        end = min(nxt, own[-1][2]) if own else nxt
-        word = text[pos - 1:pos - 1 + length] if pos >= 1 else ""
-        words.append((word, start, max(end, start)))
-        word_phonemes.append([p[0] for p in own])
+    ratio = sample_rate / ESPEAK_SAMPLE_RATE
+    phonemes, words, word_phonemes = _timings(raw, events, text, ratio, len(audio))
     return Speech(audio=audio, sample_rate=sample_rate, words=words, phonemes=phonemes, voice=voice,
                   text=text, word_phonemes=word_phonemes)
+
+
+def _timings(raw: np.ndarray, events: list, text: str, ratio: float, n_out: int):
+    """Phoneme and word spans (output samples) from espeak's events, which arrive in text order."""
+    n_raw = len(raw)
+
+    def conv(s: int) -> int:
+        return min(max(int(round(s * ratio)), 0), n_out)
+
+    # Walk the events in order: each PHONEME belongs to the latest WORD event before it.
+    ph: list[list] = []  # [name, raw start, word index or -1]
+    w_raw: list[tuple[int, int, int]] = []  # (raw start, text position, length)
+    for typ, s, pos, length, raw_id in events:
+        s = min(max(s, 0), n_raw)
+        if typ == EVENT_WORD:
+            w_raw.append((s, pos, length))
+        elif typ == EVENT_PHONEME:
+            name = _decode_phoneme(raw_id)
+            ph.append([name, s, len(w_raw) - 1 if name not in PAUSE_PHONEMES else -1])
+    # Stops: espeak's event for a stop after silence marks its release burst; the silent closure
+    # before it (lips or tongue already shut) belongs to the stop. The aspiration after a
+    # voiceless burst (lips already parting) goes to the next phoneme of the same word; a voiced
+    # or word-final stop keeps its release. Phoneme i spans [bound[i], bound[i + 1]).
+    silent = np.abs(raw.astype(np.int32)) <= _SILENCE_LEVEL
+    ev = [s for _, s, _ in ph] + [n_raw]
+    closure = [None] * len(ph)
+    for i, (name, s, _) in enumerate(ph):
+        if name[:1] in _STOP_INITIALS:
+            lo = max(ev[i - 1] if i else 0, s - _MAX_CLOSURE)
+            c = _silent_run_start(silent, lo, s)
+            if s - c >= _MIN_CLOSURE:
+                closure[i] = c
+    bound = [ev[0]] if not ph or closure[0] is None else [closure[0]]
+    for i in range(1, len(ph)):
+        if closure[i] is not None:
+            bound.append(closure[i])
+        elif (closure[i - 1] is not None and ph[i - 1][0][:1] in _VOICELESS_INITIALS
+              and ph[i][2] == ph[i - 1][2]):
+            bound.append(ev[i - 1])  # the previous stop's aspiration starts this phoneme
+        else:
+            bound.append(ev[i])
+    bound.append(n_raw)
+    bound = np.maximum.accumulate(np.asarray(bound, dtype=np.int64)).tolist()
+    # Zero-length phonemes go; `audio_end` keeps where each phoneme's sound really stops
+    # (the next event), so a word ending in a stop keeps its release.
+    phonemes: list[tuple[str, int, int]] = []
+    owner: list[int] = []
+    audio_end: list[int] = []
+    for i, (name, _, w) in enumerate(ph):
+        start, end = conv(bound[i]), conv(bound[i + 1])
+        if end > start:
+            phonemes.append((name, start, end))
+            owner.append(w)
+            audio_end.append(conv(max(ev[i + 1], bound[i + 1])))
+    # A word starts with its first phoneme (espeak sometimes places the WORD event on the previous
+    # word's last phoneme, e.g. "pumpkin again") and ends at the end of its last phoneme's sound or
+    # at the next word's start, whichever comes first. Words without phonemes use the event.
+    owned = [[k for k, w in enumerate(owner) if w == i] for i in range(len(w_raw))]
+    starts = [phonemes[own[0]][1] if own else conv(s) for (s, _, _), own in zip(w_raw, owned)]
+    starts = np.maximum.accumulate(np.asarray(starts or [0], dtype=np.int64)).tolist()
+    words: list[tuple[str, int, int]] = []
+    word_phonemes: list[list[str]] = []
+    for i, ((_, pos, _), own) in enumerate(zip(w_raw, owned)):
+        nxt = starts[i + 1] if i + 1 < len(w_raw) else n_out
+        end = max(min(nxt, audio_end[own[-1]]) if own else nxt, starts[i])
+        words.append((_word_text(text, pos), starts[i], end))
+        word_phonemes.append([phonemes[k][0] for k in own])
+    return phonemes, words, word_phonemes
 
 
 def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator, kind: str = "white") -> np.ndarray:

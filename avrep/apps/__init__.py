@@ -1,0 +1,1 @@
+"""Applications on raw media: lip reading, sync, talking-face generation."""

@@ -1,0 +1,67 @@
+"""`avrep train` and `avrep eval`: thin click wrappers over avrep.train.loop and avrep.eval."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--config", "config", default="small", show_default=True,
+              help="model config: tiny, small, base, or a path to a .json config")
+@click.option("--data", required=True, help="feature store dir (avrep preprocess), or 'toy[:key=val,...]'")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--epochs", default=20, show_default=True, type=int)
+@click.option("--batch-size", default=32, show_default=True, type=int, help="per process")
+@click.option("--lr", default=2e-3, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader worker processes")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA)")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoders")
+@click.option("--frames", default=29, show_default=True, type=int, help="frames per clip")
+@click.option("--threads", default=None, type=int, help="torch CPU threads")
+@click.option("--assoc", default=None, type=click.Choice(["infonce", "margin"]), help="association loss")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train(config, data, out, epochs, batch_size, lr, seed, resume, workers, device, amp, compile_, frames,
+          threads, assoc, quiet) -> None:
+    """Train the DAVS encoders (single process, or under torchrun for DDP)."""
+    from avrep.train.loop import TrainArgs
+    from avrep.train.loop import train as run_train
+
+    args = TrainArgs(config=config, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                     workers=workers, device=device, amp=amp, compile=compile_, frames=frames, threads=threads,
+                     loss={"assoc_kind": assoc} if assoc else {})
+    rec = run_train(args, resume=resume, progress=not quiet)
+    import os
+
+    if rec and os.environ.get("RANK", "0") == "0":
+        click.echo(json.dumps({"run": out, **{k: v for k, v in rec.items() if k.startswith(("val_", "epoch"))}}))
+
+
+@click.command("eval")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", required=True, help="feature store dir, or 'toy[:...]'")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False),
+              help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--no-probes", is_flag=True, help="skip the disentanglement probes")
+def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes) -> None:
+    """Evaluate a run: lip reading (video/audio/fused), retrieval, disentanglement probes."""
+    from pathlib import Path
+
+    from avrep.eval import evaluate_run
+
+    out_json = out_json or str(Path(run) / f"eval_{split}.json")
+    res = evaluate_run(run, data, split, out_json, device, batch_size, workers, probes=not no_probes)
+    lr_, rt = res["lipread"], res["retrieval"]
+    summary = {"video_top1": lr_["video"]["top1"], "audio_top1": lr_["audio"]["top1"],
+               "fused_top1": lr_["fused"]["top1"], "a2v_R@1": rt["a2v"]["R@1"], "v2a_R@1": rt["v2a"]["R@1"],
+               "n": lr_["n"], "out": out_json}
+    if "homophene_ceiling" in lr_:
+        summary["homophene_ceiling"] = lr_["homophene_ceiling"]
+    click.echo(json.dumps(summary))

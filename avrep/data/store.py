@@ -1,0 +1,136 @@
+"""Feature store: sharded memmapped arrays plus parquet indexes, written so a kill never shows half a shard.
+
+Layout (see docs/architecture.md)::
+
+    store/plan.json                 what is being built (manifest hash + config), written first
+    store/shard_00000/mouth.npy     uint8 [F, 96, 96]
+                      face.npy      uint8 [F, 128, 128, 3]
+                      audio.npy     float32 [F * 640]
+                      landmarks.npy float32 [F, 68, 2] (source-frame pixels)
+                      face_mask.npy bool [F] (False: frame had no face, landmarks filled)
+                      clips.parquet / failures.parquet (this shard's rows)
+    store/clips.parquet, failures.parquet, manifest.json   written last
+
+A shard is built in a hidden temp folder and renamed into place in one step, so finished shards are
+complete and a re-run skips them. Clips may share frames (GRID word windows point into the
+sentence's frames), so `offset`/`n_frames` address rows of the shard arrays.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from avrep.errors import AvrepError
+from avrep.utils import atomic_write_parquet
+
+ARRAYS = ("mouth", "face", "audio", "landmarks", "face_mask")
+FAILURE_COLUMNS = ["clip_id", "path", "reason"]
+
+
+def shard_name(i: int) -> str:
+    return f"shard_{i:05d}"
+
+
+def clean_temp(store_dir: str | os.PathLike) -> None:
+    """Remove temp shard folders left by a killed run."""
+    for p in Path(store_dir).glob(".shard_*.tmp*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def shard_done(store_dir: str | os.PathLike, i: int, clip_ids: list[str] | None = None) -> bool:
+    """True if shard i is complete (and, if given, holds exactly these clips)."""
+    d = Path(store_dir) / shard_name(i)
+    if not (d / "clips.parquet").exists() or not (d / "failures.parquet").exists():
+        return False
+    if clip_ids is None:
+        return True
+    got = pd.read_parquet(d / "clips.parquet", columns=["clip_id"])["clip_id"].tolist()
+    got += pd.read_parquet(d / "failures.parquet", columns=["clip_id"])["clip_id"].tolist()
+    return sorted(got) == sorted(clip_ids)
+
+
+def write_shard(store_dir: str | os.PathLike, i: int, arrays: dict[str, np.ndarray], clips: pd.DataFrame,
+                failures: pd.DataFrame) -> None:
+    """Write one shard into a temp folder, then rename it into place (atomic on one filesystem)."""
+    store = Path(store_dir)
+    final = store / shard_name(i)
+    tmp = store / f".{shard_name(i)}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ARRAYS:
+        np.save(tmp / f"{name}.npy", arrays[name])
+    clips.to_parquet(tmp / "clips.parquet", index=False)
+    failures.reindex(columns=FAILURE_COLUMNS).to_parquet(tmp / "failures.parquet", index=False)
+    for f in tmp.iterdir():  # make the data durable before it becomes visible
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def write_index(store_dir: str | os.PathLike, n_shards: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate the shards' tables into clips.parquet and failures.parquet (in shard order)."""
+    store = Path(store_dir)
+    clips, fails = [], []
+    for i in range(n_shards):
+        d = store / shard_name(i)
+        clips.append(pd.read_parquet(d / "clips.parquet"))
+        fails.append(pd.read_parquet(d / "failures.parquet"))
+    clips_df = pd.concat([c for c in clips if len(c)], ignore_index=True) if any(len(c) for c in clips) \
+        else (clips[0] if clips else pd.DataFrame())
+    fail_df = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=FAILURE_COLUMNS)
+    fail_df = fail_df.reindex(columns=FAILURE_COLUMNS)
+    atomic_write_parquet(store / "failures.parquet", fail_df)
+    atomic_write_parquet(store / "clips.parquet", clips_df)
+    return clips_df, fail_df
+
+
+class FeatureStore:
+    """Read access to a finished store; arrays are opened lazily as read-only memmaps."""
+
+    def __init__(self, store_dir: str | os.PathLike):
+        self.dir = Path(store_dir)
+        idx = self.dir / "clips.parquet"
+        if not idx.exists():
+            raise AvrepError(f"{self.dir}: not a feature store (no clips.parquet; run `avrep preprocess`)")
+        self.clips = pd.read_parquet(idx)
+        f = self.dir / "failures.parquet"
+        self.failures = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)
+        self._open: dict[int, dict[str, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getstate__(self) -> dict[str, Any]:  # memmaps must not be pickled into DataLoader workers
+        st = self.__dict__.copy()
+        st["_open"] = {}
+        return st
+
+    def shard(self, i: int) -> dict[str, np.ndarray]:
+        if i not in self._open:
+            d = self.dir / shard_name(int(i))
+            self._open[i] = {n: np.load(d / f"{n}.npy", mmap_mode="r") for n in ARRAYS}
+        return self._open[i]
+
+    def clip(self, row: int | str, start: int = 0, length: int | None = None,
+             keys: tuple[str, ...] = ARRAYS) -> dict[str, np.ndarray]:
+        """Arrays of one clip (by row number or clip_id), frames [start, start+length) of the clip."""
+        r = self.clips.iloc[row] if isinstance(row, (int, np.integer)) else \
+            self.clips.loc[self.clips["clip_id"] == row].iloc[0]
+        n = int(r["n_frames"])
+        length = n - start if length is None else length
+        a = int(r["offset"]) + start
+        sh = self.shard(int(r["shard"]))
+        out = {}
+        for k in keys:
+            if k == "audio":
+                out[k] = np.asarray(sh[k][a * 640:(a + length) * 640])
+            else:
+                out[k] = np.asarray(sh[k][a:a + length])
+        return out

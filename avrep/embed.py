@@ -1,0 +1,205 @@
+"""`Embedder`: the Python API for embeddings (video, audio, identity) from a trained DAVS run.
+
+Raw files go through the same preprocessing as training (dlib landmarks -> aligned mouth ROI and face
+crop; PyAV audio at 16 kHz); arrays skip it. Every embedding is float32 and L2-normalised.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from avrep.errors import AvrepError
+
+MODALITIES = ("audio", "video", "identity")
+CROP = 88
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise AvrepError(f"--device {device!r}: not a torch device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AvrepError(f"--device {device}: CUDA is not available here")
+    return dev
+
+
+def run_dir_of(path: str | os.PathLike) -> Path:
+    """A run directory, or a file inside one (e.g. model.safetensors) -> the run directory."""
+    p = Path(path)
+    if p.is_file():
+        p = p.parent
+    if not (p / "model.safetensors").exists():
+        raise AvrepError(f"{path}: not a trained avrep run (no model.safetensors)")
+    return p
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    from avrep.utils import sha256_file
+
+    return sha256_file(run_dir_of(path) / "model.safetensors")
+
+
+def center_crop(mouth: np.ndarray, size: int = CROP) -> np.ndarray:
+    """[T, H, W] -> centre [T, size, size] (eval-time crop of the 96x96 ROI)."""
+    h, w = mouth.shape[-2:]
+    if h < size or w < size:
+        raise AvrepError(f"mouth ROI {h}x{w} is smaller than the {size}x{size} crop")
+    y, x = (h - size) // 2, (w - size) // 2
+    return mouth[..., y : y + size, x : x + size]
+
+
+class Embedder:
+    """Embeds raw clips or preprocessed arrays with one trained run."""
+
+    def __init__(self, model: torch.nn.Module, config: dict[str, Any], words: list[str], run_dir: Path,
+                 device: torch.device):
+        self.model, self.config, self.words, self.run_dir, self.device = model, config, words, run_dir, device
+        self.dim = int(config.get("embed_dim", 0))
+        self._sha: str | None = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Embedder":
+        from avrep.models import load_run
+
+        run = run_dir_of(path)
+        dev = resolve_device(device)
+        model, config, words = load_run(run, str(dev))
+        return cls(model, config, words, run, dev)
+
+    @property
+    def sha256(self) -> str:
+        if self._sha is None:
+            self._sha = checkpoint_sha256(self.run_dir)
+        return self._sha
+
+    # ---- inputs ---------------------------------------------------------------------------
+    @staticmethod
+    def _is_path(x: Any) -> bool:
+        return isinstance(x, (str, os.PathLike))
+
+    def _mouth(self, x: Any) -> np.ndarray:
+        if self._is_path(x):
+            from avrep.preprocess import process_file
+
+            x = process_file(x).mouth
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise AvrepError(f"mouth array must be [T, H, W], got shape {x.shape}")
+        return center_crop(x) if x.shape[-1] != CROP else x
+
+    @staticmethod
+    def _audio(x: Any) -> np.ndarray:
+        if isinstance(x, (str, os.PathLike)):
+            from avrep.io.media import read_audio
+
+            x = read_audio(x, 16000)
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 1 or len(x) < 640:
+            raise AvrepError(f"audio must be mono 16 kHz samples (>= 640), got shape {x.shape}")
+        return x[: len(x) // 640 * 640]
+
+    def _face(self, x: Any) -> np.ndarray:
+        if self._is_path(x):
+            x = face_crop_from_file(x)
+        x = np.asarray(x)
+        if x.ndim == 4:
+            x = x[len(x) // 2]
+        if x.shape != (128, 128, 3):
+            raise AvrepError(f"face must be an aligned 128x128x3 crop, got shape {x.shape}")
+        return x
+
+    # ---- single items ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def embed_video(self, path_or_array: Any) -> np.ndarray:
+        m = torch.from_numpy(np.ascontiguousarray(self._mouth(path_or_array)))[None].to(self.device)
+        return self.model.embed_video(m)[0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def embed_audio(self, path_or_array: Any) -> np.ndarray:
+        a = torch.from_numpy(self._audio(path_or_array))[None].to(self.device)
+        return self.model.embed_audio(a)[0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def embed_face(self, path_or_array: Any) -> np.ndarray:
+        f = torch.from_numpy(np.ascontiguousarray(self._face(path_or_array).transpose(2, 0, 1)))[None].to(self.device)
+        return self.model.embed_identity(f)[0].float().cpu().numpy()
+
+    # ---- batches over a feature store -----------------------------------------------------
+    @torch.inference_mode()
+    def embed_batch(self, batch: dict[str, torch.Tensor], modality: str) -> np.ndarray:
+        if modality == "video":
+            out = self.model.embed_video(batch["mouth"].to(self.device))
+        elif modality == "audio":
+            out = self.model.embed_audio(batch["audio"].to(self.device))
+        elif modality == "identity":
+            out = self.model.embed_identity(batch["face"].to(self.device))
+        else:
+            raise AvrepError(f"--modality {modality!r}: choose from {', '.join(MODALITIES)}")
+        return out.float().cpu().numpy().astype(np.float32)
+
+    def iter_store(self, store_dir: str | os.PathLike, modality: str, rows: np.ndarray | None = None,
+                   split: str | None = None, batch_size: int = 64, workers: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (row indices, embeddings) over a feature store's clips (eval-time crops, no augmentation)."""
+        from torch.utils.data import DataLoader, Subset
+
+        from avrep.data.dataset import FeatureDataset
+
+        ds = FeatureDataset(store_dir, split, frames=int(self.config.get("frames", 29)), train=False)
+        idx = np.arange(len(ds)) if rows is None else np.asarray(rows)
+        if len(idx) == 0:
+            return
+        dl = DataLoader(Subset(ds, idx.tolist()), batch_size=batch_size, shuffle=False, num_workers=workers)
+        pos = 0
+        for batch in dl:
+            n = len(batch["word_id"])
+            yield idx[pos : pos + n], self.embed_batch(batch, modality)
+            pos += n
+
+
+def face_crop_from_file(path: str | os.PathLike) -> np.ndarray:
+    """Detect + align the largest face in an image (or a video's middle frame) -> 128x128x3 uint8."""
+    img = read_image_or_frame(path)
+    from avrep.data.align import crop_clip
+    from avrep.data.landmarks import track_landmarks
+
+    tr = track_landmarks(img[None], detect_every=1, name=str(path))
+    if not tr.face.any():
+        raise AvrepError(f"{path}: no face found")
+    return crop_clip(img[None], tr.landmarks).face[0]
+
+
+IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def read_image_or_frame(path: str | os.PathLike, max_pixels: int = 50_000_000) -> np.ndarray:
+    """RGB uint8 [H, W, 3] from a photo, or the middle frame of a video."""
+    import cv2
+
+    p = Path(path)
+    if not p.exists():
+        raise AvrepError(f"{p}: no such file")
+    if p.suffix.lower() in IMAGE_EXT:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise AvrepError(f"{p}: not a readable image")
+        if img.shape[0] * img.shape[1] > max_pixels:
+            raise AvrepError(f"{p}: image too large ({img.shape[1]}x{img.shape[0]})")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    from avrep.io.media import read_video
+
+    frames = read_video(p).frames
+    if not len(frames):
+        raise AvrepError(f"{p}: no frames")
+    return np.ascontiguousarray(frames[len(frames) // 2])
+
+
+def file_sha(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

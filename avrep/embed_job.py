@@ -1,0 +1,108 @@
+"""`avrep embed`: batched, resumable, shardable embedding of a feature store (clip-retrieval layout).
+
+Output: EMB_DIR/emb_XXXXX.npy (float32 [n, d], L2-normalised) + meta_XXXXX.parquet (row-aligned) +
+manifest.json. Rows are cut into fixed chunks; a chunk is written atomically (embeddings first, metadata
+last, so a metadata file marks a finished chunk) and skipped on re-run. `shard=(i, N)` takes every N-th
+chunk, so N machines (or torchrun ranks) split one job and write into one folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from avrep.errors import AvrepError
+from avrep.utils import atomic_save_npy, atomic_write_parquet, write_manifest_json
+
+META_COLUMNS = ("clip_id", "path", "word", "word_id", "speaker", "split", "start_s", "end_s")
+
+
+def _meta(clips: pd.DataFrame) -> pd.DataFrame:
+    m = pd.DataFrame({"clip_id": clips["clip_id"].astype(str), "path": clips["path"].astype(str)})
+    m["word"] = clips["word"].astype("string") if "word" in clips else pd.Series([None] * len(clips), dtype="string")
+    m["word_id"] = clips["word_id"].fillna(-1).astype(int) if "word_id" in clips else -1
+    m["speaker"] = clips["speaker"].astype(str) if "speaker" in clips else ""
+    m["split"] = clips["split"].astype(str) if "split" in clips else ""
+    start = clips["start_frame"].fillna(0).astype(int) if "start_frame" in clips else 0
+    m["start_s"] = np.asarray(start, dtype=float) / 25.0
+    m["end_s"] = m["start_s"] + clips["n_frames"].astype(int).to_numpy() / 25.0
+    return m.reset_index(drop=True)
+
+
+def shard_from_env(shard: tuple[int, int]) -> tuple[int, int]:
+    """Under torchrun, each rank takes its share from RANK / WORLD_SIZE unless --shard was given."""
+    if shard == (0, 1) and "WORLD_SIZE" in os.environ:
+        return int(os.environ.get("RANK", 0)), int(os.environ["WORLD_SIZE"])
+    return shard
+
+
+def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, modality: str, out: str | os.PathLike,
+                *, split: str | None = None, batch_size: int = 64, chunk_size: int = 8192, shard: tuple[int, int] = (0, 1),
+                device: str = "auto", workers: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Embed every clip of a store (optionally one split) with one modality; returns a summary."""
+    from tqdm import tqdm
+
+    from avrep.data.store import FeatureStore
+    from avrep.embed import MODALITIES, Embedder
+
+    if modality not in MODALITIES:
+        raise AvrepError(f"--modality {modality!r}: choose from {', '.join(MODALITIES)}")
+    store = FeatureStore(store_dir)
+    clips = store.clips if split is None else store.clips[store.clips["split"] == split]
+    if not len(clips):
+        raise AvrepError(f"{store_dir}: no clips{'' if split is None else f' in split {split!r}'}")
+    emb = Embedder.from_checkpoint(checkpoint, device=device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    man = out / "manifest.json"
+    fields = {"modality": modality, "dim": emb.dim, "metric": "ip", "normalized": True,
+              "checkpoint": str(emb.run_dir.resolve()), "checkpoint_sha256": emb.sha256,
+              "model": emb.config.get("name"), "store": str(Path(store_dir).resolve()), "split": split,
+              "chunk_size": chunk_size, "n": int(len(clips))}
+    if man.exists():
+        import json
+
+        old = json.loads(man.read_text())
+        for k in ("modality", "dim", "checkpoint_sha256", "store", "split", "chunk_size"):
+            if old.get(k) != fields[k]:
+                raise AvrepError(f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
+                                 "use another --out")
+    i, n_sh = shard_from_env(shard)
+    # positions in the split-filtered dataset == positions in `clips`
+    n_chunks = (len(clips) + chunk_size - 1) // chunk_size
+    mine = [c for c in range(n_chunks) if c % n_sh == i]
+    todo = [c for c in mine if not (out / f"meta_{c:05d}.parquet").exists()]
+    write_manifest_json(out, "avrep embed", **fields)
+    bar = tqdm(total=sum(min(chunk_size, len(clips) - c * chunk_size) for c in todo), desc=f"embed {modality}",
+               unit="clip", disable=not progress)
+    for c in todo:
+        rows = np.arange(c * chunk_size, min((c + 1) * chunk_size, len(clips)))
+        vecs = np.zeros((len(rows), emb.dim), np.float32)
+        pos = 0
+        for _, e in emb.iter_store(store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers):
+            vecs[pos : pos + len(e)] = e
+            pos += len(e)
+            bar.update(len(e))
+        atomic_save_npy(out / f"emb_{c:05d}.npy", vecs)
+        atomic_write_parquet(out / f"meta_{c:05d}.parquet", _meta(clips.iloc[rows]))
+    bar.close()
+    done = sum((out / f"meta_{c:05d}.parquet").exists() for c in range(n_chunks))
+    return {"out": str(out), "chunks_written": len(todo), "chunks_done": done, "chunks_total": n_chunks,
+            "n": int(len(clips)), "dim": emb.dim, "shard": [i, n_sh]}
+
+
+def load_embeddings(emb_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:
+    """All embedding chunks of a folder, concatenated in chunk order, with their metadata."""
+    d = Path(emb_dir)
+    metas = sorted(d.glob("meta_*.parquet"))
+    if not metas:
+        raise AvrepError(f"{d}: no embeddings (meta_*.parquet)")
+    xs, ms = [], []
+    for m in metas:
+        e = d / m.name.replace("meta_", "emb_").replace(".parquet", ".npy")
+        xs.append(np.load(e))
+        ms.append(pd.read_parquet(m))
+    return np.concatenate(xs), pd.concat(ms, ignore_index=True)

@@ -1,0 +1,411 @@
+"""`avrep index build`: choose, train, add, tune and write an index folder atomically."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from avrep import __version__
+from avrep.errors import AvrepError
+from avrep.index.choose import Choice, choose_index, parse_memory
+from avrep.index.params import kind_of, latency_ms, make_params, recall_at_k
+from avrep.index.store import (INDEX_FILE, MANIFEST_FILE, META_FILE, Embeddings, build_lock,
+                               clean_stale_temps, open_embeddings, publish, read_json, temp_dir_for)
+from avrep.utils import atomic_write_json, sha256_file
+
+log = logging.getLogger("avrep.index")
+
+# Copied from the embedding manifest into the index manifest (the index must answer the same model).
+EMB_FIELDS = ("modality", "dim", "metric", "normalized", "checkpoint_sha256", "checkpoint", "model")
+EF_GRID = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096]
+NPROBE_GRID = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+               1536, 2048, 3072, 4096, 8192, 16384, 65536]
+ADD_BATCH = 65_536
+
+
+def faiss_metric(metric: str) -> int:
+    return faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+
+
+def use_gpu(device: str) -> bool:
+    """GPU when asked or ('auto') when faiss-gpu sees one."""
+    n = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if device == "gpu" and n == 0:
+        raise AvrepError("--device gpu: faiss sees no GPU (install the faiss-gpu extra: pip install avrep[gpu])")
+    return device != "cpu" and n > 0
+
+
+def train_index(index: faiss.Index, xt: np.ndarray, gpu: bool) -> None:
+    """Train (k-means for IVF, OPQ/PQ codebooks); k-means runs on the GPU(s) when present."""
+    if index.is_trained:
+        return
+    if gpu and kind_of(index) == "ivf":
+        ivf = faiss.extract_index_ivf(index)
+        # FAISS's own recipe: keep the index on CPU, give k-means a GPU flat index to assign with.
+        ivf.clustering_index = faiss.index_cpu_to_all_gpus(faiss.IndexFlat(ivf.d, ivf.metric_type))
+    index.train(xt)
+
+
+def add_vectors(index: faiss.Index, x: np.ndarray, gpu: bool, desc: str = "add") -> faiss.Index:
+    """Add in batches with a progress bar; returns the (CPU) index holding them.
+
+    IVF adds run on the GPU(s) when present (list assignment is the cost), then come back to CPU."""
+    target = index
+    if gpu and kind_of(index) == "ivf" and not isinstance(faiss.downcast_index(index), faiss.IndexRefine):
+        target = faiss.index_cpu_to_all_gpus(index)
+    with tqdm(total=len(x), desc=desc, unit="vec", disable=len(x) < 4 * ADD_BATCH) as bar:
+        for i in range(0, len(x), ADD_BATCH):
+            target.add(np.ascontiguousarray(x[i:i + ADD_BATCH]))
+            bar.update(min(ADD_BATCH, len(x) - i))
+    return faiss.index_gpu_to_cpu(target) if target is not index else index
+
+
+def train_size(choice: Choice, n: int) -> int:
+    """How many vectors to train on: ~64 per IVF list (FAISS warns under 39), >= 10k for PQ."""
+    import re
+
+    m = re.search(r"IVF(\d+)", choice.factory)
+    need = 64 * int(m.group(1)) if m else 0
+    if "PQ" in choice.factory:
+        need = max(need, 20_000)
+    return min(n, max(need, 1000))
+
+
+def leave_one_out_truth(x: np.ndarray, nq: int, k: int, metric: str, seed: int = 0):
+    """Queries = nq indexed vectors; truth = their exact k nearest *other* vectors (self dropped),
+    so tuning never rewards finding the query itself."""
+    rng = np.random.default_rng(seed + 1)
+    qids = np.sort(rng.choice(len(x), size=min(nq, len(x)), replace=False))
+    flat = faiss.IndexFlat(x.shape[1], faiss_metric(metric))
+    flat.add(x)
+    _, truth = flat.search(x[qids], k + 1)
+    return qids, drop_self(truth, qids, k)
+
+
+def drop_self(found: np.ndarray, qids: np.ndarray | None, k: int) -> np.ndarray:
+    """Remove each query's own id from its result row, keeping the first k others."""
+    if qids is None:
+        return found[:, :k]
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for i, (row, q) in enumerate(zip(found, qids)):
+        row = row[row != q][:k]
+        out[i, :len(row)] = row
+    return out
+
+
+def tune(index: faiss.Index, choice: Choice, queries: np.ndarray, truth: np.ndarray, qids, k: int,
+         recall_target: float) -> tuple[int | None, float]:
+    """Smallest efSearch/nprobe whose recall@k reaches the target (binary search on a grid)."""
+    def recall(v):
+        p, keep = make_params(index, v)
+        _, found = index.search(queries, k + (qids is not None), params=p)
+        return recall_at_k(drop_self(found, qids, k), truth, k)
+
+    if choice.param is None:
+        return None, recall(None)
+    if choice.param == "efSearch":
+        grid = [v for v in EF_GRID if v >= k]
+    else:
+        nlist = faiss.extract_index_ivf(index).nlist
+        grid = [v for v in NPROBE_GRID if v < nlist] + [nlist]
+    cache: dict[int, float] = {}
+    lo, hi = 0, len(grid) - 1
+    cache[grid[hi]] = recall(grid[hi])
+    if cache[grid[hi]] < recall_target:  # unreachable: settle for the best this index can do
+        log.warning("recall target %.3f not reached (best %.3f at %s=%d)", recall_target,
+                    cache[grid[hi]], choice.param, grid[hi])
+        return grid[hi], cache[grid[hi]]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        cache[grid[mid]] = r = recall(grid[mid])
+        if r >= recall_target:
+            hi = mid
+        else:
+            lo = mid + 1
+    v = grid[lo]
+    return v, cache.get(v) if v in cache else recall(v)
+
+
+def measure(index, x: np.ndarray, choice: Choice, k: int, recall_target: float, metric: str,
+            queries: np.ndarray | None, seed: int, n_queries: int = 1000) -> dict:
+    """Tune the search parameter, then measure recall@k and latency at it."""
+    if queries is not None:  # held-out queries from the user (e.g. audio queries for a video index)
+        qids = None
+        flat = faiss.IndexFlat(x.shape[1], faiss_metric(metric))
+        flat.add(x)
+        queries = np.ascontiguousarray(queries[:n_queries], dtype=np.float32)
+        truth = flat.search(queries, k)[1]
+    else:
+        qids, truth = leave_one_out_truth(x, n_queries, k, metric, seed)
+        queries = x[qids]
+    value, rec = tune(index, choice, queries, truth, qids, k, recall_target)
+    p, keep = make_params(index, value)
+    lat = latency_ms(lambda q, kk: index.search(q, kk, params=p), queries, k)
+    return {"search_param": choice.param, "search_value": value, "recall_at_k": float(rec), "k": k,
+            "recall_target": recall_target, "tuning_queries": int(len(queries)),
+            "tuning_query_source": "leave-one-out sample of the collection" if qids is not None else "--queries",
+            **{f"latency_{a}": b for a, b in lat.items()}}
+
+
+def store_search_value(index: faiss.Index, param: str | None, value: int | None) -> None:
+    """Store the tuned value in the index itself (as make_params would pass it per call), so plain
+    faiss.read_index + search, and avrep's unfiltered fast path, search exactly as tuned."""
+    if value is None:
+        return
+    ps = faiss.ParameterSpace()
+    ps.set_index_parameter(index, param, value)
+    if param == "nprobe":
+        q = faiss.downcast_index(faiss.extract_index_ivf(index).quantizer)
+        if isinstance(q, faiss.IndexHNSW):
+            q.hnsw.efSearch = max(2 * int(value), 16)
+
+
+def _finish(tmp: Path, index: faiss.Index, meta: pd.DataFrame, manifest: dict) -> None:
+    faiss.write_index(index, str(tmp / INDEX_FILE))
+    meta.to_parquet(tmp / META_FILE, index=False)
+    manifest["index_bytes"] = os.path.getsize(tmp / INDEX_FILE)
+    manifest["index_sha256"] = sha256_file(tmp / INDEX_FILE)
+    manifest["n"] = int(index.ntotal)
+    atomic_write_json(tmp / MANIFEST_FILE, manifest)
+
+
+def _base_manifest(emb: Embeddings, command: str) -> dict:
+    m = {f: emb.manifest.get(f) for f in EMB_FIELDS}
+    m["metric"] = m["metric"] or "ip"
+    m.update({"command": command, "avrep_version": __version__, "faiss_version": faiss.__version__,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "embeddings": str(emb.path.resolve())})
+    return m
+
+
+def build_index(emb_dir: str | os.PathLike, out: str | os.PathLike, *, max_memory: str | int = "4GB",
+                latency_ms_target: float = 10.0, metric: str | None = None, recall_target: float = 0.95,
+                index_type: str = "auto", k: int = 10, overwrite: bool = False, device: str = "auto",
+                queries: np.ndarray | None = None, seed: int = 0, trained: str | None = None,
+                shard: tuple[int, int] = (0, 1)) -> dict:
+    """Build an index folder at `out` from `emb_dir`; returns its manifest.
+
+    `trained` (a folder from `train_quantizer`) + `shard` build shard i/N of a sharded IVF index."""
+    t0 = time.perf_counter()
+    emb = open_embeddings(emb_dir)
+    if shard != (0, 1):
+        if trained is None:
+            raise AvrepError("--shard needs --trained QUANTIZER (from `avrep index train-quantizer`)")
+        emb = emb.select(*shard)
+        if emb.n == 0:
+            raise AvrepError(f"{emb_dir}: shard {shard[0]}/{shard[1]} has no embedding files")
+    metric = metric or emb.manifest.get("metric", "ip")
+    if metric not in ("ip", "l2"):
+        raise AvrepError(f"--metric {metric!r}: use ip or l2")
+    if metric == "ip" and emb.manifest.get("normalized") is False:
+        log.warning("%s: inner product on unnormalised embeddings", emb_dir)
+    out = Path(out)
+    mem = parse_memory(max_memory)
+    gpu = use_gpu(device)
+    with build_lock(out):
+        if out.exists() and not overwrite:
+            raise AvrepError(f"{out}: already exists (use --overwrite to replace it, --add to extend it)")
+        clean_stale_temps(out)
+        x = emb.vectors()
+        n, d = x.shape
+        if trained is not None:
+            index, qman = load_trained(trained, emb.manifest)
+            choice = Choice(qman["factory"], "nprobe", 0, "shared trained quantizer")
+        else:
+            choice = choose_index(n, d, mem, index_type)
+            index = faiss.index_factory(d, choice.factory, faiss_metric(metric))
+        log.info("index %s for n=%d d=%d (%s)", choice.factory, n, d, choice.reason)
+        t_train = time.perf_counter()
+        if not index.is_trained:
+            xt = x[np.sort(np.random.default_rng(seed).choice(n, train_size(choice, n), replace=False))]
+            train_index(index, xt, gpu)
+        t_add = time.perf_counter()
+        index = add_vectors(index, x, gpu)
+        t_tune = time.perf_counter()
+        stats = measure(index, x, choice, k, recall_target, metric, queries, seed)
+        store_search_value(index, stats["search_param"], stats["search_value"])
+        manifest = _base_manifest(emb, "avrep index build")
+        manifest.update({
+            "metric": metric, "factory": choice.factory, "choice_reason": choice.reason,
+            "index_kind": kind_of(index), "max_memory_bytes": mem, "estimated_bytes": choice.est_bytes,
+            "latency_target_ms": latency_ms_target, "latency_target_met": stats["latency_p99_ms"] <= latency_ms_target,
+            "device": "gpu" if gpu else "cpu", "seed": seed, "train_vectors": int(min(n, train_size(choice, n))),
+            "build_seconds": {"train": t_add - t_train, "add": t_tune - t_add, "tune": time.perf_counter() - t_tune,
+                              "total": time.perf_counter() - t0},
+            **stats,
+        })
+        if trained is not None:
+            manifest.update({"shard": list(shard), "trained_sha256": qman["trained_sha256"],
+                             "trained": str(Path(trained).resolve())})
+        if not manifest["latency_target_met"]:
+            log.warning("p99 latency %.2f ms is above the %.1f ms target", stats["latency_p99_ms"], latency_ms_target)
+        with temp_dir_for(out) as tmp:
+            _finish(tmp, index, emb.metadata(), manifest)
+            publish(tmp, out, replace=overwrite)
+    return manifest
+
+
+def add_to_index(emb_dir: str | os.PathLike, index_dir: str | os.PathLike, *, device: str = "auto",
+                 seed: int = 0, retune: bool = True) -> dict:
+    """Append new embeddings to an existing index folder without a rebuild (atomic swap).
+
+    Rows whose clip_id is already indexed are skipped, so re-adding a folder is harmless."""
+    from avrep.index.search import open_index_files
+
+    t0 = time.perf_counter()
+    out = Path(index_dir)
+    emb = open_embeddings(emb_dir)
+    gpu = use_gpu(device)
+    with build_lock(out):
+        clean_stale_temps(out)
+        index, meta, man = open_index_files(out)
+        check_compatible(man, emb.manifest, f"{emb_dir}", f"{out}")
+        new_meta = emb.metadata()
+        x = emb.vectors()
+        if "clip_id" in new_meta and "clip_id" in meta:
+            keep = ~new_meta["clip_id"].isin(set(meta["clip_id"])).to_numpy()
+            x, new_meta = x[keep], new_meta[keep].reset_index(drop=True)
+        n_new = len(x)
+        if n_new:
+            index = add_vectors(index, x, gpu, desc="add")
+        meta = pd.concat([meta, new_meta], ignore_index=True)
+        man = dict(man)
+        if retune and n_new and man.get("search_param"):
+            choice = Choice(man["factory"], man["search_param"], 0, man.get("choice_reason", ""))
+            if kind_of(index) != "ivf":  # IVF codes are lossy: keep the tuned nprobe
+                xs = index.reconstruct_n(0, index.ntotal)
+                man.update(measure(index, xs, choice, man.get("k", 10), man.get("recall_target", 0.95),
+                                   man["metric"], None, seed))
+                store_search_value(index, man["search_param"], man["search_value"])
+        man.setdefault("adds", []).append({"embeddings": str(Path(emb_dir).resolve()), "added": n_new,
+                                           "skipped_existing": int(emb.n - n_new),
+                                           "seconds": time.perf_counter() - t0,
+                                           "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        with temp_dir_for(out) as tmp:
+            _finish(tmp, index, meta, man)
+            publish(tmp, out, replace=True)
+    return man
+
+
+def check_compatible(index_man: dict, emb_man: dict, emb_name: str, index_name: str) -> None:
+    """Refuse to mix embeddings of another model, modality or dimension into an index."""
+    for f in ("modality", "dim", "checkpoint_sha256"):
+        a, b = index_man.get(f), emb_man.get(f)
+        if a != b:
+            raise AvrepError(f"{emb_name}: {f} {b!r} does not match the index {index_name} ({a!r})")
+
+
+# --- sharded builds (several machines, one trained quantizer) -------------------------------
+
+def train_quantizer(emb_dir: str | os.PathLike, out: str | os.PathLike, *, n_total: int | None = None,
+                    max_memory: str | int = "4GB", index_type: str = "auto", metric: str | None = None,
+                    overwrite: bool = False, seed: int = 0, device: str = "auto") -> dict:
+    """Train an empty IVF index on a sample of `emb_dir`, to be shared by every shard build."""
+    emb = open_embeddings(emb_dir)
+    n_total = int(n_total or emb.n)
+    metric = metric or emb.manifest.get("metric", "ip")
+    mem = parse_memory(max_memory)
+    choice = choose_index(n_total, emb.dim, mem, index_type)
+    if choice.param != "nprobe":  # a sharded collection needs lists that shards can fill independently
+        choice = choose_index(n_total, emb.dim, mem, "IVF")
+    if "Refine" in choice.factory:  # refine tables cannot be merged across shards
+        choice = Choice(choice.factory.replace(",Refine(SQ8)", ""), "nprobe", choice.est_bytes, choice.reason)
+    index = faiss.index_factory(emb.dim, choice.factory, faiss_metric(metric))
+    xt = emb.sample(train_size(choice, n_total), seed)
+    t0 = time.perf_counter()
+    out = Path(out)
+    with build_lock(out):
+        if out.exists() and not overwrite:
+            raise AvrepError(f"{out}: already exists (use --overwrite to replace it)")
+        clean_stale_temps(out)
+        train_index(index, xt, use_gpu(device))
+        man = _base_manifest(emb, "avrep index train-quantizer")
+        man.update({"metric": metric, "factory": choice.factory, "n_total": n_total, "train_vectors": len(xt),
+                    "train_seconds": time.perf_counter() - t0, "seed": seed})
+        with temp_dir_for(out) as tmp:
+            faiss.write_index(index, str(tmp / "trained.faiss"))
+            man["trained_sha256"] = sha256_file(tmp / "trained.faiss")
+            atomic_write_json(tmp / MANIFEST_FILE, man)
+            publish(tmp, out, replace=overwrite)
+    return man
+
+
+def load_trained(path: str | os.PathLike, emb_manifest: dict) -> tuple[faiss.Index, dict]:
+    path = Path(path)
+    man = read_json(path / MANIFEST_FILE)
+    check_compatible(man, emb_manifest, "embeddings", str(path))
+    f = path / "trained.faiss"
+    if not f.exists() or sha256_file(f) != man.get("trained_sha256"):
+        raise AvrepError(f"{f}: missing or does not match its manifest hash")
+    try:
+        return faiss.read_index(str(f)), man
+    except RuntimeError as e:
+        raise AvrepError(f"{f}: unreadable FAISS index ({str(e).splitlines()[0]})") from None
+
+
+def merge_shards(shard_dirs: list[str | os.PathLike], out: str | os.PathLike, *, ondisk: bool = False,
+                 overwrite: bool = False) -> dict:
+    """Merge shard folders built on one trained quantizer, with FAISS's own tools.
+
+    In memory: IndexIVF.merge_from (ids shifted by the rows before each shard). On disk
+    (`ondisk`): faiss.contrib.ondisk.merge_ondisk into `merged.ivfdata` next to index.faiss, which
+    `Index.open` maps with IO_FLAG_ONDISK_SAME_DIR."""
+    from avrep.index.search import open_index_files
+
+    shards = []
+    for s in shard_dirs:
+        idx, meta, man = open_index_files(Path(s))
+        shards.append((man.get("shard", [0, 1]), idx, meta, man, Path(s)))
+    shards.sort(key=lambda t: t[0][0])
+    nsh = shards[0][0][1]
+    if sorted(s[0][0] for s in shards) != list(range(nsh)) or any(s[0][1] != nsh for s in shards):
+        raise AvrepError(f"merge needs shards 0..{nsh - 1} of one build, got {[s[0] for s in shards]}")
+    q = {s[3].get("trained_sha256") for s in shards}
+    if len(q) != 1 or None in q:
+        raise AvrepError("shards were not built from one trained quantizer (trained_sha256 differs)")
+    for s in shards[1:]:
+        check_compatible(shards[0][3], s[3], str(s[4]), str(shards[0][4]))
+    out = Path(out)
+    man = dict(shards[0][3])
+    man.pop("shard", None)
+    nprobe = max(int(s[3]["search_value"]) for s in shards)
+    man.update({"command": "avrep index merge", "shards": [str(s[4].resolve()) for s in shards],
+                "search_value": nprobe, "ondisk": ondisk,
+                "shard_recall_at_k": [s[3]["recall_at_k"] for s in shards],
+                "recall_at_k": min(s[3]["recall_at_k"] for s in shards),
+                "recall_note": "min over shards, each tuned on its own rows; nprobe = max over shards",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    with build_lock(out):
+        if out.exists() and not overwrite:
+            raise AvrepError(f"{out}: already exists (use --overwrite to replace it)")
+        clean_stale_temps(out)
+        meta = pd.concat([s[2] for s in shards], ignore_index=True)
+        with temp_dir_for(out) as tmp:
+            if ondisk:
+                from faiss.contrib.ondisk import merge_ondisk
+
+                trained = load_trained(man["trained"], man)[0]
+                names = []
+                for i, s in enumerate(shards):
+                    names.append(str(tmp / f"shard{i}.faiss"))
+                    faiss.write_index(s[1], names[-1])
+                merge_ondisk(trained, names, str(tmp / "merged.ivfdata"), shift_ids=True)
+                for nm in names:
+                    os.unlink(nm)
+                merged = trained
+            else:
+                merged = shards[0][1]
+                ivf = faiss.extract_index_ivf(merged)
+                for s in shards[1:]:
+                    ivf.merge_from(faiss.extract_index_ivf(s[1]), ivf.ntotal)
+                merged.ntotal = ivf.ntotal
+            store_search_value(merged, "nprobe", nprobe)
+            _finish(tmp, merged, meta, man)
+            publish(tmp, out, replace=overwrite)
+    return man
+

@@ -1,0 +1,1 @@
+"""Media input/output: decoding (decord video, PyAV audio), probing, and mp4 encoding."""

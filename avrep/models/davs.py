@@ -1,0 +1,81 @@
+"""The DAVS model: word encoders (video + audio) in one space, identity encoder, heads.
+
+Public API (inputs are raw: uint8/0..255 pixels, float waveforms; normalisation happens inside):
+  embed_video(mouth [B,T,88|96,88|96]) -> [B,D]   embed_audio(wave [B,T*640]) -> [B,D]
+  frame_features_video / frame_features_audio -> [B,T,D]   embed_identity(face [B,3,128,128]) -> [B,Di]
+  classify(mouth=None, audio=None) -> word logits [B,W] (fused = mean of log-probabilities)
+All embeddings are float32 and L2-normalised.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avrep.models.encoders import AudioWordEncoder, IdentityEncoder, VideoWordEncoder
+from avrep.models.heads import Adversary, CosineClassifier, Projection
+
+
+class DAVS(nn.Module):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = copy.deepcopy(config)
+        d = config["embed_dim"]
+        self.video = VideoWordEncoder(config["video"])
+        self.audio = AudioWordEncoder(config["audio"])
+        self.identity = IdentityEncoder(config["identity"])
+        self.video_proj = Projection(self.video.out_dim, d)
+        self.audio_proj = Projection(self.audio.out_dim, d)
+        nw, ns = config["num_words"], config["num_speakers"]
+        di = self.identity.out_dim
+        ah = config.get("adversary_hidden", 128)
+        self.word_head = CosineClassifier(d, nw, config.get("classifier_scale", 16.0))
+        self.speaker_head = nn.Linear(di, ns)  # identity supervision
+        self.modality_disc = Adversary(d, 2, ah)  # audio vs video from the word embedding
+        self.adv_speaker_from_word = Adversary(d, ns, ah)  # dis-ID: identity must not be in word features
+        self.adv_word_from_identity = Adversary(di, nw, ah)  # dis-word: word must not be in identity features
+
+    # ---- raw (unnormalised) outputs for training --------------------------------------------
+    def encode_video(self, mouth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (frame features [B,T,D] normalised, clip embedding [B,D] unnormalised)."""
+        return self.video_proj(self.video(mouth))
+
+    def encode_audio(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.audio_proj(self.audio(wave))
+
+    # ---- public inference API ---------------------------------------------------------------
+    def embed_video(self, mouth: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.encode_video(mouth)[1].float(), dim=-1)
+
+    def embed_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.encode_audio(wave)[1].float(), dim=-1)
+
+    def frame_features_video(self, mouth: torch.Tensor) -> torch.Tensor:
+        return self.encode_video(mouth)[0].float()
+
+    def frame_features_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.encode_audio(wave)[0].float()
+
+    def embed_identity(self, face: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.identity(face).float(), dim=-1)
+
+    def classify(self, mouth: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """Word logits from video, audio, or both (fused: mean of log-softmax)."""
+        outs = []
+        if mouth is not None:
+            outs.append(F.log_softmax(self.word_head(self.encode_video(mouth)[1]).float(), -1))
+        if audio is not None:
+            outs.append(F.log_softmax(self.word_head(self.encode_audio(audio)[1]).float(), -1))
+        if not outs:
+            raise ValueError("classify needs mouth and/or audio")
+        return torch.stack(outs).mean(0)
+
+    def forward(self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training forward: everything the losses need (see avrep.train.losses)."""
+        vf, ve = self.encode_video(mouth)
+        af, ae = self.encode_audio(audio)
+        idf = self.identity(face)
+        return {"video_frames": vf, "audio_frames": af, "video_emb": ve, "audio_emb": ae, "identity": idf}

@@ -1,0 +1,258 @@
+"""DAVS encoders: video word encoder (mouth ROIs), audio word encoder (waveform -> log-mel), identity encoder.
+
+All encoders take raw model inputs (uint8 pixels / float waveform) and normalise inside, so callers
+cannot get preprocessing wrong. Word encoders return per-frame features [B, T, H] (pre-projection);
+the projection to the shared space lives in `avrep.models.heads`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Mouth ROI pixel statistics (LRW-style grayscale), applied to 0..255 inputs.
+MOUTH_MEAN, MOUTH_STD = 0.421 * 255.0, 0.165 * 255.0
+FACE_MEAN = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
+FACE_STD = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
+SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+FEATS_PER_FRAME = 4  # 100 Hz audio features
+
+
+def _norm2d(kind: str, ch: int) -> nn.Module:
+    return nn.BatchNorm2d(ch) if kind == "bn" else nn.GroupNorm(min(8, ch), ch)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (2-D)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, norm: str = "bn") -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = _norm2d(norm, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = _norm2d(norm, cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), _norm2d(norm, cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (x if self.down is None else self.down(x)), inplace=True)
+
+
+class ResNet2D(nn.Module):
+    """A ResNet trunk: `channels[i]` with `blocks[i]` basic blocks; stage i>0 halves resolution."""
+
+    def __init__(self, cin: int, channels: list[int], blocks: list[int], norm: str = "bn") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = cin
+        for i, (ch, n) in enumerate(zip(channels, blocks)):
+            for j in range(n):
+                layers.append(BasicBlock(c, ch, 2 if (i > 0 and j == 0) else 1, norm))
+                c = ch
+        self.layers = nn.Sequential(*layers)
+        self.out_dim = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.layers(x), 1).flatten(1)
+
+
+class TemporalConvNet(nn.Module):
+    """Non-causal dilated residual 1-D convs over time: local receptive field keeps frames sync-able."""
+
+    def __init__(self, cin: int, hidden: int, layers: int = 3, kernel: int = 3, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(cin, hidden, 1)
+        self.blocks = nn.ModuleList()
+        for i in range(layers):
+            d = 2**i
+            self.blocks.append(nn.Sequential(
+                nn.Conv1d(hidden, hidden, kernel, padding=d * (kernel - 1) // 2, dilation=d),
+                nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden)))
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C] -> [B, T, H]
+        h = self.inp(x.transpose(1, 2))
+        for blk in self.blocks:
+            h = F.relu(h + blk(h))
+        return h.transpose(1, 2)
+
+
+class BiGRU(nn.Module):
+    def __init__(self, cin: int, hidden: int, layers: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.gru = nn.GRU(cin, hidden // 2, layers, batch_first=True, bidirectional=True,
+                          dropout=dropout if layers > 1 else 0.0)
+        self.out_dim = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gru(x)[0]
+
+
+def make_temporal(cfg: dict[str, Any], cin: int) -> nn.Module:
+    kind = cfg.get("kind", "tcn")
+    if kind == "tcn":
+        return TemporalConvNet(cin, cfg["hidden"], cfg.get("layers", 3), cfg.get("kernel", 3), cfg.get("dropout", 0.1))
+    if kind == "bigru":
+        return BiGRU(cin, cfg["hidden"], cfg.get("layers", 2), cfg.get("dropout", 0.1))
+    raise ValueError(f"unknown temporal model {kind!r}")
+
+
+class VideoWordEncoder(nn.Module):
+    """Mouth ROIs [B, T, H, W] (0..255) -> per-frame features [B, T, hidden].
+
+    3-D conv front-end (5x7x7, as in the LRW ResNet lip readers) + per-frame 2-D ResNet + temporal model.
+    """
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        self.crop = cfg.get("crop", 88)
+        self.scale = cfg.get("input_scale", 1)  # >1: average-pool the crop first (tiny configs)
+        fc = cfg["frontend_channels"]
+        self.frontend = nn.Sequential(
+            nn.Conv3d(1, fc, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False),
+            nn.BatchNorm3d(fc), nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+        self.trunk = ResNet2D(fc, cfg["channels"], cfg["blocks"], cfg.get("norm", "bn"))
+        self.temporal = make_temporal(cfg["temporal"], self.trunk.out_dim)
+        self.out_dim = self.temporal.out_dim
+
+    def normalise(self, mouth: torch.Tensor) -> torch.Tensor:
+        """uint8 0..255 (or float: 0..255, or 0..1 as FeatureDataset gives) [B, T, H, W]
+        -> centre-cropped, standardised float [B, 1, T, h, w]."""
+        if mouth.dim() != 4:
+            raise ValueError(f"mouth must be [B, T, H, W], got {tuple(mouth.shape)}")
+        x = mouth.float()
+        if mouth.is_floating_point():  # a clip whose pixels are all <= 1 is on the 0..1 scale
+            unit = x.flatten(1).amax(1) <= 1.0
+            x = x * torch.where(unit, 255.0, 1.0).to(x.dtype)[:, None, None, None]
+        h, w = x.shape[-2:]
+        if h > self.crop or w > self.crop:  # 96x96 store ROIs: take the centre crop
+            t, l = (h - self.crop) // 2, (w - self.crop) // 2
+            x = x[..., t:t + self.crop, l:l + self.crop]
+        x = (x - MOUTH_MEAN) / MOUTH_STD
+        if self.scale > 1:
+            x = F.avg_pool2d(x, self.scale)
+        return x.unsqueeze(1)
+
+    def forward(self, mouth: torch.Tensor) -> torch.Tensor:
+        x = self.frontend(self.normalise(mouth))  # [B, C, T, h, w]
+        b, c, t, h, w = x.shape
+        x = x.transpose(1, 2).reshape(b * t, c, h, w)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        f = self.trunk(x).view(b, t, -1)
+        return self.temporal(f)
+
+
+class LogMelFrontend(nn.Module):
+    """Waveform [B, N] (16 kHz) -> log-mel [B, 4T, n_mels] with exactly 4 frames per 640 samples.
+
+    Uses `avrep.features.LogMel` when it exists; else a local torchaudio equivalent.
+    TODO: drop the fallback once avrep.features is in every checkout.
+    """
+
+    def __init__(self, n_mels: int = 80) -> None:
+        super().__init__()
+        self.n_mels = n_mels
+        self.shared = None
+        try:
+            from avrep.features import LogMel  # type: ignore
+
+            self.shared = LogMel(n_mels=n_mels)
+        except Exception:  # module absent or different signature: use the local front-end
+            import torchaudio
+
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=16000, n_fft=512, win_length=400, hop_length=160, n_mels=n_mels,
+                f_min=20.0, f_max=7600.0, center=True, power=2.0)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        n_out = wave.shape[-1] // 160
+        if self.shared is not None:
+            with torch.autocast(wave.device.type, enabled=False):  # log of a bf16 spectrum loses too much
+                m = self.shared(wave.float())
+            if m.shape[-1] != self.n_mels:  # [B, n_mels, F] layout
+                m = m.transpose(-1, -2)
+            return m[:, :n_out]
+        with torch.autocast(wave.device.type, enabled=False):
+            m = self.mel(wave.float())  # [B, n_mels, F]
+            m = torch.log(m + 1e-6)
+        return m.transpose(1, 2)[:, :n_out]
+
+
+class AudioWordEncoder(nn.Module):
+    """Waveform [B, T*640] -> per-frame features [B, T, hidden] in step with the video frames.
+
+    log-mel (100 Hz) -> per-utterance mean/variance normalisation (gain/channel invariance)
+    -> 1-D conv stack with two stride-2 stages (100 Hz -> 25 Hz) -> temporal model.
+    """
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        self.frontend = LogMelFrontend(cfg.get("n_mels", 80))
+        ch = cfg["channels"]
+        layers: list[nn.Module] = []
+        c = self.frontend.n_mels
+        for i, co in enumerate(ch):
+            stride = 2 if i < 2 else 1
+            layers += [nn.Conv1d(c, co, 5 if i < 2 else 3, stride, 2 if i < 2 else 1, bias=False),
+                       nn.BatchNorm1d(co), nn.ReLU(inplace=True)]
+            c = co
+        self.convs = nn.Sequential(*layers)
+        self.temporal = make_temporal(cfg["temporal"], c)
+        self.out_dim = self.temporal.out_dim
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.dim() != 2:
+            raise ValueError(f"audio must be [B, N] samples, got {tuple(wave.shape)}")
+        m = self.frontend(wave.float())  # [B, 4T, M]
+        m = (m - m.mean(1, keepdim=True)) / (m.std(1, keepdim=True) + 1e-5)
+        return m
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        t = wave.shape[-1] // SAMPLES_PER_FRAME
+        x = self.convs(self.features(wave).transpose(1, 2))  # [B, C, ~T]
+        x = x[..., :t]
+        if x.shape[-1] < t:
+            x = F.pad(x, (0, t - x.shape[-1]), mode="replicate")
+        return self.temporal(x.transpose(1, 2))
+
+
+class IdentityEncoder(nn.Module):
+    """Aligned face [B, 3, 128, 128] (0..255) -> identity feature [B, dim] (not normalised)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        super().__init__()
+        c0 = cfg["channels"][0]
+        self.scale = cfg.get("input_scale", 1)
+        self.stem = nn.Sequential(nn.Conv2d(3, c0, 7, 2, 3, bias=False), nn.BatchNorm2d(c0),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.trunk = ResNet2D(c0, cfg["channels"], cfg["blocks"], cfg.get("norm", "bn"))
+        self.proj = nn.Linear(self.trunk.out_dim, cfg["dim"])
+        self.register_buffer("mean", torch.tensor(FACE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(FACE_STD).view(1, 3, 1, 1), persistent=False)
+        self.out_dim = cfg["dim"]
+
+    def forward(self, face: torch.Tensor) -> torch.Tensor:
+        if face.dim() != 4 or face.shape[1] != 3:
+            raise ValueError(f"face must be [B, 3, H, W], got {tuple(face.shape)}")
+        x = (face.float() - self.mean) / self.std
+        if self.scale > 1:
+            x = F.avg_pool2d(x, self.scale)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.proj(self.trunk(self.stem(x)))
+
+
+def count_parameters(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+__all__ = ["VideoWordEncoder", "AudioWordEncoder", "IdentityEncoder", "LogMelFrontend", "count_parameters",
+           "SAMPLES_PER_FRAME", "FEATS_PER_FRAME"]

@@ -1,0 +1,373 @@
+"""Batch preprocessing: recipe manifest -> feature store (mouth ROIs, face crops, audio, landmarks).
+
+Each source video is decoded once and every clip cut from it (GRID word windows share the sentence's
+frames in the store). Work is split into shards of `shard_size` source videos in manifest order, so
+the store is identical whatever the number of workers; finished shards are skipped on a re-run.
+
+API:
+    preprocess(manifest, out_dir, workers=1, config=None) -> PreprocessResult
+    process_file(path, config=None, landmarks_path=None) -> ProcessedVideo   (raises AvrepError)
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from avrep.errors import AvrepError, MediaError
+from avrep.io import media
+
+SPF = media.SAMPLES_PER_FRAME
+STAGES = ("decode", "landmarks", "crop", "audio", "write")
+
+
+@dataclass
+class PreprocessConfig:
+    landmarks: str = "dlib"  # "dlib" or "true" (use the manifest's landmarks_path when present)
+    detect_every: int = 10
+    smooth_window: int = 3
+    stable_window: int = 12
+    cnn_fallback: bool = True  # CNN detector on key frames HOG misses (turned heads)
+    max_duration: float = media.MAX_DURATION
+    max_pixels: int = media.MAX_PIXELS
+    max_side: int = media.DECODE_MAX_SIDE
+    shard_size: int = 32  # source videos per shard
+    require_audio: bool = True
+
+    def check(self) -> "PreprocessConfig":
+        if self.landmarks not in ("dlib", "true"):
+            raise AvrepError(f"--landmarks {self.landmarks!r}: use dlib or true")
+        if self.detect_every < 1 or self.shard_size < 1 or self.max_side < 64:
+            raise AvrepError("detect_every and shard_size must be >= 1, max_side >= 64")
+        return self
+
+
+@dataclass
+class ProcessedVideo:
+    """Everything preprocessing extracts from frames [start, start+len) of one video (25 fps)."""
+
+    mouth: np.ndarray  # uint8 [T, 96, 96]
+    face: np.ndarray  # uint8 [T, 128, 128, 3]
+    audio: np.ndarray  # float32 [T * 640]
+    landmarks: np.ndarray  # float32 [T, 68, 2] source pixels
+    face_mask: np.ndarray  # bool [T]
+    start: int
+    n_video_frames: int
+    n_faces: int
+    lm_error_px: float = float("nan")  # dlib vs true landmarks, when both exist
+    lm_error_iod: float = float("nan")
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None, *, start: int = 0,
+                 end: int = -1, landmarks_path: str | None = None) -> ProcessedVideo:
+    """Process one video (frames [start, end) at 25 fps). Raises MediaError/NoFaceError with the reason."""
+    from avrep.data.align import crop_clip
+    from avrep.data.landmarks import landmark_error, track_landmarks
+
+    cfg = (config or PreprocessConfig()).check()
+    tm = {k: 0.0 for k in STAGES}
+    t = time.perf_counter()
+    info = media.probe(path)
+    if not info.has_video:
+        raise MediaError(f"{info.path}: no video stream")
+    if cfg.require_audio and not info.has_audio:
+        raise MediaError(f"{info.path}: no audio stream")
+    video = media.read_video(path, start, end, info=info, max_duration=cfg.max_duration,
+                             max_pixels=cfg.max_pixels, max_side=cfg.max_side)
+    frames = video.frames
+    T = len(frames)
+    tm["decode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    wav = media.read_audio(path, info=info, max_duration=cfg.max_duration) if info.has_audio else np.zeros(0, np.float32)
+    wav = media.fit_audio(wav[start * SPF:], T)
+    tm["audio"] = time.perf_counter() - t
+    t = time.perf_counter()
+    true_lm = None
+    if landmarks_path:
+        try:
+            true_lm = np.load(landmarks_path).astype(np.float32)
+        except Exception as e:
+            raise MediaError(f"{landmarks_path}: cannot read landmarks ({e})") from None
+        true_lm = true_lm[start:start + T]
+        if true_lm.shape != (T, 68, 2):
+            raise MediaError(f"{landmarks_path}: landmarks shape {true_lm.shape} does not match {T} frames")
+    err_px = err_iod = float("nan")
+    if cfg.landmarks == "true" and true_lm is not None:
+        lms, mask, n_faces = true_lm, np.ones(T, bool), 1
+    else:
+        tr = track_landmarks(frames, detect_every=cfg.detect_every, smooth_window=cfg.smooth_window,
+                             scale=video.scale, cnn_fallback=cfg.cnn_fallback, name=str(path))
+        lms, mask, n_faces = tr.landmarks, tr.face, tr.n_faces
+        if true_lm is not None:
+            err_px, err_iod = landmark_error(lms, true_lm)
+    tm["landmarks"] = time.perf_counter() - t
+    t = time.perf_counter()
+    crops = crop_clip(frames, lms, frame_scale=video.scale, stable_window=cfg.stable_window)
+    tm["crop"] = time.perf_counter() - t
+    return ProcessedVideo(mouth=crops.mouth, face=crops.face, audio=wav.astype(np.float32), landmarks=lms,
+                          face_mask=mask, start=start, n_video_frames=T + start, n_faces=n_faces,
+                          lm_error_px=err_px, lm_error_iod=err_iod, timings=tm)
+
+
+def _reason(e: BaseException, path: str) -> str:
+    """One-line failure reason without the path prefix (the path is its own column)."""
+    msg = " ".join(str(e).split())
+    for p in (f"{path}: ", f"{Path(path)}: "):
+        if msg.startswith(p):
+            msg = msg[len(p):]
+    if not isinstance(e, AvrepError):
+        msg = f"{type(e).__name__}: {msg}"
+    return msg[:300] or type(e).__name__
+
+
+def _group(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
+    """Rows grouped by source video (and true-landmark file), in first-appearance order."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in df.to_dict("records"):
+        groups.setdefault((r["path"], r.get("landmarks_path")), []).append(r)
+    return list(groups.values())
+
+
+def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int):
+    """Process one source video for all its clips -> (arrays, clip rows, failure rows, timings)."""
+    path = rows[0]["path"]
+    lo = min(int(r["start_frame"]) for r in rows)
+    his = [int(r["end_frame"]) for r in rows]
+    hi = -1 if any(h < 0 for h in his) else max(his)
+    try:
+        if path is None:
+            raise MediaError("None: clip has no path")
+        pv = process_file(path, cfg, start=max(0, lo), end=hi, landmarks_path=rows[0].get("landmarks_path"))
+    except Exception as e:  # any failure of this video fails its clips and nothing else
+        return None, [], [dict(clip_id=r["clip_id"], path=path, reason=_reason(e, str(path))) for r in rows], {}
+    lo = pv.start
+    T = len(pv.mouth)
+    n_video = pv.n_video_frames
+    parts = {"mouth": [pv.mouth], "face": [pv.face], "audio": [pv.audio], "landmarks": [pv.landmarks],
+             "face_mask": [pv.face_mask]}
+    extra = T
+    ok, fails = [], []
+    for r in rows:
+        s = int(r["start_frame"])
+        e = int(r["end_frame"]) if int(r["end_frame"]) >= 0 else n_video
+        if s >= n_video or e <= s:
+            fails.append(dict(clip_id=r["clip_id"], path=path,
+                              reason=f"frames [{s}, {e}) outside the video ({n_video} frames)"))
+            continue
+        padded = s < lo or e > lo + T
+        if not padded:
+            off = base + (s - lo)
+            idx = np.arange(s - lo, e - lo)
+        else:  # window runs past the video: repeat the edge frames (stored as its own copy)
+            idx = np.clip(np.arange(s, e), lo, lo + T - 1) - lo
+            for k, arr in (("mouth", pv.mouth), ("face", pv.face), ("landmarks", pv.landmarks),
+                           ("face_mask", pv.face_mask)):
+                parts[k].append(arr[idx])
+            parts["audio"].append(np.concatenate([pv.audio[i * SPF:(i + 1) * SPF] for i in idx]))
+            off = base + extra
+            extra += len(idx)
+        out = dict(r)
+        out.update(shard=-1, offset=int(off), n_frames=int(e - s), status="ok", padded=bool(padded),
+                   face_frames=int(pv.face_mask[idx].sum()), n_faces=int(pv.n_faces),
+                   video_frames=int(n_video), lm_error_px=pv.lm_error_px, lm_error_iod=pv.lm_error_iod)
+        ok.append(out)
+    if not ok:
+        return None, [], fails, pv.timings
+    arrays = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()}
+    return arrays, ok, fails, pv.timings
+
+
+def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_dict: dict[str, Any]) -> dict:
+    """Worker entry (spawn-safe): process a shard's videos and write the shard atomically."""
+    import cv2
+
+    from avrep.data import store as st
+
+    cv2.setNumThreads(1)
+    cfg = PreprocessConfig(**cfg_dict)
+    tm = {k: 0.0 for k in STAGES}
+    groups = _group(pd.DataFrame(rows))
+    chunks = {k: [] for k in st.ARRAYS}
+    ok_rows, fail_rows = [], []
+    base = 0
+    errs = []
+    for g in groups:
+        arrays, ok, fails, t = _process_group(g, cfg, base)
+        for k, v in t.items():
+            tm[k] += v
+        fail_rows += fails
+        if arrays is None:
+            continue
+        for k in st.ARRAYS:
+            chunks[k].append(arrays[k])
+        for r in ok:
+            r["shard"] = index
+            if not np.isnan(r["lm_error_px"]):
+                errs.append(r["lm_error_px"])
+        ok_rows += ok
+        base += len(arrays["mouth"])
+    t = time.perf_counter()
+    empty = {"mouth": np.zeros((0, 96, 96), np.uint8), "face": np.zeros((0, 128, 128, 3), np.uint8),
+             "audio": np.zeros(0, np.float32), "landmarks": np.zeros((0, 68, 2), np.float32),
+             "face_mask": np.zeros(0, bool)}
+    arrays = {k: (np.concatenate(chunks[k]) if chunks[k] else empty[k]) for k in st.ARRAYS}
+    clips = pd.DataFrame(ok_rows)
+    fails = pd.DataFrame(fail_rows, columns=st.FAILURE_COLUMNS)
+    st.write_shard(store_dir, index, arrays, clips, fails)
+    tm["write"] = time.perf_counter() - t
+    return {"index": index, "n_ok": len(ok_rows), "n_failed": len(fail_rows), "n_frames": int(base),
+            "timings": tm}
+
+
+@dataclass
+class PreprocessResult:
+    out_dir: str
+    n_clips: int
+    n_ok: int
+    n_failed: int
+    n_shards: int
+    n_shards_skipped: int
+    n_frames: int
+    seconds: float
+    timings: dict[str, float]
+    lm_error_px: float | None = None
+    lm_error_iod: float | None = None
+
+
+def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(df[["clip_id", "path", "start_frame", "end_frame"]].astype(str),
+                                        index=False).values.tobytes())
+    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *, workers: int = 1,
+               config: PreprocessConfig | None = None, progress: bool = True, overwrite: bool = False,
+               limit: int | None = None) -> PreprocessResult:
+    """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet."""
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    from avrep.data import store as st
+    from avrep.data.recipes import load_manifest
+    from avrep.utils import atomic_write_json, sha256_file, write_manifest_json
+
+    t0 = time.perf_counter()
+    cfg = (config or PreprocessConfig()).check()
+    manifest_path = None
+    if isinstance(manifest, pd.DataFrame):
+        df = manifest.copy()
+    else:
+        manifest_path = str(manifest)
+        df = load_manifest(manifest)
+    for c, d in (("start_frame", 0), ("end_frame", -1), ("landmarks_path", None)):
+        if c not in df:
+            df[c] = d
+    if limit:
+        keep = list(dict.fromkeys(df["path"]))[:limit]
+        df = df[df["path"].isin(keep)]
+    if cfg.landmarks == "dlib" and "landmarks_path" in df and df["landmarks_path"].notna().any():
+        pass  # true landmarks are still loaded to report dlib's error against them
+    out = Path(out_dir)
+    plan_id = _plan_id(df, cfg)
+    plan_file = out / "plan.json"
+    if out.exists() and any(out.iterdir()):
+        old = json.loads(plan_file.read_text()).get("plan_id") if plan_file.exists() else None
+        if old != plan_id:
+            if not overwrite:
+                raise AvrepError(f"{out}: holds a different store (other manifest or settings); "
+                                 "use a new --out or --overwrite")
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    st.clean_temp(out)
+    groups = _group(df)
+    shards = [sum(groups[i:i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
+    atomic_write_json(plan_file, {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
+    todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
+    tm = {k: 0.0 for k in STAGES}
+    n_frames = 0
+    bar = tqdm(total=len(df), desc="preprocess", unit="clip", disable=not progress, initial=len(df) - sum(
+        len(shards[i]) for i in todo))
+    cfg_dict = asdict(cfg)
+
+    def collect(res: dict) -> None:
+        nonlocal n_frames
+        for k, v in res["timings"].items():
+            tm[k] += v
+        n_frames += res["n_frames"]
+        bar.update(res["n_ok"] + res["n_failed"])
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                collect(process_shard(str(out), i, shards[i], cfg_dict))
+        else:
+            from concurrent.futures.process import BrokenProcessPool
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
+                futs = {ex.submit(process_shard, str(out), i, shards[i], cfg_dict): i for i in todo}
+                try:
+                    for f in as_completed(futs):
+                        collect(f.result())
+                except BrokenProcessPool:
+                    raise AvrepError(f"{out}: a worker crashed; finished shards are kept, re-run to resume") from None
+    finally:
+        bar.close()
+    clips, fails = st.write_index(out, len(shards))
+    err_px = err_iod = None
+    if len(clips) and "lm_error_px" in clips and clips["lm_error_px"].notna().any():
+        per_video = clips.drop_duplicates("path")
+        err_px = float(per_video["lm_error_px"].mean())
+        err_iod = float(per_video["lm_error_iod"].mean())
+    secs = time.perf_counter() - t0
+    res = PreprocessResult(out_dir=str(out), n_clips=len(df), n_ok=len(clips), n_failed=len(fails),
+                           n_shards=len(shards), n_shards_skipped=len(shards) - len(todo), n_frames=n_frames,
+                           seconds=secs, timings=tm, lm_error_px=err_px, lm_error_iod=err_iod)
+    inputs = {"manifest": manifest_path, "manifest_sha256": sha256_file(manifest_path) if manifest_path else None}
+    write_manifest_json(out, "preprocess", config=asdict(cfg), seed=None, inputs=inputs, plan_id=plan_id,
+                        workers=workers, result=asdict(res), vocab=df.attrs.get("vocab"),
+                        recipe=df.attrs.get("recipe"))
+    return res
+
+
+def preview(store_dir: str | os.PathLike, out_png: str | os.PathLike, *, n_clips: int = 8, n_cols: int = 10,
+            seed: int = 0) -> Path:
+    """PNG strip for a human: per row one clip's mouth ROIs over time, then its face crop."""
+    import cv2
+
+    from avrep.data.store import FeatureStore
+
+    fs = FeatureStore(store_dir)
+    if len(fs) == 0:
+        raise AvrepError(f"{store_dir}: store has no clips to preview")
+    rng = np.random.default_rng(seed)
+    rows_idx = sorted(rng.choice(len(fs), size=min(n_clips, len(fs)), replace=False).tolist())
+    lines = []
+    for i in rows_idx:
+        c = fs.clip(i, keys=("mouth", "face"))
+        n = len(c["mouth"])
+        sel = np.linspace(0, n - 1, n_cols).round().astype(int)
+        mouths = [cv2.cvtColor(c["mouth"][j], cv2.COLOR_GRAY2RGB) for j in sel]
+        face = cv2.resize(c["face"][n // 2], (96, 96), interpolation=cv2.INTER_AREA)
+        lines.append(np.concatenate(mouths + [face], axis=1))
+    img = np.concatenate(lines, axis=0)
+    out = Path(out_png)
+    from avrep.utils import atomic_path
+
+    with atomic_path(out, ".png") as tmp:
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        tmp.write_bytes(buf.tobytes())
+    return out

@@ -1,0 +1,1 @@
+"""DAVS training: losses, loop, checkpoints (safetensors + JSON), torchrun DDP."""

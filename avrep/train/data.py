@@ -1,0 +1,97 @@
+"""Opening training/eval data: a feature store (`FeatureDataset`) or the built-in `toy` set.
+
+`--data toy` or `--data toy:n_words=8,n_speakers=4,clips_per_pair=8` selects `ToyAVDataset`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from avrep.errors import AvrepError
+
+
+@dataclass
+class DataMeta:
+    """What the model and evaluation need to know about the data."""
+    words: list[str]
+    num_speakers: int
+    ceiling: float | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _toy_kwargs(spec: str) -> dict[str, int]:
+    kw: dict[str, int] = {}
+    if ":" in spec:
+        for part in spec.split(":", 1)[1].split(","):
+            if not part:
+                continue
+            try:
+                k, v = part.split("=")
+                kw[k.strip()] = int(v)
+            except ValueError:
+                raise AvrepError(f"--data {spec!r}: expected toy:key=int,key=int") from None
+    return kw
+
+
+def is_toy(spec: str) -> bool:
+    return spec == "toy" or spec.startswith("toy:")
+
+
+def open_dataset(spec: str, split: str, frames: int = 29, train: bool = False):
+    """A Dataset of item dicts (mouth, audio, face, word_id, speaker_id, clip_id)."""
+    if is_toy(spec):
+        from avrep.train.toy import ToyAVDataset
+
+        return ToyAVDataset(split, frames=frames, **_toy_kwargs(spec))
+    store = Path(spec)
+    if not (store / "clips.parquet").exists():
+        raise AvrepError(f"{store}: not a feature store (no clips.parquet); run `avrep preprocess` first")
+    try:
+        from avrep.data.dataset import FeatureDataset
+    except ImportError as e:
+        raise AvrepError(f"cannot open feature stores: avrep.data.dataset is unavailable ({e})") from None
+    ds = FeatureDataset(store, split, frames=frames, train=train, mouth_uint8=True)  # uint8: 4x less to move
+    if len(ds) == 0:
+        raise AvrepError(f"{store}: split {split!r} has no clips")
+    return ds
+
+
+def data_meta(spec: str, split: str = "train") -> DataMeta:
+    """Vocabulary (word_id order), number of speakers in `split`, homophene ceiling if known."""
+    if is_toy(spec):
+        ds = open_dataset(spec, split)
+        return DataMeta(list(ds.words), ds.num_speakers, None, spec)
+    import pandas as pd
+
+    store = Path(spec)
+    cp = store / "clips.parquet"
+    if not cp.exists():
+        raise AvrepError(f"{store}: not a feature store (no clips.parquet)")
+    df = pd.read_parquet(cp, columns=None)
+    if "status" in df.columns:
+        df = df[df["status"] == "ok"]
+    words: list[str] = []
+    ceiling = None
+    vp = store / "vocab.json"
+    if vp.exists():
+        v = json.loads(vp.read_text())
+        if isinstance(v, dict):
+            words = list(v.get("words", []))
+            ceiling = v.get("ceiling")
+            if isinstance(ceiling, dict):  # {"visual": ...} or similar
+                ceiling = ceiling.get("ceiling", ceiling.get("visual"))
+        else:
+            words = list(v)
+    if not words:
+        known = df[df["word_id"] >= 0][["word_id", "word"]].drop_duplicates().sort_values("word_id")
+        n = int(known["word_id"].max()) + 1 if len(known) else 0
+        words = [f"<{i}>" for i in range(n)]
+        for wid, w in zip(known["word_id"], known["word"]):
+            words[int(wid)] = str(w)
+    sub = df[df["split"] == split]
+    if len(sub) == 0:
+        raise AvrepError(f"{cp}: split {split!r} has no clips")
+    return DataMeta(words, int(sub["speaker"].nunique()), float(ceiling) if ceiling is not None else None, str(store))

@@ -1,0 +1,109 @@
+"""DAVS training losses, computed inside one module so DDP sees a single forward.
+
+Terms (weights in config["loss"]):
+  cls     shared word classifier on video and audio clip embeddings (lip reading / speech recognition)
+  assoc   audio-video association: InfoNCE over the (global) batch, or the paper's contrastive margin loss
+  sync    frame-level InfoNCE inside each clip: video frame t must match audio frame t, not t +- k
+  id      speaker classification from the identity feature
+  mod     modality discriminator (audio vs video embedding), encoders trained to fool it
+  dis     dis-ID (speaker from word embeddings) and dis-word (word from identity feature) adversaries
+Adversaries learn on detached features; encoders are pushed against frozen copies of them, towards
+a uniform prediction ("uniform", the paper's scheme) or by gradient reversal ("grl").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from avrep.models.heads import grad_reverse
+from avrep.train.ddp import gather_with_grad
+
+DEFAULT_LOSS = {"cls": 1.0, "assoc": 1.0, "sync": 0.5, "id": 1.0, "mod": 0.1, "dis": 0.1,
+                "assoc_kind": "infonce", "temperature": 0.07, "sync_temperature": 0.1, "margin": 1.0,
+                "adv_mode": "uniform"}
+
+
+def infonce(a: torch.Tensor, b_all: torch.Tensor, tau: float, offset: int = 0) -> torch.Tensor:
+    """InfoNCE: local row i of `a` matches row offset+i of `b_all` (the batch gathered over ranks)."""
+    logits = a @ b_all.t() / tau
+    tgt = torch.arange(a.shape[0], device=a.device) + offset
+    return F.cross_entropy(logits, tgt)
+
+
+def margin_contrastive(v: torch.Tensor, a: torch.Tensor, words: torch.Tensor, margin: float) -> torch.Tensor:
+    """The DAVS paper's contrastive loss: matched pairs close, pairs of different words >= margin apart."""
+    d = torch.cdist(v, a)  # [B, B]
+    pos = d.diagonal().pow(2).mean()
+    neg_mask = (words[:, None] != words[None, :]).float()
+    neg = (F.relu(margin - d).pow(2) * neg_mask).sum() / neg_mask.sum().clamp(min=1)
+    return pos + neg
+
+
+def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float) -> torch.Tensor:
+    """Frame-level InfoNCE within each clip over time offsets: [B,T,D] x [B,T,D]."""
+    logits = torch.einsum("btd,bsd->bts", vf.float(), af.float()) / tau  # [B, T, T]
+    b, t, _ = logits.shape
+    tgt = torch.arange(t, device=vf.device).expand(b, t).reshape(-1)
+    return 0.5 * (F.cross_entropy(logits.reshape(b * t, t), tgt)
+                  + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt))
+
+
+def _against(head: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: str) -> torch.Tensor:
+    """Encoder-side adversarial loss against a frozen adversary head."""
+    if mode == "grl":
+        return F.cross_entropy(head.forward_frozen(grad_reverse(x)), y)
+    logp = F.log_softmax(head.forward_frozen(x).float(), -1)
+    return -logp.mean()  # cross-entropy to the uniform distribution
+
+
+class DAVSLoss(nn.Module):
+    """Wraps a DAVS model: forward(batch) -> (total loss, {term: detached value}, stats)."""
+
+    def __init__(self, model: nn.Module, loss_cfg: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = {**DEFAULT_LOSS, **(loss_cfg or {})}
+
+    def forward(self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, word: torch.Tensor,
+                speaker: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        c, m = self.cfg, self.model
+        out = m(mouth, audio, face)
+        ve, ae = out["video_emb"].float(), out["audio_emb"].float()
+        vn, an = F.normalize(ve, dim=-1), F.normalize(ae, dim=-1)
+        idf = out["identity"].float()
+        terms: dict[str, torch.Tensor] = {}
+
+        lv, la = m.word_head(ve), m.word_head(ae)
+        terms["cls"] = F.cross_entropy(lv, word) + F.cross_entropy(la, word)
+
+        if c["assoc_kind"] == "infonce":
+            a_all, offset = gather_with_grad(an)
+            v_all, _ = gather_with_grad(vn)
+            terms["assoc"] = 0.5 * (infonce(vn, a_all, c["temperature"], offset)
+                                    + infonce(an, v_all, c["temperature"], offset))
+        else:
+            terms["assoc"] = margin_contrastive(vn, an, word, c["margin"])
+        terms["sync"] = sync_loss(out["video_frames"], out["audio_frames"], c["sync_temperature"])
+        terms["id"] = F.cross_entropy(m.speaker_head(idf), speaker)
+
+        # adversaries learn on detached features ...
+        emb = torch.cat([vn, an])
+        modality = torch.cat([torch.ones_like(word), torch.zeros_like(word)])
+        spk2 = torch.cat([speaker, speaker])
+        adv_train = (F.cross_entropy(m.modality_disc(emb.detach()), modality)
+                     + F.cross_entropy(m.adv_speaker_from_word(emb.detach()), spk2)
+                     + F.cross_entropy(m.adv_word_from_identity(idf.detach()), word))
+        # ... and the encoders are trained to defeat them
+        mode = c["adv_mode"]
+        terms["mod"] = _against(m.modality_disc, emb, modality, mode)
+        terms["dis"] = (_against(m.adv_speaker_from_word, emb, spk2, mode)
+                        + _against(m.adv_word_from_identity, idf, word, mode))
+        total = adv_train + sum(c[k] * v for k, v in terms.items())
+        terms["adv_heads"] = adv_train
+        with torch.no_grad():
+            stats = {"video_correct": (lv.argmax(-1) == word).sum(), "audio_correct": (la.argmax(-1) == word).sum(),
+                     "n": torch.tensor(word.shape[0], device=word.device)}
+        return total, {k: v.detach() for k, v in terms.items()}, stats
