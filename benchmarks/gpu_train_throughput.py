@@ -74,7 +74,7 @@ def main() -> None:
     torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
     model = create_model(a.config, num_words=a.num_words, num_speakers=a.num_speakers, frames=a.frames)
-    model = model.to(dev).to(memory_format=torch.channels_last)
+    model = model.to(dev).to_channels_last()
     if a.compile:
         for enc in (model.video, model.audio, model.identity):
             enc.compile()

@@ -152,7 +152,13 @@ def test_ddp_two_processes_gloo_matches_single_process(tmp_path):
     r1 = subprocess.run([PY, "-m", "avrep", "train", "--out", str(one), "--batch-size", "16", *common],
                         capture_output=True, text=True, env=ENV, timeout=300)
     assert r1.returncode == 0, r1.stderr
-    r2 = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    import socket
+
+    with socket.socket() as s:  # a free port for the gloo rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    r2 = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                         "--master_port", port,
                          "-m", "avrep", "train", "--out", str(two), "--batch-size", "8", *common],
                         capture_output=True, text=True, env=ENV, timeout=300)
     assert r2.returncode == 0, r2.stderr[-3000:]

@@ -32,10 +32,12 @@ def format_stats(st: dict) -> str:
 @click.option("--shard", type=str, default=None, help="i/N: generate only this machine's share")
 @click.option("--snr", "snr_db", type=float, default=None, help="add background noise at this SNR (dB)")
 @click.option("--size", type=int, default=160, show_default=True, help="frame size in pixels (>=160)")
+@click.option("--clips-per-word", type=int, default=None, help="override the preset's clips per word")
+@click.option("--words", "n_words", type=int, default=None, help="override the preset's vocabulary size")
 @click.option("--overwrite", is_flag=True, help="delete a non-empty output directory first")
 @click.option("--stats", "stats_dir", type=click.Path(), default=None, help="print statistics of an existing corpus and exit")
 @click.option("--json", "as_json", is_flag=True, help="print statistics as JSON")
-def synth(preset, out, seed, workers, shard, snr_db, size, overwrite, stats_dir, as_json) -> None:
+def synth(preset, out, seed, workers, shard, snr_db, size, clips_per_word, n_words, overwrite, stats_dir, as_json) -> None:
     """Generate the synthetic LRW-style audio-visual speech corpus (deterministic, resumable)."""
     from avrep.synth.corpus import PRESETS, SynthConfig, corpus_stats, generate
     from avrep.utils import parse_shard
@@ -52,7 +54,11 @@ def synth(preset, out, seed, workers, shard, snr_db, size, overwrite, stats_dir,
         raise AvrepError(f"--size {size}: must be >= 160 so a 96x96 mouth crop is meaningful")
     if workers < 1:
         raise AvrepError(f"--workers {workers}: must be >= 1")
-    cfg = SynthConfig(preset=preset, seed=seed, size=size, snr_db=snr_db, shard=parse_shard(shard))
+    for name, v in (("--clips-per-word", clips_per_word), ("--words", n_words)):
+        if v is not None and v < 1:
+            raise AvrepError(f"{name} {v}: must be >= 1")
+    cfg = SynthConfig(preset=preset, seed=seed, size=size, snr_db=snr_db, shard=parse_shard(shard),
+                      clips_per_word=clips_per_word, n_words=n_words)
     res = generate(cfg, out, workers=workers, overwrite=overwrite)
     rate = f", {res['clips_per_s']:.2f} clips/s" if res["clips_per_s"] else ""
     click.echo(f"synth: {res['n_clips']} clips in {res['out']} ({res['n_rendered']} rendered in {res['seconds']:.1f}s{rate}, "

@@ -72,46 +72,64 @@ class Crops:
     mouth_centres: np.ndarray  # float32 [T, 2] mouth centre in the reference frame
 
 
+def similarity_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`similarity` for many point sets at once: src [T, N, 2] -> dst [N, 2], returns [T, 2, 3]."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    ms, md = src.mean(1, keepdims=True), dst.mean(0)
+    a, b = src - ms, dst - md
+    n = (a ** 2).sum((1, 2))
+    if (n < 1e-9).any():
+        raise ValueError("degenerate points for similarity transform")
+    c = (a * b).sum((1, 2)) / n
+    s = (a[..., 0] * b[:, 1] - a[..., 1] * b[:, 0]).sum(1) / n
+    R = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], 1)  # [T, 2, 2]
+    t = md - np.einsum("tij,tj->ti", R, ms[:, 0])
+    return np.concatenate([R, t[:, :, None]], 2)
+
+
 def reference_transforms(landmarks: np.ndarray, stable_window: int = 12) -> np.ndarray:
     """Per-frame 2x3 transforms to the mean face, fitted on temporally smoothed stable points."""
     stable = smooth(landmarks[:, STABLE_POINTS], stable_window)
-    ref = MEAN_FACE[list(STABLE_POINTS)]
-    return np.stack([similarity(s, ref) for s in stable]).astype(np.float32)
+    return similarity_batch(stable, MEAN_FACE[list(STABLE_POINTS)]).astype(np.float32)
 
 
 def crop_clip(frames: np.ndarray, landmarks: np.ndarray, *, frame_scale: float = 1.0, stable_window: int = 12,
-              mouth_size: int = MOUTH_SIZE, face_size: int = FACE_SIZE, want_face: bool = True) -> Crops:
+              mouth_size: int = MOUTH_SIZE, face_size: int = FACE_SIZE, want_face: bool = True,
+              grays: np.ndarray | None = None) -> Crops:
     """Mouth ROIs and face crops for frames uint8 [T, H, W, 3] RGB with landmarks [T, 68, 2].
 
     Landmarks are in source pixels; `frame_scale` = source px per frame px (frames decoded smaller).
+    `grays` (uint8 [T, H, W]) = the frames in grayscale when the caller already has them.
     """
     import cv2
+
+    from avrep.data.landmarks import to_gray
 
     T = len(frames)
     lm = landmarks.astype(np.float64) / frame_scale
     Ms = reference_transforms(lm, stable_window).astype(np.float64)
+    G = to_gray(frames) if grays is None else grays
     mouth = np.empty((T, mouth_size, mouth_size), np.uint8)
     face = np.empty((T, face_size, face_size, 3), np.uint8) if want_face else np.zeros((T, 0, 0, 3), np.uint8)
-    centres = np.empty((T, 2), np.float32)
+    # ROI centre = mouth centre in the reference frame (affine maps commute with the mean)
+    centres = np.einsum("tij,tj->ti", Ms[:, :, :2], lm[:, MOUTH].mean(1)) + Ms[:, :, 2]
+    half = mouth_size / 2
+    Mm = Ms.copy()
+    Mm[:, :, 2] += half - centres
     fx0, fy0, fx1, fy1 = FACE_BOX
     fs = face_size / (fx1 - fx0)
-    to_face = np.array([[fs, 0, -fx0 * fs], [0, fs, -fy0 * fs]])
-    flags = cv2.INTER_LINEAR
+    Mf = Ms * fs  # the face box's offset and scale folded into the matrix: one warp per crop
+    Mf[:, :, 2] -= np.array([fx0 * fs, fy0 * fs])
+    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
     for t in range(T):
-        M = Ms[t]
-        c = apply(M, lm[t, MOUTH]).mean(0)
-        centres[t] = c
-        half = mouth_size / 2
-        Mm = M.copy()
-        Mm[:, 2] += np.array([half, half]) - c
-        gray = cv2.cvtColor(frames[t], cv2.COLOR_RGB2GRAY) if frames[t].ndim == 3 else frames[t]
-        mouth[t] = cv2.warpAffine(gray, Mm, (mouth_size, mouth_size), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(G[t], Mm[t], (mouth_size, mouth_size), dst=mouth[t], flags=flags, borderMode=border)
         if want_face:
-            face[t] = cv2.warpAffine(frames[t], _compose(to_face, M), (face_size, face_size), flags=flags,
-                                     borderMode=cv2.BORDER_REPLICATE)
+            cv2.warpAffine(frames[t], Mf[t], (face_size, face_size), dst=face[t], flags=flags, borderMode=border)
     Ms_src = Ms.copy()
     Ms_src[:, :, :2] /= frame_scale  # report transforms from source pixels
-    return Crops(mouth=mouth, face=face, transforms=Ms_src.astype(np.float32), mouth_centres=centres)
+    return Crops(mouth=mouth, face=face, transforms=Ms_src.astype(np.float32),
+                 mouth_centres=centres.astype(np.float32))
 
 
 def mouth_offset(landmarks: np.ndarray, transforms: np.ndarray, mouth_centres: np.ndarray) -> np.ndarray:

@@ -1,9 +1,15 @@
 """Face detection and 68-point landmarks with dlib, cheap enough for whole corpora.
 
-HOG detection runs on a few key frames only (every `detect_every`-th plus the last, on a frame
-rescaled so faces have a detectable size); face boxes are interpolated in between, the 68-point shape
-predictor runs on every frame, and the landmark tracks are smoothed over time. Frames without a face
-(GRID clips that open on grey frames) get landmarks filled from the nearest faces and a flag.
+HOG detection runs on a few key frames only (every `detect_every`-th plus the last): the first face is
+found on the whole frame, later key frames search only a crop around the face already found (same
+scale, so the same boxes, at a fraction of the cost) and fall back to the whole frame when it is lost;
+face boundaries between key frames are found by bisection. Boxes are interpolated between detections.
+The 68-point shape predictor (~1 ms a call whatever the image size, so downscaling does not help) runs
+on every `landmark_every`-th face frame; landmarks in between are interpolated linearly and the
+tracks smoothed over time. On real GRID clips k=2 moves the mouth points by ~0.3% of the inter-ocular
+distance vs the per-frame path (benchmarks/results/preprocess.json has the measurements). Frames
+without a face (GRID clips that open on grey frames) get landmarks filled from the nearest faces and
+a flag.
 """
 from __future__ import annotations
 
@@ -18,6 +24,9 @@ from avrep.errors import AvrepError, NoFaceError
 
 MIN_FACE = 20  # px in the source frame
 DETECT_SIDE = 400  # frames are rescaled so their longest side is about this before HOG detection
+DETECT_EVERY = 10  # frames between detector runs (boxes are interpolated in between)
+DETECT_FACE_PX = 90.0  # once a face is found, frames are searched at a scale that makes it about this wide
+LANDMARK_EVERY = 2  # shape predictor on every k-th frame, linear interpolation between (1 = every frame)
 
 
 def model_path(name: str) -> str:
@@ -70,15 +79,40 @@ class LandmarkTrack:
 
     landmarks: np.ndarray  # float32 [T, 68, 2], source-frame pixels
     face: np.ndarray  # bool [T]: a face was present (False = filled from neighbours)
-    n_faces: int  # most faces seen in one key frame (>1: the largest was taken)
+    n_faces: int  # most faces seen in one full-frame detection (>1: the largest was taken)
     n_detections: int  # detector calls made
     boxes: np.ndarray = field(repr=False, default=None)  # float32 [T, 4] x0 y0 x1 y1
+    n_predictions: int = 0  # shape-predictor calls made (the rest of the frames are interpolated)
 
 
 def _to_gray(frame: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """uint8 [T, H, W] grayscale of RGB frames [T, H, W, 3] in one cv2 call (gray input is returned as is)."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        return frames
+    T, H, W = frames.shape[:3]
+    flat = np.ascontiguousarray(frames).reshape(T * H, W, 3)
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY).reshape(T, H, W)
+
+
+def _blank_all(grays: np.ndarray, thresh: float = 8.0) -> np.ndarray:
+    """is_blank for every frame at once."""
+    sub = grays[:, ::4, ::4].reshape(len(grays), -1).astype(np.float32)
+    return sub.std(axis=1) < thresh
+
+
+def _detect_scale(h: int, w: int, target_side: int = DETECT_SIDE) -> float:
+    """Scale at which a frame is searched (longest side ~target_side; near 1 = native)."""
+    s = target_side / max(h, w)
+    return 1.0 if abs(s - 1) < 0.15 else s
 
 
 def detect_faces(gray: np.ndarray, target_side: int = DETECT_SIDE) -> np.ndarray:
@@ -91,8 +125,8 @@ def detect_faces(gray: np.ndarray, target_side: int = DETECT_SIDE) -> np.ndarray
 
     det, _ = _models()
     h, w = gray.shape[:2]
-    s = target_side / max(h, w)
-    img = gray if abs(s - 1) < 0.15 else cv2.resize(gray, (int(round(w * s)), int(round(h * s))),
+    s = _detect_scale(h, w, target_side)
+    img = gray if s == 1.0 else cv2.resize(gray, (int(round(w * s)), int(round(h * s))),
                                                     interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     s_eff = img.shape[1] / w
     rects = det(img, 0)
@@ -123,76 +157,109 @@ def predict_landmarks(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 def _fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Linear interpolation over invalid frames along axis 0; edges repeat the nearest valid value."""
-    t = np.arange(len(values))
     vi = np.flatnonzero(valid)
-    flat = values.reshape(len(values), -1).astype(np.float32, copy=True)
-    for j in range(flat.shape[1]):
-        flat[:, j] = np.interp(t, vi, flat[vi, j])
-    return flat.reshape(values.shape)
+    flat = values.reshape(len(values), -1).astype(np.float64)
+    if len(vi) == len(values):
+        return values.astype(np.float32, copy=True)
+    t = np.arange(len(values))
+    j = np.clip(np.searchsorted(vi, t, side="right") - 1, 0, len(vi) - 1)
+    left, right = vi[j], vi[np.minimum(j + 1, len(vi) - 1)]
+    w = np.clip((t - left) / np.maximum(right - left, 1), 0.0, 1.0)[:, None]
+    out = flat[left] * (1 - w) + flat[right] * w
+    return out.reshape(values.shape).astype(np.float32)
 
 
 def smooth(track: np.ndarray, window: int) -> np.ndarray:
     """Centred moving average over time with edge padding (window 1 = no smoothing)."""
     if window <= 1 or len(track) < 2:
         return track.astype(np.float32, copy=True)
-    k = np.ones(window, np.float32) / window
     pad_l, pad_r = window // 2, window - 1 - window // 2
-    flat = track.reshape(len(track), -1)
+    flat = track.reshape(len(track), -1).astype(np.float64)
     padded = np.concatenate([np.repeat(flat[:1], pad_l, 0), flat, np.repeat(flat[-1:], pad_r, 0)])
-    out = np.stack([np.convolve(padded[:, j], k, mode="valid") for j in range(flat.shape[1])], 1)
-    return out.reshape(track.shape).astype(np.float32)
+    c = np.concatenate([np.zeros((1, flat.shape[1])), np.cumsum(padded, 0)])
+    return ((c[window:] - c[:-window]) / window).reshape(track.shape).astype(np.float32)
 
 
-def track_landmarks(frames: np.ndarray, *, detect_every: int = 10, smooth_window: int = 3,
-                    scale: float = 1.0, cnn_fallback: bool = True, name: str = "clip") -> LandmarkTrack:
+def _predict_frames(face: np.ndarray, k: int) -> list[int]:
+    """Frames the shape predictor runs on: every k-th frame of each run of face frames and the run's
+    last frame (so nothing is extrapolated)."""
+    sel: set[int] = set()
+    idx = np.flatnonzero(face)
+    if len(idx):
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        for r in runs:
+            sel.update(range(int(r[0]), int(r[-1]) + 1, k))
+            sel.add(int(r[-1]))
+    return sorted(sel)
+
+
+def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, landmark_every: int = LANDMARK_EVERY,
+                    smooth_window: int = 3, scale: float = 1.0, cnn_fallback: bool = True,
+                    detect_face_px: float | None = DETECT_FACE_PX, name: str = "clip") -> LandmarkTrack:
     """Landmarks for every frame of `frames` (uint8 [T, H, W, 3] RGB or [T, H, W] gray).
 
-    `scale` maps frame pixels to source pixels (frames decoded smaller than the source).
+    `landmark_every` = k runs the shape predictor on every k-th face frame and interpolates the rest
+    (1 = every frame). Once a face is found, later detections search frames rescaled so it is about
+    `detect_face_px` wide (None: always at DETECT_SIDE). `scale` maps frame pixels to source pixels (frames decoded smaller).
     Frames before the first / after the last face, or blank, are flagged (face=False) and filled.
     Raises NoFaceError if no frame of the clip has a face.
     """
+    if landmark_every < 1 or detect_every < 1:
+        raise AvrepError(f"{name}: landmark_every and detect_every must be >= 1")
     T = len(frames)
     if T == 0:
         raise NoFaceError(f"{name}: no frames")
-    grays: list[np.ndarray | None] = [None] * T
-
-    def gray(i: int) -> np.ndarray:
-        if grays[i] is None:
-            grays[i] = _to_gray(frames[i])
-        return grays[i]
-
-    blank = np.zeros(T, bool)
+    G = to_gray(frames)
+    blank = _blank_all(G)
     found: dict[int, np.ndarray | None] = {}
     n_faces = 0
+    n_calls = 0
+
+    side = DETECT_SIDE  # search scale; lowered once the face size is known (HOG cost ~ pixels)
 
     def detect(i: int, cnn: bool = False) -> np.ndarray | None:
-        nonlocal n_faces
-        if i in found and (found[i] is not None or not cnn):
-            return found[i]
-        g = gray(i)
-        if is_blank(g):
-            blank[i] = True
+        nonlocal n_faces, n_calls, side
+        if blank[i]:
             found[i] = None
             return None
-        b = detect_faces(g)
+        if i in found and (found[i] is not None or not cnn):
+            return found[i]
+        b = detect_faces(G[i], side)
+        n_calls += 1
         if len(b) == 0 and cnn:
-            b = detect_faces_cnn(g)
+            b = detect_faces_cnn(G[i])
+            n_calls += 1
         n_faces = max(n_faces, len(b))
         found[i] = b[0] if len(b) else None
+        if found[i] is not None and side == DETECT_SIDE and detect_face_px and not cnn:
+            H, W = G.shape[1:3]
+            s_new = detect_face_px / max(float(found[i][2] - found[i][0]), 1.0)
+            if s_new < 0.85 * _detect_scale(H, W, side):
+                side = int(round(max(H, W) * s_new))  # every later search at this scale, this frame again too
+                del found[i]
+                return detect(i)
         return found[i]
 
-    keys = sorted(set(range(0, T, max(1, detect_every))) | {T - 1})
+    keys = sorted(set(range(0, T, detect_every)) | {T - 1})
     for i in keys:
         detect(i)
-    if cnn_fallback and any(found[i] is None and not blank[i] for i in keys):
+    hits = [i for i in keys if found[i] is not None]
+    if cnn_fallback:
+        # HOG misses turned heads; the CNN detector only matters where it would extend the face range
+        # (inside it the face is tracked anyway).
         for i in keys:
-            if found[i] is None and not blank[i]:
+            if found[i] is None and not blank[i] and (not hits or i < hits[0] or i > hits[-1]):
                 detect(i, cnn=True)
-    # Where a face appears/disappears between two key frames, find the exact boundary frames.
+    # Where a face appears/disappears between two key frames, find the boundary by bisection.
     for a, b in zip(keys[:-1], keys[1:]):
-        if (found[a] is None) != (found[b] is None):
-            for i in range(a + 1, b):
-                detect(i)
+        lo, hi = a, b
+        while hi - lo > 1 and (found[lo] is None) != (found[hi] is None):
+            mid = (lo + hi) // 2
+            detect(mid)
+            if (found[mid] is None) == (found[lo] is None):
+                lo = mid
+            else:
+                hi = mid
     if all(found[i] is None for i in keys):
         # Key frames may all be faceless (a cut, a turned head); look at more frames before giving up.
         for i in range(0, T, 2):
@@ -200,9 +267,6 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = 10, smooth_window
     det_idx = sorted(i for i, b in found.items() if b is not None)
     if not det_idx:
         raise NoFaceError(f"{name}: no face found")
-    for i in range(T):  # cheap blank check on every frame
-        if i not in found:
-            blank[i] = is_blank(gray(i))
     # Between the first and the last detection the face is tracked (missed detections = pose,
     # blur); outside that range, and on blank frames, there is no face.
     face = np.zeros(T, bool)
@@ -213,15 +277,18 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = 10, smooth_window
     for i in det_idx:
         boxes[i] = found[i]
         known[i] = True
-    boxes = _fill(boxes, known)
-    lms = np.zeros((T, 68, 2), np.float32)
-    for i in np.flatnonzero(face):
-        lms[i] = predict_landmarks(gray(i), boxes[i])
-    lms = _fill(lms, face)
+    boxes = _fill(boxes, known)  # detector boxes, interpolated between detections
+    raw = np.zeros((T, 68, 2), np.float32)
+    done = np.zeros(T, bool)
+    sel = _predict_frames(face, landmark_every)
+    for i in sel:
+        raw[i] = predict_landmarks(G[i], boxes[i])
+        done[i] = True
+    lms = _fill(raw, done)
     sm = smooth(lms, smooth_window)
     lms = _fill(sm, face) if not face.all() else sm  # fills are re-made from the smoothed faces
     return LandmarkTrack(landmarks=(lms * scale).astype(np.float32), face=face, n_faces=n_faces,
-                         n_detections=len(found), boxes=boxes * scale)
+                         n_detections=n_calls, boxes=boxes * scale, n_predictions=len(sel))
 
 
 def landmark_error(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:

@@ -38,6 +38,12 @@ class DAVS(nn.Module):
         self.adv_speaker_from_word = Adversary(d, ns, ah)  # dis-ID: identity must not be in word features
         self.adv_word_from_identity = Adversary(di, nw, ah)  # dis-word: word must not be in identity features
 
+    def to_channels_last(self) -> "DAVS":
+        """channels_last for the 2-D conv trunks (faster convs on GPU); 3-D front-end stays as is."""
+        for m in (self.video.trunk, self.identity.stem, self.identity.trunk):
+            m.to(memory_format=torch.channels_last)
+        return self
+
     # ---- raw (unnormalised) outputs for training --------------------------------------------
     def encode_video(self, mouth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (frame features [B,T,D] normalised, clip embedding [B,D] unnormalised)."""

@@ -141,7 +141,7 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     torch.manual_seed(args.seed)
     model = create_model(mcfg).to(device)
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        model.to_channels_last()
     if args.compile:
         for enc in (model.video, model.audio, model.identity):
             enc.compile()

@@ -1,0 +1,143 @@
+"""`avrep lipread`: word-level lip reading of any talking-face clip with a trained DAVS run.
+
+Raw clip -> the training preprocessing (`avrep.preprocess.process_file`) -> aligned 96x96 mouth ROIs ->
+the video word encoder and the shared word classifier -> top-k words with probabilities. Video only by
+default; `with_audio` fuses the audio encoder (mean of log-probabilities, as in `avrep eval`).
+
+A word window is 29 frames (1.16 s, LRW-style, word centred). A shorter clip is centred in one window
+(edge frames repeated); a longer one is read with sliding windows (stride 5 frames) and also gives a
+timeline: the likely word at each time, with consecutive windows of the same word merged into segments.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from avrep.errors import AvrepError, MediaError
+from avrep.eval.sync_metrics import FRAME_MS
+
+SPF = 640
+WINDOW = 29
+
+
+def pad_to_window(mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Centre a clip shorter than a window in one (edge frames repeated, audio zero-padded)."""
+    T = len(mouth)
+    if T >= window:
+        return mouth, audio
+    left = (window - T) // 2
+    idx = np.clip(np.arange(window) - left, 0, T - 1)
+    a = np.zeros(window * SPF, np.float32)
+    a[left * SPF:left * SPF + T * SPF] = audio[:T * SPF]
+    return mouth[idx], a
+
+
+def window_starts(T: int, window: int = WINDOW, stride: int = 5) -> list[int]:
+    if T <= window:
+        return [0]
+    s = list(range(0, T - window + 1, stride))
+    if s[-1] != T - window:
+        s.append(T - window)
+    return s
+
+
+@torch.no_grad()
+def window_probs(model, mouth: np.ndarray, audio: np.ndarray | None, starts: list[int], *, window: int = WINDOW,
+                 batch: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+    """Word probabilities [n_windows, W] of the 29-frame windows starting at `starts`."""
+    dev = torch.device(device)
+    out = []
+    for i in range(0, len(starts), batch):
+        ss = starts[i:i + batch]
+        m = torch.from_numpy(np.stack([mouth[s:s + window] for s in ss])).to(dev)
+        a = None
+        if audio is not None:
+            a = torch.from_numpy(np.stack([audio[s * SPF:(s + window) * SPF] for s in ss])).to(dev)
+        out.append(model.classify(mouth=m, audio=a).float().softmax(-1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def _topk(p: np.ndarray, words: list[str], k: int) -> list[dict[str, Any]]:
+    idx = np.argsort(-p, kind="stable")[:k]
+    return [{"word": words[i] if i < len(words) else f"<{i}>", "word_id": int(i), "prob": round(float(p[i]), 4)}
+            for i in idx]
+
+
+def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray | None = None, *, k: int = 5,
+                   stride: int = 5, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Top-k words (and a timeline for long clips) from preprocessed arrays."""
+    if k < 1:
+        raise AvrepError(f"-k {k}: must be >= 1")
+    T = len(mouth)
+    if T == 0:
+        raise AvrepError("empty clip")
+    aud = None if audio is None else np.asarray(audio, np.float32)
+    if aud is not None and aud.size < T * SPF:
+        aud = np.concatenate([aud, np.zeros(T * SPF - aud.size, np.float32)])
+    m, a = pad_to_window(mouth, aud if aud is not None else np.zeros(T * SPF, np.float32))
+    a = a if aud is not None else None
+    starts = window_starts(len(m), WINDOW, stride)
+    P = window_probs(model, m, a, starts, device=device)
+    k = min(k, P.shape[1])
+    res: dict[str, Any] = {"n_frames": int(T), "duration_s": round(T * FRAME_MS / 1000, 3),
+                           "modality": "video+audio" if audio is not None else "video", "window_frames": WINDOW}
+    if len(starts) == 1:
+        res["topk"] = _topk(P[0], words, k)
+        return res
+    # long clip: the most confident window's top-k, plus the timeline
+    best = int(np.argmax(P.max(1)))
+    res["topk"] = _topk(P[best], words, k)
+    res["topk_window"] = {"start_frame": starts[best], "end_frame": starts[best] + WINDOW}
+    timeline = []
+    for s, p in zip(starts, P):
+        j = int(np.argmax(p))
+        c = s + WINDOW // 2
+        timeline.append({"start_frame": s, "end_frame": s + WINDOW, "centre_s": round(c * FRAME_MS / 1000, 3),
+                         "word": words[j] if j < len(words) else f"<{j}>", "prob": round(float(p[j]), 4),
+                         "top": _topk(p, words, min(3, k))})
+    res["timeline"] = timeline
+    segs: list[dict[str, Any]] = []
+    for t in timeline:
+        if segs and segs[-1]["word"] == t["word"]:
+            sg = segs[-1]
+            sg["end_frame"] = t["end_frame"]
+            sg["n_windows"] += 1
+            sg["max_prob"] = max(sg["max_prob"], t["prob"])
+        else:
+            segs.append({"word": t["word"], "start_frame": t["start_frame"], "end_frame": t["end_frame"],
+                         "n_windows": 1, "max_prob": t["prob"]})
+    for sg in segs:  # centres of the first/last window: where the word is most likely said
+        sg["start_s"] = round((sg["start_frame"] + WINDOW // 2) * FRAME_MS / 1000, 3)
+        sg["end_s"] = round((sg["end_frame"] - WINDOW // 2) * FRAME_MS / 1000, 3)
+    res["segments"] = segs
+    return res
+
+
+def lipread_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, k: int = 5,
+                 with_audio: bool = False, stride: int = 5, device: str = "auto", model=None,
+                 words: list[str] | None = None) -> dict[str, Any]:
+    """Lip-read one raw clip -> JSON-able dict with top-k words (and timeline/segments when long)."""
+    from avrep.apps.sync import _device, load_model
+    from avrep.preprocess import PreprocessConfig, process_file
+
+    if stride < 1:
+        raise AvrepError(f"--stride {stride}: must be >= 1")
+    dev = _device(device)
+    if model is None:
+        model, _, words = load_model(checkpoint, str(dev))
+    assert words is not None
+    pv = process_file(path, PreprocessConfig(require_audio=with_audio))
+    if with_audio and not np.any(np.abs(pv.audio) > 1e-4):
+        raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
+    res = lipread_arrays(model, words, pv.mouth, pv.audio if with_audio else None, k=k, stride=stride, device=dev)
+    res.update(path=str(path), face_frames=int(pv.face_mask.sum()),
+               checkpoint=str(checkpoint) if checkpoint else None)
+    if res["face_frames"] < res["n_frames"]:
+        res["note"] = f"no face in {res['n_frames'] - res['face_frames']} of {res['n_frames']} frames"
+    return res
+
+
+__all__ = ["lipread_arrays", "lipread_file", "pad_to_window", "window_probs", "window_starts"]

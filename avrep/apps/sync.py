@@ -1,0 +1,169 @@
+"""`avrep sync`: SyncNet-style audio-video offset of any talking-face clip, from the DAVS shared space.
+
+Raw clip -> the training preprocessing (`avrep.preprocess.process_file`: 25 fps, dlib landmarks, aligned
+96x96 mouth ROIs, 16 kHz audio at 640 samples/frame) -> per-frame video and audio features of the trained
+word encoders (trained with a frame-level sync loss, so video frame t matches audio frame t) -> the
+distance (1 - cosine) between video frame t and audio frame t - o for every offset o in -max..+max,
+averaged over time -> offset, SyncNet confidence (median - min distance) and per-window offsets.
+
+Sign convention: positive offset = audio leads video (audio early); `--fix` delays it by that much.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avrep.errors import AvrepError, MediaError
+from avrep.eval.sync_metrics import FRAME_MS, SyncResult, sync_from_features
+
+SPF = 640
+WINDOW = 29  # the training clip length: features are computed on windows the model knows
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
+    """--checkpoint, else $AVREP_CHECKPOINT; a clear error when neither names a training run."""
+    ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
+    if not ck:
+        raise AvrepError("no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT")
+    p = Path(ck)
+    if not (p / "model.safetensors").exists():
+        raise AvrepError(f"{p}: not a trained avrep run (no model.safetensors)")
+    return p
+
+
+def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
+    """-> (DAVS model in eval mode, config, words)."""
+    from avrep.models import load_run
+
+    return load_run(resolve_checkpoint(checkpoint), device)
+
+
+def _window_starts(T: int, window: int, hop: int) -> list[int]:
+    if T <= window:
+        return [0]
+    s = list(range(0, T - window + 1, hop))
+    if s[-1] != T - window:
+        s.append(T - window)
+    return s
+
+
+@torch.no_grad()
+def frame_features(model, mouth: np.ndarray, audio: np.ndarray, *, window: int = WINDOW, hop: int = 7,
+                   batch: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame video and audio features [T, D] for a clip of any length.
+
+    The encoders run on `window`-frame windows every `hop` frames (the length they were trained on, so
+    the features do not depend on how long the file is); each frame's feature is the Hann-weighted mean
+    over the windows that cover it, renormalised. mouth: uint8 [T, 96, 96]; audio: float32 [T * 640].
+    """
+    T = len(mouth)
+    if T == 0:
+        raise ValueError("empty clip")
+    audio = np.asarray(audio, np.float32)
+    if audio.size < T * SPF:
+        audio = np.concatenate([audio, np.zeros(T * SPF - audio.size, np.float32)])
+    w = min(window, T)
+    starts = _window_starts(T, w, hop)
+    # Hann weights (never exactly 0, so edge frames of the clip still count)
+    wt = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(w) + 0.5) / w)).astype(np.float32) + 1e-3
+    dev = torch.device(device)
+    out = []
+    for is_video, enc, data in ((True, model.frame_features_video, mouth), (False, model.frame_features_audio, audio)):
+        acc = None
+        norm = np.zeros(T, np.float32)
+        for i in range(0, len(starts), batch):
+            ss = starts[i:i + batch]
+            if is_video:
+                x = torch.from_numpy(np.stack([data[s:s + w] for s in ss])).to(dev)
+            else:
+                x = torch.from_numpy(np.stack([data[s * SPF:(s + w) * SPF] for s in ss])).to(dev)
+            f = enc(x).float().cpu().numpy()  # [b, w, D]
+            if acc is None:
+                acc = np.zeros((T, f.shape[-1]), np.float32)
+            for s, fi in zip(ss, f):
+                acc[s:s + w] += fi * wt[:, None]
+                norm[s:s + w] += wt
+        feats = acc / norm[:, None]
+        out.append(feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8))
+    return out[0], out[1]
+
+
+def sync_arrays(model, mouth: np.ndarray, audio: np.ndarray, max_offset: int = 15, *,
+                device: str | torch.device = "cpu", window: int = 50, hop: int = 25) -> SyncResult:
+    """Offset estimate for preprocessed arrays (mouth uint8 [T,96,96], audio [T*640])."""
+    vf, af = frame_features(model, mouth, audio, device=device)
+    return sync_from_features(vf, af, max_offset, window=window, hop=hop)
+
+
+def _device(pref: str) -> torch.device:
+    from avrep.train.ddp import resolve_device
+
+    return resolve_device(pref)
+
+
+def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, max_offset: int = 15,
+              device: str = "auto", model=None, config=None) -> dict[str, Any]:
+    """Offset of one raw clip -> JSON-able dict (offset in frames and ms, confidence, windows...)."""
+    from avrep.preprocess import PreprocessConfig, process_file
+
+    if max_offset < 0:
+        raise AvrepError(f"--max-offset {max_offset}: must be >= 0")
+    dev = _device(device)
+    if model is None:
+        model, _, _ = load_model(checkpoint, str(dev))
+    pv = process_file(path, config or PreprocessConfig(require_audio=True))
+    T = len(pv.mouth)
+    if T < 5:
+        raise MediaError(f"{path}: only {T} frames; sync needs at least 5 (0.2 s)")
+    if not np.any(np.abs(pv.audio) > 1e-4):
+        raise MediaError(f"{path}: the audio track is silent; nothing to synchronise")
+    res = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev)
+    d = res.to_dict()
+    d.update(path=str(path), face_frames=int(pv.face_mask.sum()), duration_s=round(T * FRAME_MS / 1000, 3),
+             checkpoint=str(checkpoint) if checkpoint else None)
+    if d["face_frames"] < T:
+        d["note"] = f"no face in {T - d['face_frames']} of {T} frames (landmarks interpolated there)"
+    return d
+
+
+def shift_audio(wav: np.ndarray, delay_frames: int) -> np.ndarray:
+    """Delay audio by `delay_frames` video frames (negative: advance), same length, silence padded."""
+    n = wav.size
+    k = int(delay_frames) * SPF
+    if k > 0:
+        return np.concatenate([np.zeros(min(k, n), np.float32), wav[:max(0, n - k)]])
+    if k < 0:
+        return np.concatenate([wav[-k:], np.zeros(min(-k, n), np.float32)])
+    return wav.copy()
+
+
+def fix_file(path: str | os.PathLike, out: str | os.PathLike, offset_frames: int) -> Path:
+    """Write `out` (mp4): the clip's frames at 25 fps with the audio delayed by `offset_frames`.
+
+    Video is re-encoded (H.264, CRF 18) at its own resolution when that fits in memory, audio as AAC
+    16 kHz mono; the result plays in sync when the estimate was right.
+    """
+    from avrep.io import media
+    from avrep.io.encode import write_mp4
+
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise AvrepError(f"{out}: --fix writes an .mp4 file; give a name ending in .mp4")
+    if out.resolve() == Path(path).resolve():
+        raise AvrepError(f"{out}: --fix must not overwrite the input")
+    info = media.probe(path)
+    n = max(1, info.n_frames_25)
+    side = max(info.width, info.height)
+    # full resolution unless that would need more than ~2 GB of frames
+    max_side = side if info.width * info.height * 3 * n < 2e9 else media.DECODE_MAX_SIDE
+    video, wav = media.read_av(path, max_side=max(64, max_side))
+    write_mp4(out, video.frames, shift_audio(wav, offset_frames))
+    return out
+
+
+__all__ = ["fix_file", "frame_features", "load_model", "resolve_checkpoint", "shift_audio", "sync_arrays",
+           "sync_file"]

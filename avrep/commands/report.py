@@ -1,0 +1,20 @@
+"""`avrep report`: thin click wrapper over avrep.report.build_report."""
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "-o", default=None, type=click.Path(dir_okay=False), help="HTML file [default: RUN/report.html]")
+@click.option("--data", default=None, help="feature store for t-SNE/retrieval [default: the one the eval JSON names]")
+@click.option("--split", default=None, help="split of --data [default: the eval JSON's, else test]")
+@click.option("--images", multiple=True, type=click.Path(), help="extra PNG/JPEG files or folders (generated strips)")
+@click.option("--max-points", default=800, show_default=True, type=int, help="clips in the t-SNE / retrieval pool")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def report(run, out, data, split, images, max_points, device) -> None:
+    """Write a self-contained HTML report (images embedded) for a training RUN."""
+    from avrep.report import build_report
+
+    p = build_report(run, out, data=data, split=split, images=list(images), max_points=max_points, device=device)
+    click.echo(f"report: {p} ({p.stat().st_size / 1e6:.1f} MB, self-contained)")

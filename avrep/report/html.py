@@ -1,0 +1,366 @@
+"""`avrep report RUN`: one self-contained HTML page (PNGs embedded as base64) about a trained run.
+
+Sections: metrics vs goals (with the homophene ceiling) from every eval JSON in the run dir, training
+curves (log.jsonl), confusion matrix, t-SNE of word embeddings coloured by word and by identity (and of
+identity embeddings, the other half of the disentanglement), audio->video retrieval examples with
+mouth-ROI thumbnails, and generated frame strips (PNGs found in the run dir or given with --images).
+The data for t-SNE / retrieval is the store the eval JSON names (or `data=`); without one those
+sections say so instead of failing.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avrep.errors import AvrepError
+
+# goals from the DAVS model issue; None = shown without a goal
+GOAL_VIDEO_OVER_CEILING = 0.95
+GOAL_AUDIO = 0.99
+GOAL_A2V_R1 = 0.90
+PROBE_MARGIN = 0.10  # "near chance": within 10 points of the majority-class rate
+
+
+def _read_json(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise AvrepError(f"{p}: cannot read JSON ({e})") from None
+
+
+def read_log(run: Path) -> list[dict[str, Any]]:
+    p = run / "log.jsonl"
+    if not p.exists():
+        return []
+    out = []
+    for ln in p.read_text().splitlines():
+        if ln.strip():
+            try:
+                out.append(json.loads(ln))
+            except json.JSONDecodeError:
+                continue  # a torn last line of a killed run
+    return out
+
+
+def eval_results(run: Path) -> dict[str, dict[str, Any]]:
+    """Every JSON in the run dir that holds evaluation results (has a "lipread" block), by file name."""
+    out = {}
+    for p in sorted(run.glob("*.json")):
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(d, dict) and isinstance(d.get("lipread"), dict):
+            out[p.name] = d
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return html.escape(str(v))
+
+
+def goal_rows(res: dict[str, Any], ceiling: float | None) -> list[dict[str, Any]]:
+    """(metric, value, goal, met) rows for one eval result."""
+    lr = res.get("lipread", {})
+    rt = res.get("retrieval", {})
+    pr = res.get("probes") or {}
+    ceiling = lr.get("homophene_ceiling", ceiling)
+    rows: list[dict[str, Any]] = []
+
+    def row(name, value, goal=None, met=None, note=""):
+        rows.append({"metric": name, "value": value, "goal": goal, "met": met, "note": note})
+
+    v = (lr.get("video") or {}).get("top1")
+    a = (lr.get("audio") or {}).get("top1")
+    f = (lr.get("fused") or {}).get("top1")
+    chance = lr.get("chance_top1")
+    if ceiling:
+        g = GOAL_VIDEO_OVER_CEILING * ceiling
+        row("video word top-1", v, f">= {g:.3f} (0.95 x ceiling {ceiling:.3f})", v is not None and v >= g,
+            f"= {v / ceiling:.2f} x ceiling" if v is not None else "")
+    else:
+        row("video word top-1", v, "0.95 x homophene ceiling", None, "no ceiling known for this vocabulary")
+    row("video word top-5", (lr.get("video") or {}).get("top5"))
+    row("audio word top-1", a, f">= {GOAL_AUDIO}", a is not None and a >= GOAL_AUDIO)
+    row("fused word top-1", f, ">= video", f is not None and v is not None and f >= v)
+    if chance:
+        row("chance (top-1)", chance)
+    a2v = rt.get("a2v") or {}
+    if a2v:
+        n = a2v.get("N")
+        row("audio->video R@1", a2v.get("R@1"), f">= {GOAL_A2V_R1} at 1:1,000", a2v.get("R@1", 0) >= GOAL_A2V_R1,
+            f"at 1:{n}" + (" (smaller gallery than the goal's 1:1,000)" if n and n < 1000 else ""))
+        row("audio->video R@5 / median rank", f"{a2v.get('R@5', 0):.3f} / {a2v.get('median_rank', 0):g}")
+    v2a = rt.get("v2a") or {}
+    if v2a:
+        row("video->audio R@1", v2a.get("R@1"))
+    for key, want_low in (("speaker_from_word_features", True), ("word_from_identity_features", True),
+                          ("word_from_word_features", False), ("speaker_from_identity_features", False)):
+        p = pr.get(key)
+        if not p or p.get("accuracy") is None:
+            continue
+        acc, ch = p["accuracy"], p["chance"]
+        if want_low:
+            row(f"probe: {key.replace('_', ' ')}", acc, f"<= chance + {PROBE_MARGIN:.2f} ({ch + PROBE_MARGIN:.3f})",
+                acc <= ch + PROBE_MARGIN, f"chance {ch:.3f}")
+        else:
+            row(f"probe: {key.replace('_', ' ')}", acc, f"well above chance {ch:.3f}", acc >= min(1.0, 2 * ch),
+                "")
+    return rows
+
+
+def _img(png: bytes, alt: str, width: str = "100%") -> str:
+    b64 = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" style="max-width:{width}" src="data:image/png;base64,{b64}">'
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    out = ['<table><tr><th>metric</th><th>value</th><th>goal</th><th></th><th>note</th></tr>']
+    for r in rows:
+        met = r["met"]
+        mark = "" if met is None else ('<span class="ok">met</span>' if met else '<span class="no">not met</span>')
+        out.append(f"<tr><td>{html.escape(r['metric'])}</td><td class=num>{_fmt(r['value'])}</td>"
+                   f"<td>{_fmt(r['goal'])}</td><td>{mark}</td><td>{_fmt(r['note'] or None)}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _mouth_u8(m: Any) -> np.ndarray:
+    m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
+    if m.dtype != np.uint8:
+        m = m.astype(np.float32)
+        m = np.clip(m * 255.0 if m.max() <= 1.0 else m, 0, 255).astype(np.uint8)
+    return m
+
+
+def data_sections(run: Path, data: str, split: str, *, max_points: int = 800, n_queries: int = 6, k: int = 5,
+                  seed: int = 0, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """Embeddings of `data`'s split -> t-SNE PNGs, retrieval-example PNG and logits for a confusion matrix."""
+    import torch
+    from torch.utils.data import Subset
+
+    from avrep.eval.extract import extract
+    from avrep.models import load_run
+    from avrep.report import plots
+    from avrep.train.data import open_dataset
+    from avrep.train.ddp import resolve_device
+
+    dev = resolve_device(device)
+    model, config, words = load_run(run, str(dev))
+    frames = config["model"].get("frames", 29)
+    ds = open_dataset(data, split, frames, train=False)
+    rng = np.random.default_rng(seed)
+    idx = np.arange(len(ds))
+    if len(idx) > max_points:
+        idx = np.sort(rng.choice(len(idx), max_points, replace=False))
+    sub = Subset(ds, idx.tolist())
+    torch.manual_seed(seed)
+    ex = extract(model, sub, 32, dev, progress=progress)
+    y, spk = ex["word_id"], ex["speaker_id"]
+    out: dict[str, Any] = {"n": int(len(y)), "data": str(data), "split": split, "words": words}
+    out["logits_video"], out["word_id"] = ex["logits_video"], y
+    if len(y) >= 5:
+        xy = plots.tsne_2d(ex["emb_video"], seed)
+        out["tsne_word"] = plots.tsne_panels(xy, y, spk, words, "word (video) embeddings")
+        xyi = plots.tsne_2d(ex["emb_identity"], seed)
+        out["tsne_identity"] = plots.tsne_panels(xyi, y, spk, words, "identity embeddings")
+    # retrieval examples: audio queries against all video embeddings of the subset
+    sim = ex["emb_audio"] @ ex["emb_video"].T
+    q = np.sort(rng.choice(len(y), min(n_queries, len(y)), replace=False))
+    rows = []
+    for i in q:
+        item = ds[int(idx[i])]
+        mq = _mouth_u8(item["mouth"])
+        sel = np.linspace(0, len(mq) - 1, 4).round().astype(int)
+        order = np.argsort(-sim[i])[:k]
+        hits = []
+        for j in order:
+            mj = _mouth_u8(ds[int(idx[j])]["mouth"])
+            hits.append({"word": words[int(y[j])] if 0 <= y[j] < len(words) else "?", "mouth": mj[len(mj) // 2],
+                         "correct_clip": bool(j == i), "correct_word": bool(y[j] == y[i]),
+                         "score": float(sim[i, j])})
+        rows.append({"query_word": words[int(y[i])] if 0 <= y[i] < len(words) else "?",
+                     "query_mouth": mq[sel], "hits": hits})
+    if rows:
+        out["retrieval_png"] = plots.retrieval_examples(rows)
+        out["retrieval_rank1_own"] = float(np.mean([r["hits"][0]["correct_clip"] for r in rows]))
+    return out
+
+
+GEN_HINTS = ("strip", "gen", "sample", "fake")
+
+
+def find_images(run: Path, extra: list[str | os.PathLike] | None, used: set[str]) -> list[Path]:
+    """Generated frame strips: PNG/JPEG in the run dir (by name) and anything given explicitly."""
+    found: list[Path] = []
+    for p in sorted(run.rglob("*.png")):
+        if p.name in used or "checkpoints" in p.parts:
+            continue
+        if any(h in p.name.lower() or h in str(p.parent).lower() for h in GEN_HINTS):
+            found.append(p)
+    for e in extra or []:
+        e = Path(e)
+        if e.is_dir():
+            found += sorted(x for x in e.rglob("*") if x.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        elif e.is_file():
+            found.append(e)
+        else:
+            raise AvrepError(f"{e}: --images path not found")
+    return found
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;color:#222;
+padding:0 1em}
+h1{margin-bottom:0.1em}h2{border-bottom:1px solid #ddd;padding-bottom:0.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:0.92em}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1a7f37;font-weight:600}.no{color:#c62828;font-weight:600}.muted{color:#777}
+figure{margin:0.8em 0}figcaption{color:#555;font-size:0.9em}
+"""
+
+
+def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, data: str | None = None,
+                 split: str | None = None, images: list[str | os.PathLike] | None = None, max_points: int = 800,
+                 device: str = "auto", seed: int = 0, progress: bool = False) -> Path:
+    """Write the HTML report for a run; returns its path (default RUN/report.html)."""
+    from avrep.report import plots
+    from avrep.utils import atomic_write_bytes
+
+    run = Path(run_dir)
+    if not (run / "config.json").exists():
+        raise AvrepError(f"{run}: not an avrep training run (no config.json)")
+    out = Path(out) if out else run / "report.html"
+    config = _read_json(run / "config.json")
+    vocab = _read_json(run / "vocab.json") if (run / "vocab.json").exists() else {}
+    words = vocab.get("words", []) if isinstance(vocab, dict) else list(vocab)
+    ceiling = vocab.get("ceiling") if isinstance(vocab, dict) else None
+    log = read_log(run)
+    evals = eval_results(run)
+    primary_name = "eval_test.json" if "eval_test.json" in evals else (next(iter(evals)) if evals else None)
+    primary = evals.get(primary_name) if primary_name else None
+    data = data or (primary or {}).get("data")
+    split = split or (primary or {}).get("split") or "test"
+
+    parts: list[str] = []
+    mcfg = config.get("model", {})
+    tcfg = config.get("train", {})
+    title = f"avrep report: {run.name}"
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    parts.append(f"<p class=muted>model config <b>{html.escape(str(mcfg.get('name', 'custom')))}</b>, "
+                 f"{len(words)} words, trained on <code>{html.escape(str(tcfg.get('data', '?')))}</code> for "
+                 f"{len(log)} epochs (seed {tcfg.get('seed', '?')}); made {time.strftime('%Y-%m-%d %H:%M')}."
+                 "</p>")
+
+    # ---- metrics vs goals
+    parts.append("<h2>Metrics vs goals</h2>")
+    if not evals:
+        parts.append("<p class=muted>No evaluation JSON in the run dir: run <code>avrep eval RUN --data STORE"
+                     "</code> first. Showing the last validation record of training instead.</p>")
+        if log:
+            last = log[-1]
+            parts.append(_table([{"metric": k, "value": v, "goal": None, "met": None, "note": ""}
+                                 for k, v in last.items() if k.startswith("val_")]))
+    for name, res in evals.items():
+        ceil = (res.get("lipread") or {}).get("homophene_ceiling", ceiling)
+        parts.append(f"<h3>{html.escape(name)}: <code>{html.escape(str(res.get('data', '?')))}</code>, split "
+                     f"<b>{html.escape(str(res.get('split', '?')))}</b>, n = {(res.get('lipread') or {}).get('n', '?')}"
+                     + (f", homophene ceiling {ceil:.3f}" if ceil else "") + "</h3>")
+        rows = goal_rows(res, ceil)
+        parts.append(_table(rows))
+        vals = {r["metric"]: float(r["value"]) for r in rows if isinstance(r["value"], float)
+                and r["metric"] in ("video word top-1", "audio word top-1", "fused word top-1", "audio->video R@1")}
+        if ceil:
+            vals["homophene ceiling"] = float(ceil)
+        goals = {"video word top-1": GOAL_VIDEO_OVER_CEILING * ceil if ceil else None, "audio word top-1": GOAL_AUDIO,
+                 "audio->video R@1": GOAL_A2V_R1}
+        if vals:
+            parts.append(f"<figure>{_img(plots.bars(vals, goals, name), 'metrics vs goals ' + name, '700px')}</figure>")
+
+    # ---- training curves
+    parts.append("<h2>Training curves</h2>")
+    if log:
+        parts.append(f"<figure>{_img(plots.training_curves(log), 'training curves')}<figcaption>losses per epoch "
+                     "(log scale) and train/validation accuracies from log.jsonl</figcaption></figure>")
+    else:
+        parts.append("<p class=muted>No log.jsonl in the run dir.</p>")
+
+    # ---- data-based sections
+    ds_out: dict[str, Any] | None = None
+    ds_err = None
+    if data:
+        try:
+            ds_out = data_sections(run, data, split, max_points=max_points, device=device, seed=seed,
+                                   progress=progress)
+        except AvrepError as e:
+            ds_err = str(e)
+    else:
+        ds_err = "no data: the run has no eval JSON naming a store; pass --data STORE"
+
+    parts.append("<h2>Confusion matrix (video only)</h2>")
+    used: set[str] = set()
+    cpng = (primary or {}).get("confusion_png")
+    if cpng and (run / cpng).exists():
+        used.add(cpng)
+        parts.append(f"<figure>{_img((run / cpng).read_bytes(), 'confusion matrix')}<figcaption>from "
+                     f"{html.escape(primary_name or '')}; rows = true word, row-normalised</figcaption></figure>")
+    elif ds_out is not None:
+        from avrep.eval.lipread import confusion
+
+        y = ds_out["word_id"]
+        keep = (y >= 0) & (y < len(words))
+        cm = confusion(ds_out["logits_video"][keep].argmax(1), y[keep], len(words))
+        parts.append(f"<figure>{_img(plots.confusion(cm, words, 'video confusion'), 'confusion matrix')}"
+                     "</figure>")
+    else:
+        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or '')}).</p>")
+
+    parts.append("<h2>Disentanglement made visible: t-SNE</h2>")
+    if ds_out and "tsne_word" in ds_out:
+        parts.append(f"<p>{ds_out['n']} clips of <code>{html.escape(str(data))}</code> ({html.escape(split)}). "
+                     "Word embeddings should cluster by word and mix identities; identity embeddings the "
+                     "reverse.</p>")
+        parts.append(f"<figure>{_img(ds_out['tsne_word'], 't-SNE of word embeddings')}</figure>")
+        parts.append(f"<figure>{_img(ds_out['tsne_identity'], 't-SNE of identity embeddings')}</figure>")
+    else:
+        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or 'too few clips')}).</p>")
+
+    parts.append("<h2>Retrieval examples</h2>")
+    if ds_out and "retrieval_png" in ds_out:
+        parts.append(f"<figure>{_img(ds_out['retrieval_png'], 'retrieval examples')}<figcaption>audio queries "
+                     f"against the video embeddings of {ds_out['n']} clips; mouth ROIs (88x88 centre crop)."
+                     "</figcaption></figure>")
+    else:
+        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or '')}).</p>")
+
+    parts.append("<h2>Generated frame strips</h2>")
+    imgs = find_images(run, images, used)
+    if imgs:
+        for p in imgs:
+            mime = "jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "png"
+            b64 = base64.b64encode(p.read_bytes()).decode("ascii")
+            parts.append(f'<figure><img alt="{html.escape(p.name)}" style="max-width:100%" '
+                         f'src="data:image/{mime};base64,{b64}"><figcaption>{html.escape(str(p))}</figcaption></figure>')
+    else:
+        parts.append("<p class=muted>None found (generator strips are picked up from the run dir, or pass "
+                     "<code>--images DIR</code>).</p>")
+
+    doc = ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+           + "\n".join(parts) + "\n</body></html>\n")
+    atomic_write_bytes(out, doc.encode("utf-8"))
+    return out
+
+
+__all__ = ["build_report", "eval_results", "goal_rows", "read_log"]
