@@ -61,8 +61,11 @@ class Embedder:
 
     def __init__(self, model: torch.nn.Module, config: dict[str, Any], words: list[str], run_dir: Path,
                  device: torch.device):
-        self.model, self.config, self.words, self.run_dir, self.device = model, config, words, run_dir, device
-        self.dim = int(config.get("embed_dim", 0))
+        self.model, self.words, self.run_dir, self.device = model, words, run_dir, device
+        # load_run gives the run's config.json ({"model": ..., "train": ...}); embed_dim/frames/name live in "model"
+        self.run_config = config
+        self.config = config["model"] if isinstance(config.get("model"), dict) else config
+        self.dim = int(self.config.get("embed_dim", 0))
         self._sha: str | None = None
 
     @classmethod
@@ -87,9 +90,9 @@ class Embedder:
 
     def _mouth(self, x: Any) -> np.ndarray:
         if self._is_path(x):
-            from avrep.preprocess import process_file
+            from avrep.preprocess import PreprocessConfig, process_file
 
-            x = process_file(x).mouth
+            x = process_file(x, PreprocessConfig(require_audio=False)).mouth  # lips only: a silent video is fine
         x = np.asarray(x)
         if x.ndim != 3:
             raise AvrepError(f"mouth array must be [T, H, W], got shape {x.shape}")

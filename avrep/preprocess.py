@@ -30,7 +30,8 @@ STAGES = ("decode", "landmarks", "crop", "audio", "write")
 @dataclass
 class PreprocessConfig:
     landmarks: str = "dlib"  # "dlib" or "true" (use the manifest's landmarks_path when present)
-    detect_every: int = 10
+    detect_every: int = 25  # HOG face detection every N frames (boxes interpolated between)
+    landmark_every: int = 2  # 68-point predictor every K frames, interpolated between (1 = every frame)
     smooth_window: int = 3
     stable_window: int = 12
     cnn_fallback: bool = True  # CNN detector on key frames HOG misses (turned heads)
@@ -43,8 +44,8 @@ class PreprocessConfig:
     def check(self) -> "PreprocessConfig":
         if self.landmarks not in ("dlib", "true"):
             raise AvrepError(f"--landmarks {self.landmarks!r}: use dlib or true")
-        if self.detect_every < 1 or self.shard_size < 1 or self.max_side < 64:
-            raise AvrepError("detect_every and shard_size must be >= 1, max_side >= 64")
+        if self.detect_every < 1 or self.landmark_every < 1 or self.shard_size < 1 or self.max_side < 64:
+            raise AvrepError("--detect-every, --landmark-every and --shard-size must be >= 1, --max-side >= 64")
         return self
 
 
@@ -63,13 +64,14 @@ class ProcessedVideo:
     lm_error_px: float = float("nan")  # dlib vs true landmarks, when both exist
     lm_error_iod: float = float("nan")
     timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # detector / shape-predictor calls, frames
 
 
 def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None, *, start: int = 0,
                  end: int = -1, landmarks_path: str | None = None) -> ProcessedVideo:
     """Process one video (frames [start, end) at 25 fps). Raises MediaError/NoFaceError with the reason."""
     from avrep.data.align import crop_clip
-    from avrep.data.landmarks import landmark_error, track_landmarks
+    from avrep.data.landmarks import landmark_error, to_gray, track_landmarks
 
     cfg = (config or PreprocessConfig()).check()
     tm = {k: 0.0 for k in STAGES}
@@ -98,22 +100,30 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
         true_lm = true_lm[start:start + T]
         if true_lm.shape != (T, 68, 2):
             raise MediaError(f"{landmarks_path}: landmarks shape {true_lm.shape} does not match {T} frames")
-    err_px = err_iod = float("nan")
-    if cfg.landmarks == "true" and true_lm is not None:
-        lms, mask, n_faces = true_lm, np.ones(T, bool), 1
-    else:
-        tr = track_landmarks(frames, detect_every=cfg.detect_every, smooth_window=cfg.smooth_window,
-                             scale=video.scale, cnn_fallback=cfg.cnn_fallback, name=str(path))
-        lms, mask, n_faces = tr.landmarks, tr.face, tr.n_faces
-        if true_lm is not None:
-            err_px, err_iod = landmark_error(lms, true_lm)
     tm["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
-    crops = crop_clip(frames, lms, frame_scale=video.scale, stable_window=cfg.stable_window)
+    grays = to_gray(frames)  # once, for the landmarks and the mouth ROIs
     tm["crop"] = time.perf_counter() - t
+    t = time.perf_counter()
+    err_px = err_iod = float("nan")
+    counts = {"frames": T, "detections": 0, "predictions": 0}
+    if cfg.landmarks == "true" and true_lm is not None:
+        lms, mask, n_faces = true_lm, np.ones(T, bool), 1  # no dlib at all
+    else:
+        tr = track_landmarks(grays, detect_every=cfg.detect_every, landmark_every=cfg.landmark_every,
+                             smooth_window=cfg.smooth_window, scale=video.scale, cnn_fallback=cfg.cnn_fallback,
+                             name=str(path))
+        lms, mask, n_faces = tr.landmarks, tr.face, tr.n_faces
+        counts.update(detections=tr.n_detections, predictions=tr.n_predictions)
+        if true_lm is not None:
+            err_px, err_iod = landmark_error(lms, true_lm)
+    tm["landmarks"] += time.perf_counter() - t
+    t = time.perf_counter()
+    crops = crop_clip(frames, lms, frame_scale=video.scale, stable_window=cfg.stable_window, grays=grays)
+    tm["crop"] += time.perf_counter() - t
     return ProcessedVideo(mouth=crops.mouth, face=crops.face, audio=wav.astype(np.float32), landmarks=lms,
                           face_mask=mask, start=start, n_video_frames=T + start, n_faces=n_faces,
-                          lm_error_px=err_px, lm_error_iod=err_iod, timings=tm)
+                          lm_error_px=err_px, lm_error_iod=err_iod, timings=tm, counts=counts)
 
 
 def _reason(e: BaseException, path: str) -> str:
@@ -146,7 +156,7 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
             raise MediaError("None: clip has no path")
         pv = process_file(path, cfg, start=max(0, lo), end=hi, landmarks_path=rows[0].get("landmarks_path"))
     except Exception as e:  # any failure of this video fails its clips and nothing else
-        return None, [], [dict(clip_id=r["clip_id"], path=path, reason=_reason(e, str(path))) for r in rows], {}
+        return None, [], [dict(clip_id=r["clip_id"], path=path, reason=_reason(e, str(path))) for r in rows], {}, {}
     lo = pv.start
     T = len(pv.mouth)
     n_video = pv.n_video_frames
@@ -179,9 +189,9 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
                    video_frames=int(n_video), lm_error_px=pv.lm_error_px, lm_error_iod=pv.lm_error_iod)
         ok.append(out)
     if not ok:
-        return None, [], fails, pv.timings
+        return None, [], fails, pv.timings, pv.counts
     arrays = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()}
-    return arrays, ok, fails, pv.timings
+    return arrays, ok, fails, pv.timings, pv.counts
 
 
 def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_dict: dict[str, Any]) -> dict:
@@ -193,15 +203,27 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
     cv2.setNumThreads(1)
     cfg = PreprocessConfig(**cfg_dict)
     tm = {k: 0.0 for k in STAGES}
-    groups = _group(pd.DataFrame(rows))
+    counts: dict[str, int] = {}
+    df = pd.DataFrame(rows)
+    setup = 0.0
+    if cfg.landmarks == "dlib" or "landmarks_path" not in df or df["landmarks_path"].isna().any():
+        from avrep.data.landmarks import _models
+
+        t = time.perf_counter()
+        _models()  # load dlib's models once per worker, timed apart from the per-clip stages
+        setup = time.perf_counter() - t
+    cpu0 = time.process_time()
+    groups = _group(df)
     chunks = {k: [] for k in st.ARRAYS}
     ok_rows, fail_rows = [], []
     base = 0
     errs = []
     for g in groups:
-        arrays, ok, fails, t = _process_group(g, cfg, base)
+        arrays, ok, fails, t, c = _process_group(g, cfg, base)
         for k, v in t.items():
             tm[k] += v
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + int(v)
         fail_rows += fails
         if arrays is None:
             continue
@@ -223,7 +245,7 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
     st.write_shard(store_dir, index, arrays, clips, fails)
     tm["write"] = time.perf_counter() - t
     return {"index": index, "n_ok": len(ok_rows), "n_failed": len(fail_rows), "n_frames": int(base),
-            "timings": tm}
+            "timings": tm, "counts": counts, "setup_s": setup, "cpu_s": time.process_time() - cpu0}
 
 
 @dataclass
@@ -237,6 +259,9 @@ class PreprocessResult:
     n_frames: int
     seconds: float
     timings: dict[str, float]
+    counts: dict[str, int] = field(default_factory=dict)  # frames, detector and shape-predictor calls
+    setup_s: float = 0.0  # loading dlib's models (once per worker process), not in `timings`
+    cpu_s: float = 0.0  # CPU seconds of the workers' shard work (robust to a shared CPU, unlike wall time)
     lm_error_px: float | None = None
     lm_error_iod: float | None = None
 
@@ -253,8 +278,10 @@ def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig) -> str:
 
 def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *, workers: int = 1,
                config: PreprocessConfig | None = None, progress: bool = True, overwrite: bool = False,
-               limit: int | None = None) -> PreprocessResult:
-    """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet."""
+               limit: int | None = None, allow_outside_root: bool = False) -> PreprocessResult:
+    """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet.
+
+    Manifest paths outside the dataset root are refused unless `allow_outside_root`."""
     import shutil
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
@@ -272,7 +299,7 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
         df = manifest.copy()
     else:
         manifest_path = str(manifest)
-        df = load_manifest(manifest)
+        df = load_manifest(manifest, allow_outside_root=allow_outside_root)
     for c, d in (("start_frame", 0), ("end_frame", -1), ("landmarks_path", None)):
         if c not in df:
             df[c] = d
@@ -298,6 +325,8 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
     atomic_write_json(plan_file, {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
     todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
     tm = {k: 0.0 for k in STAGES}
+    counts: dict[str, int] = {}
+    setup = [0.0, 0.0]  # model loading, CPU seconds
     n_frames = 0
     bar = tqdm(total=len(df), desc="preprocess", unit="clip", disable=not progress, initial=len(df) - sum(
         len(shards[i]) for i in todo))
@@ -307,6 +336,10 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
         nonlocal n_frames
         for k, v in res["timings"].items():
             tm[k] += v
+        for k, v in res.get("counts", {}).items():
+            counts[k] = counts.get(k, 0) + int(v)
+        setup[0] += res.get("setup_s", 0.0)
+        setup[1] += res.get("cpu_s", 0.0)
         n_frames += res["n_frames"]
         bar.update(res["n_ok"] + res["n_failed"])
 
@@ -335,9 +368,21 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
     secs = time.perf_counter() - t0
     res = PreprocessResult(out_dir=str(out), n_clips=len(df), n_ok=len(clips), n_failed=len(fails),
                            n_shards=len(shards), n_shards_skipped=len(shards) - len(todo), n_frames=n_frames,
-                           seconds=secs, timings=tm, lm_error_px=err_px, lm_error_iod=err_iod)
+                           seconds=secs, timings=tm, counts=counts, setup_s=setup[0], cpu_s=setup[1],
+                           lm_error_px=err_px,
+                           lm_error_iod=err_iod)
     inputs = {"manifest": manifest_path, "manifest_sha256": sha256_file(manifest_path) if manifest_path else None}
+    # what the landmarks are made of, in words and in calls (counts cover the shards built in this run)
+    if cfg.landmarks == "true":
+        lm_method = "true landmarks from landmarks_path where given (no dlib); dlib for other rows"
+    else:
+        lm_method = (f"dlib HOG detection every {cfg.detect_every} frames (boxes interpolated), 68-point shape "
+                     f"predictor every {cfg.landmark_every} frame(s), linear interpolation between, "
+                     f"smoothed over {cfg.smooth_window} frames")
+    landmarks_info = {"method": lm_method, "landmarks": cfg.landmarks, "landmark_every": cfg.landmark_every,
+                      "detect_every": cfg.detect_every, "smooth_window": cfg.smooth_window, "counts": counts}
     write_manifest_json(out, "preprocess", config=asdict(cfg), seed=None, inputs=inputs, plan_id=plan_id,
+                        landmarks=landmarks_info,
                         workers=workers, result=asdict(res), vocab=df.attrs.get("vocab"),
                         recipe=df.attrs.get("recipe"))
     return res

@@ -144,6 +144,7 @@ def offsets_on_arrays(model, seqs, offsets: list[int], margin: int = 15) -> dict
     res["median_confidence"] = float(np.median(confs)) if confs else None
     res["exact_by_offset"] = {str(o): float(np.mean(np.array(v) == o)) for o, v in per_offset.items() if v}
     res["chance_exact"] = 1.0 / 31
+    res["skipped_parts"] = sorted(skip)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     return res
 
@@ -261,6 +262,7 @@ def main() -> None:
         res["real_files"] = real_files(gmodel, grid_run, work)
         res["real_files"]["model"] = str(grid_run)
         log("real", res["real_files"]["summary"])
+    res["skipped_parts"] = sorted(skip)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     print(write_result("sync", res))
 

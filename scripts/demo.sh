@@ -1,16 +1,97 @@
 #!/usr/bin/env bash
-# Set up .venv if needed, then run avrep end to end on the synthetic default corpus.
-# Usage: scripts/demo.sh [OUT_DIR]   (default: ./out/demo; AVREP_DEMO_PRESET=tiny for a quick run)
+# Set up .venv if needed, then run avrep end to end on the synthetic default corpus:
+# synth -> prepare -> preprocess -> train -> eval -> embed -> index build -> search -> lipread -> sync
+# -> train-generator -> generate -> report. Each step prints one line of what it did and its key number.
+#
+# Usage: scripts/demo.sh [OUT_DIR]            (default: ./out/demo)
+#   AVREP_DEMO_PRESET    synth preset (default small: 50 words)
+#   AVREP_DEMO_CLIPS     clips per word (default 40, so the whole demo fits ~20 min on 2 cores;
+#                        the full small preset has 100)
+#   AVREP_DEMO_EPOCHS    DAVS training epochs (default 12)
+#   AVREP_WORKERS        parallel processes (default 2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/_venv.sh"
 cd "$ROOT"
 OUT="${1:-out/demo}"
 PRESET="${AVREP_DEMO_PRESET:-small}"
+CLIPS="${AVREP_DEMO_CLIPS:-40}"
+EPOCHS="${AVREP_DEMO_EPOCHS:-12}"
 WORKERS="${AVREP_WORKERS:-2}"
+PY=".venv/bin/python"
 AVREP=".venv/bin/avrep"
 mkdir -p "$OUT"
-step() { echo; echo "== $*"; }
+T0=$(date +%s)
+step() { echo; echo "== [$(( $(date +%s) - T0 ))s] $*"; }
 
-step "1/1 synth: generate the '$PRESET' synthetic audio-visual speech corpus"
-$AVREP synth --preset "$PRESET" --out "$OUT/corpus" --seed 0 --workers "$WORKERS"
+step "synth: '$PRESET' synthetic audio-visual speech corpus ($CLIPS clips/word)"
+$AVREP synth --preset "$PRESET" --clips-per-word "$CLIPS" --out "$OUT/corpus" --seed 0 --workers "$WORKERS" 2>&1 | grep -v "^  " | grep -v "it/s\]" || true
+test -f "$OUT/corpus/manifest.parquet"
+
+step "prepare + preprocess: mouth ROIs, face crops and audio into a feature store"
+$AVREP prepare synth "$OUT/corpus" -o "$OUT/manifest.parquet"
+$AVREP preprocess "$OUT/manifest.parquet" -o "$OUT/store" -j "$WORKERS" --landmarks true 2>&1 | tail -n 3
+
+step "train: DAVS 'small' config, $EPOCHS epochs"
+$AVREP train --config small --data "$OUT/store" --out "$OUT/run" --epochs "$EPOCHS" --batch-size 32 --workers 1 --quiet 2>&1 | tail -n 3
+
+step "eval: lip reading, retrieval and disentanglement on unseen identities and voices"
+$AVREP eval "$OUT/run" --data "$OUT/store" --split test --workers 1 2>&1 | tail -n 8
+
+step "embed: video and audio embeddings of the test split"
+$AVREP embed "$OUT/store" -c "$OUT/run" --modality video --split test -o "$OUT/emb_video"
+$AVREP embed "$OUT/store" -c "$OUT/run" --modality audio --split test -o "$OUT/emb_audio"
+
+step "index build: FAISS index over the video embeddings"
+$AVREP index build "$OUT/emb_video" --out "$OUT/index_video" --overwrite 2>&1 | tail -n 2
+
+step "search: an audio query should find its own video first"
+QUERY=$($PY - "$OUT" <<'PY'
+import sys, pandas as pd
+out = sys.argv[1]
+m = pd.read_parquet(f"{out}/manifest.parquet")
+t = m[m.split == "test"].iloc[0]
+print(t.path)
+PY
+)
+$AVREP search "$OUT/index_video" --audio "$QUERY" -k 5
+$PY - "$OUT" "$QUERY" <<'PY'
+import json, subprocess, sys
+out, q = sys.argv[1], sys.argv[2]
+r = subprocess.run([".venv/bin/avrep", "search", f"{out}/index_video", "--audio", q, "-k", "5", "--json"],
+                   capture_output=True, text=True, check=True)
+res = json.loads(r.stdout)
+hits = res[0] if isinstance(res, list) and res and isinstance(res[0], list) else res
+top = hits[0] if isinstance(hits, list) else hits
+name = q.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+print(f"search: top hit {top.get('clip_id')} for query {name}: {'OWN VIDEO FIRST' if top.get('clip_id') == name else 'not first'}")
+PY
+
+if $AVREP lipread --help >/dev/null 2>&1; then
+  step "lipread: video-only word reading of the query clip"
+  $AVREP lipread "$QUERY" --checkpoint "$OUT/run" -k 3
+  step "sync: audio-video offset of the query clip (0 expected)"
+  $AVREP sync "$QUERY" --checkpoint "$OUT/run"
+fi
+
+step "train-generator + generate: talking face from one photo and speech"
+$AVREP train-generator --config tiny --data "$OUT/store" --davs "$OUT/run" --out "$OUT/gen" --epochs 3 --workers 1 --quiet 2>&1 | tail -n 2
+FACE="$ROOT/../shared/data/faces/face1.jpg"
+if [ ! -f "$FACE" ]; then
+  FACE="$OUT/face.png"
+  $PY - "$OUT/corpus" "$FACE" <<'PY'
+import sys, decord, cv2, pandas as pd
+c, out = sys.argv[1], sys.argv[2]
+m = pd.read_parquet(f"{c}/manifest.parquet")
+f = decord.VideoReader(f"{c}/{m[m.split=='test'].iloc[0].path}")[0].asnumpy()
+cv2.imwrite(out, cv2.cvtColor(cv2.resize(f, (256, 256)), cv2.COLOR_RGB2BGR))
+PY
+fi
+$AVREP generate --face "$FACE" --audio "$QUERY" -o "$OUT/generated.mp4" --checkpoint "$OUT/gen" --quiet
+echo "generate: wrote $OUT/generated.mp4"
+
+if $AVREP report --help >/dev/null 2>&1; then
+  step "report: HTML page of metrics, curves, confusion matrix, t-SNE and retrieval examples"
+  $AVREP report "$OUT/run" --out "$OUT/report.html"
+fi
+step "done in $(( $(date +%s) - T0 ))s; outputs in $OUT"

@@ -12,7 +12,10 @@ from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
 @click.option("--workers", "-j", type=int, default=1, show_default=True, help="parallel processes")
 @click.option("--landmarks", type=click.Choice(["dlib", "true"]), default="dlib", show_default=True,
               help="'true': use a synthetic clip's true landmarks (dlib's error is reported with 'dlib')")
-@click.option("--detect-every", type=int, default=10, show_default=True, help="face detection every N frames")
+@click.option("--detect-every", type=int, default=25, show_default=True,
+              help="face detection every N frames (boxes interpolated between)")
+@click.option("--landmark-every", type=int, default=2, show_default=True,
+              help="68-point landmarks every K frames, interpolated between (1 = every frame, slowest)")
 @click.option("--max-duration", type=float, default=MAX_DURATION, show_default=True, help="seconds; longer = refused")
 @click.option("--max-pixels", type=int, default=MAX_PIXELS, show_default=True, help="per frame; larger = refused")
 @click.option("--max-side", type=int, default=DECODE_MAX_SIDE, show_default=True,
@@ -21,9 +24,12 @@ from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
 @click.option("--limit", type=int, default=None, help="only the first N source videos")
 @click.option("--overwrite", is_flag=True, help="replace a store built from another manifest/settings")
 @click.option("--preview/--no-preview", default=True, show_default=True, help="write preview.png (mouth ROIs)")
-def preprocess(source: str, out: str, workers: int, landmarks: str, detect_every: int, max_duration: float,
+@click.option("--allow-outside-root", is_flag=True,
+              help="read manifest paths outside the dataset root (only for manifests you trust)")
+def preprocess(source: str, out: str, workers: int, landmarks: str, detect_every: int, landmark_every: int,
+               max_duration: float,
                max_pixels: int, max_side: int, shard_size: int, limit: int | None, overwrite: bool,
-               preview: bool) -> None:
+               preview: bool, allow_outside_root: bool = False) -> None:
     """Preprocess a recipe manifest (.parquet) or a single video into a feature store.
 
     Bad clips of a manifest are skipped and listed in DIR/failures.parquet; a single video that
@@ -36,7 +42,8 @@ def preprocess(source: str, out: str, workers: int, landmarks: str, detect_every
     from avrep import preprocess as pp
     from avrep.errors import AvrepError
 
-    cfg = pp.PreprocessConfig(landmarks=landmarks, detect_every=detect_every, max_duration=max_duration,
+    cfg = pp.PreprocessConfig(landmarks=landmarks, detect_every=detect_every, landmark_every=landmark_every,
+                              max_duration=max_duration,
                               max_pixels=max_pixels, max_side=max_side, shard_size=shard_size)
     single = not source.endswith(".parquet")
     if single:
@@ -50,7 +57,8 @@ def preprocess(source: str, out: str, workers: int, landmarks: str, detect_every
     else:
         manifest = source
     res = pp.preprocess(manifest, out, workers=workers, config=cfg, overwrite=overwrite, limit=limit,
-                        progress=not single)
+                        progress=not single,
+                        allow_outside_root=allow_outside_root)
     if single and res.n_failed:
         import pandas as pd
 

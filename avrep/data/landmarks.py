@@ -1,15 +1,13 @@
 """Face detection and 68-point landmarks with dlib, cheap enough for whole corpora.
 
-HOG detection runs on a few key frames only (every `detect_every`-th plus the last): the first face is
-found on the whole frame, later key frames search only a crop around the face already found (same
-scale, so the same boxes, at a fraction of the cost) and fall back to the whole frame when it is lost;
-face boundaries between key frames are found by bisection. Boxes are interpolated between detections.
-The 68-point shape predictor (~1 ms a call whatever the image size, so downscaling does not help) runs
-on every `landmark_every`-th face frame; landmarks in between are interpolated linearly and the
-tracks smoothed over time. On real GRID clips k=2 moves the mouth points by ~0.3% of the inter-ocular
-distance vs the per-frame path (benchmarks/results/preprocess.json has the measurements). Frames
-without a face (GRID clips that open on grey frames) get landmarks filled from the nearest faces and
-a flag.
+HOG detection (~7 shape-predictor calls' worth) runs on a few key frames only (every `detect_every`-th
+plus the last); where a face appears or disappears between two key frames the boundary is found by
+bisection, and boxes are interpolated between detections. The 68-point shape predictor (~1 ms a call
+whatever the image size, so downscaling frames does not help it) runs on every `landmark_every`-th
+face frame; landmarks in between are interpolated linearly and the tracks smoothed over time. The
+defaults come from measurements on real GRID and wild clips against the per-frame path (see
+benchmarks/results/preprocess.json). Frames without a face (GRID clips that open on grey frames) get
+landmarks filled from the nearest faces and a flag.
 """
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ from avrep.errors import AvrepError, NoFaceError
 
 MIN_FACE = 20  # px in the source frame
 DETECT_SIDE = 400  # frames are rescaled so their longest side is about this before HOG detection
-DETECT_EVERY = 10  # frames between detector runs (boxes are interpolated in between)
-DETECT_FACE_PX = 90.0  # once a face is found, frames are searched at a scale that makes it about this wide
+DETECT_EVERY = 25  # frames between detector runs (boxes are interpolated in between)
 LANDMARK_EVERY = 2  # shape predictor on every k-th frame, linear interpolation between (1 = every frame)
 
 
@@ -85,12 +82,6 @@ class LandmarkTrack:
     n_predictions: int = 0  # shape-predictor calls made (the rest of the frames are interpolated)
 
 
-def _to_gray(frame: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
-
-
 def to_gray(frames: np.ndarray) -> np.ndarray:
     """uint8 [T, H, W] grayscale of RGB frames [T, H, W, 3] in one cv2 call (gray input is returned as is)."""
     import cv2
@@ -105,7 +96,7 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
 
 def _blank_all(grays: np.ndarray, thresh: float = 8.0) -> np.ndarray:
     """is_blank for every frame at once."""
-    sub = grays[:, ::4, ::4].reshape(len(grays), -1).astype(np.float32)
+    sub = grays[:, ::4, ::4].reshape(len(grays), -1).astype(np.float64)
     return sub.std(axis=1) < thresh
 
 
@@ -195,12 +186,11 @@ def _predict_frames(face: np.ndarray, k: int) -> list[int]:
 
 def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, landmark_every: int = LANDMARK_EVERY,
                     smooth_window: int = 3, scale: float = 1.0, cnn_fallback: bool = True,
-                    detect_face_px: float | None = DETECT_FACE_PX, name: str = "clip") -> LandmarkTrack:
+                    name: str = "clip") -> LandmarkTrack:
     """Landmarks for every frame of `frames` (uint8 [T, H, W, 3] RGB or [T, H, W] gray).
 
     `landmark_every` = k runs the shape predictor on every k-th face frame and interpolates the rest
-    (1 = every frame). Once a face is found, later detections search frames rescaled so it is about
-    `detect_face_px` wide (None: always at DETECT_SIDE). `scale` maps frame pixels to source pixels (frames decoded smaller).
+    (1 = every frame). `scale` maps frame pixels to source pixels (frames decoded smaller).
     Frames before the first / after the last face, or blank, are flagged (face=False) and filled.
     Raises NoFaceError if no frame of the clip has a face.
     """
@@ -215,29 +205,20 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, lan
     n_faces = 0
     n_calls = 0
 
-    side = DETECT_SIDE  # search scale; lowered once the face size is known (HOG cost ~ pixels)
-
     def detect(i: int, cnn: bool = False) -> np.ndarray | None:
-        nonlocal n_faces, n_calls, side
+        nonlocal n_faces, n_calls
         if blank[i]:
             found[i] = None
             return None
         if i in found and (found[i] is not None or not cnn):
             return found[i]
-        b = detect_faces(G[i], side)
+        b = detect_faces(G[i])
         n_calls += 1
         if len(b) == 0 and cnn:
             b = detect_faces_cnn(G[i])
             n_calls += 1
         n_faces = max(n_faces, len(b))
         found[i] = b[0] if len(b) else None
-        if found[i] is not None and side == DETECT_SIDE and detect_face_px and not cnn:
-            H, W = G.shape[1:3]
-            s_new = detect_face_px / max(float(found[i][2] - found[i][0]), 1.0)
-            if s_new < 0.85 * _detect_scale(H, W, side):
-                side = int(round(max(H, W) * s_new))  # every later search at this scale, this frame again too
-                del found[i]
-                return detect(i)
         return found[i]
 
     keys = sorted(set(range(0, T, detect_every)) | {T - 1})

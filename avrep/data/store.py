@@ -99,7 +99,14 @@ class FeatureStore:
         idx = self.dir / "clips.parquet"
         if not idx.exists():
             raise AvrepError(f"{self.dir}: not a feature store (no clips.parquet; run `avrep preprocess`)")
-        self.clips = pd.read_parquet(idx)
+        try:
+            self.clips = pd.read_parquet(idx)
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise AvrepError(f"{idx}: unreadable parquet ({' '.join(str(e).split())[:120]})") from None
+        if len(self.clips):
+            from avrep.security import validate_store_clips
+
+            validate_store_clips(self.clips, idx)
         f = self.dir / "failures.parquet"
         self.failures = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)
         self._open: dict[int, dict[str, np.ndarray]] = {}

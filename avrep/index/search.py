@@ -35,7 +35,14 @@ def open_index_files(path: Path, mmap: bool = False) -> tuple[faiss.Index, pd.Da
         raise AvrepError(f"{f}: missing")
     if man.get("index_bytes") is not None and os.path.getsize(f) != man["index_bytes"]:
         raise AvrepError(f"{f}: corrupt or truncated ({os.path.getsize(f)} bytes, manifest says {man['index_bytes']})")
-    flags = faiss.IO_FLAG_ONDISK_SAME_DIR if man.get("ondisk") else 0
+    for key in ("n", "index_bytes", "search_value"):
+        v = man.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise AvrepError(f"{path / MANIFEST_FILE}: {key!r} must be a non-negative integer, got {v!r}")
+    if not isinstance(man.get("checkpoint") or "", str):
+        raise AvrepError(f"{path / MANIFEST_FILE}: 'checkpoint' must be a path string")
+    # Always: on-disk inverted lists are looked up next to index.faiss, never at a path stored in the file.
+    flags = faiss.IO_FLAG_ONDISK_SAME_DIR
     if mmap:
         flags |= faiss.IO_FLAG_MMAP
     try:
@@ -254,10 +261,10 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
     ckpt = manifest.get("checkpoint")
     if not ckpt or not Path(ckpt).exists():
         raise AvrepError(f"{where}: the checkpoint named in its manifest ({ckpt!r}) is not available here")
-    from avrep.utils import sha256_file
+    from avrep.embed import checkpoint_sha256
 
     want = manifest.get("checkpoint_sha256")
-    if want and sha256_file(ckpt) != want:
+    if want and checkpoint_sha256(ckpt) != want:  # ckpt is a run dir (or its model.safetensors)
         raise AvrepError(f"{ckpt}: checkpoint hash does not match the one this index was built with ({where})")
     try:
         from avrep.embed import Embedder

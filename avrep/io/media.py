@@ -20,6 +20,7 @@ SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = 640
 MAX_DURATION = 120.0  # seconds
 MAX_PIXELS = 4096 * 4096  # per frame, in the source
+MIN_SIDE = 32  # smaller frames cannot hold a usable face (and decord fails on them)
 DECODE_MAX_SIDE = 720  # frames larger than this are scaled down while decoding (landmarks stay in source px)
 
 
@@ -145,6 +146,8 @@ def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_du
     check_limits(info, max_duration, max_pixels)
     if info.width <= 0 or info.height <= 0:
         raise MediaError(f"{info.path}: video stream has no frame size")
+    if min(info.width, info.height) < MIN_SIDE:  # decord cannot copy frames under 32 px wide
+        raise MediaError(f"{info.path}: resolution {info.width}x{info.height} is too small (minimum {MIN_SIDE} px a side)")
     dw, dh = _decode_size(info.width, info.height, max_side)
     try:
         decord.logging.set_level(decord.logging.QUIET)

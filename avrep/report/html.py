@@ -207,7 +207,7 @@ def find_images(run: Path, extra: list[str | os.PathLike] | None, used: set[str]
     for p in sorted(run.rglob("*.png")):
         if p.name in used or "checkpoints" in p.parts:
             continue
-        if any(h in p.name.lower() or h in str(p.parent).lower() for h in GEN_HINTS):
+        if any(h in str(p.relative_to(run)).lower() for h in GEN_HINTS):
             found.append(p)
     for e in extra or []:
         e = Path(e)

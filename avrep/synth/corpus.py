@@ -144,12 +144,11 @@ def plan(cfg: SynthConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return specs, info
 
 
-def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_dir: Path) -> dict[str, Any]:
-    """Synthesise, render and write one clip; return its manifest row."""
-    from avrep.io.encode import write_mp4
+def render_arrays(spec: dict[str, Any], cfg: SynthConfig, voices: list[str]) -> dict[str, Any]:
+    """Synthesise and render one clip in memory: frames, true landmarks, audio and timing."""
     from avrep.synth.face import Identity, render_sequence
     from avrep.synth.speech import add_noise, synthesize
-    from avrep.synth.visemes import articulation_track, phoneme_to_viseme
+    from avrep.synth.visemes import articulation_track
 
     voice = voices[spec["voice_id"]]
     text = spec["carrier"].format(w=spec["word"])
@@ -172,11 +171,24 @@ def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_d
         audio = add_noise(audio, cfg.snr_db, rng)
     track = articulation_track(sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start, voice=voice)
     frames, lms = render_sequence(Identity.sample(cfg.seed * 100003 + spec["identity_id"]), track, spec["clip_seed"], size=cfg.size)
+    return {"frames": frames, "landmarks": lms.astype(np.float32), "audio": audio, "voice": voice, "text": text,
+            "start": start, "w0": w0, "w1": w1, "phonemes": sp.phonemes}
+
+
+def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_dir: Path) -> dict[str, Any]:
+    """Synthesise, render and write one clip; return its manifest row."""
+    from avrep.io.encode import write_mp4
+    from avrep.synth.visemes import phoneme_to_viseme
+
+    r = render_arrays(spec, cfg, voices)
+    frames, lms, audio, voice, text = r["frames"], r["landmarks"], r["audio"], r["voice"], r["text"]
+    start, w0, w1 = r["start"], r["w0"], r["w1"]
+    sp_phonemes = r["phonemes"]
     rel = Path("clips") / spec["split"] / f"{spec['clip_id']}.mp4"
     write_mp4(out_dir / rel, frames, audio, fps=FPS, sample_rate=SAMPLE_RATE)
     atomic_save_npy(out_dir / "landmarks" / f"{spec['clip_id']}.npy", lms.astype(np.float32))
     spf = SAMPLE_RATE / FPS
-    tphon = [p for p in sp.phonemes if p[1] < w1 and p[2] > w0]
+    tphon = [p for p in sp_phonemes if p[1] < w1 and p[2] > w0]
     row = {
         "clip_id": spec["clip_id"],
         "path": str(rel),
@@ -261,6 +273,8 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwri
     out = Path(out)
     specs, info = plan(cfg)
     _prepare_out(out, cfg, overwrite)
+    for tmp in out.rglob(".*.tmp*"):  # temp files of a killed run (never at a final path): drop them
+        tmp.unlink(missing_ok=True)
     rows_dir = out / ".rows"
     done = {p.stem for p in rows_dir.glob("*.json")} if rows_dir.exists() else set()
     todo = [s for s in specs if s["clip_id"] not in done]

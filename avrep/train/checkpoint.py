@@ -30,9 +30,12 @@ def save_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dic
 
 
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    from avrep.security import refuse_pickle
+
     path = Path(path)
     if not path.exists():
         raise AvrepError(f"{path}: weights file not found")
+    refuse_pickle(path)  # a pickle named .safetensors gets a clear refusal, never an unpickling
     try:
         return load_file(str(path), device=str(device))
     except Exception as e:  # corrupt / truncated file

@@ -83,8 +83,13 @@ def manifest_meta(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(md[b"avrep"]) if b"avrep" in md else {}
 
 
-def load_manifest(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a recipe manifest; `path` and `landmarks_path` become absolute. Metadata in df.attrs."""
+def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> pd.DataFrame:
+    """Read a recipe manifest; `path` and `landmarks_path` become absolute. Metadata in df.attrs.
+
+    Column types are validated, and paths that leave the dataset root (the `root` in the metadata,
+    else the manifest's folder) are refused unless `allow_outside_root` (untrusted manifests)."""
+    from avrep.security import check_inside, validate_recipe_manifest
+
     p = Path(path)
     if not p.exists():
         raise AvrepError(f"{p}: manifest not found")
@@ -100,16 +105,18 @@ def load_manifest(path: str | os.PathLike) -> pd.DataFrame:
         if c not in df:
             df[c] = {"word_id": -1, "start_frame": 0, "end_frame": -1, "split": "test",
                      "speaker": "unknown"}.get(c)
-    root = Path(meta.get("root") or p.parent)
+    if not isinstance(meta, dict) or not isinstance(meta.get("root") or "", str):
+        raise AvrepError(f"{p}: invalid avrep metadata (expected a JSON object with a string 'root')")
+    validate_recipe_manifest(df, p)
+    root = Path(meta.get("root") or p.parent.resolve())
 
-    def absolute(x):
+    def absolute(x, what):
         if x is None or (isinstance(x, float) and np.isnan(x)) or x == "":
             return None
-        q = Path(x)
-        return str(q if q.is_absolute() else root / q)
+        return check_inside(root, x, allow_outside_root, what=f"{what} of a clip", where=p)
 
-    df["path"] = df["path"].map(absolute)
-    df["landmarks_path"] = df["landmarks_path"].map(absolute)
+    df["path"] = df["path"].map(lambda x: absolute(x, "path"))
+    df["landmarks_path"] = df["landmarks_path"].map(lambda x: absolute(x, "landmarks_path"))
     df.attrs.update(meta)
     df.attrs["root"] = str(root)
     return df
