@@ -54,7 +54,7 @@ def test_mouth_opening_follows_audio_energy(tiny_corpus):
 
 def test_splits_disjoint_in_identity_and_voice(tiny_corpus):
     df = pd.read_parquet(tiny_corpus / "manifest.parquet")
-    for col in ("identity_id", "voice_id"):
+    for col in ("identity_id", "voice_id", "voice"):
         sets = {s: set(df[df.split == s][col]) for s in ("train", "val", "test")}
         assert sets["train"] and sets["test"]
         assert not sets["train"] & sets["test"] and not sets["train"] & sets["val"] and not sets["val"] & sets["test"]

@@ -23,6 +23,12 @@ def linear_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, test_size: float =
         return {"accuracy": None, "chance": None, "n_classes": int(len(classes)), "note": "one class only"}
     keep = np.isin(y, classes[counts >= 2])  # stratification needs two of each
     x, y = x[keep], y[keep]
+    classes = np.unique(y)
+    n_test = int(np.ceil(len(y) * test_size))
+    if len(classes) < 2 or n_test < len(classes) or len(y) - n_test < len(classes):
+        # a stratified split needs at least one test and one training example per class
+        return {"accuracy": None, "chance": None, "n_classes": int(len(classes)), "n": int(len(y)),
+                "note": "too few clips per class for a held-out probe"}
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
     if len(ytr) > max_train:
         xtr, ytr = xtr[:max_train], ytr[:max_train]

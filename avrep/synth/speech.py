@@ -211,9 +211,9 @@ def _engine() -> _Engine:
 
 
 def list_voices() -> list[str]:
-    """The 32 English voices `<language>+<variant>` (8 accents x 4 variants), in a fixed order.
+    """The 28 English voices `<language>+<variant>` (7 accents x 4 variants), in a fixed order.
 
-    Voice i has accent i % 8, so any prefix of 8 voices covers every accent and alternates male
+    Voice i has accent i % 7, so any prefix of 7 voices covers every accent and alternates male
     and female variants. Only combinations whose files ship with espeakng-loader are listed.
     """
     import espeakng_loader
@@ -222,7 +222,8 @@ def list_voices() -> list[str]:
     langs = {p.name.lower() for p in (data / "lang" / "gmw").iterdir()}
     variants = {p.name for p in (data / "voices" / "!v").iterdir()}
     n_a, n_v = len(ACCENTS), len(VARIANTS)
-    pairs = [(ACCENTS[i % n_a], VARIANTS[(i + i // n_a) % n_v]) for i in range(n_a * n_v)]
+    # round r = i // n_a shifts every accent to its next variant, so all n_a * n_v pairs appear
+    pairs = [(ACCENTS[i % n_a], VARIANTS[(i % n_a + i // n_a) % n_v]) for i in range(n_a * n_v)]
     return [f"{a}+{v}" for a, v in pairs if a in langs and v in variants]
 
 
