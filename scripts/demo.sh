@@ -5,9 +5,9 @@
 #
 # Usage: scripts/demo.sh [OUT_DIR]            (default: ./out/demo)
 #   AVREP_DEMO_PRESET    synth preset (default small: 50 words)
-#   AVREP_DEMO_CLIPS     clips per word (default 40, so the whole demo fits ~20 min on 2 cores;
+#   AVREP_DEMO_CLIPS     clips per word (default 24, so the whole demo fits ~20 min on 2 cores;
 #                        the full small preset has 100)
-#   AVREP_DEMO_EPOCHS    DAVS training epochs (default 12)
+#   AVREP_DEMO_EPOCHS    DAVS training epochs (default 8)
 #   AVREP_WORKERS        parallel processes (default 2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,8 +15,8 @@ source "$ROOT/scripts/_venv.sh"
 cd "$ROOT"
 OUT="${1:-out/demo}"
 PRESET="${AVREP_DEMO_PRESET:-small}"
-CLIPS="${AVREP_DEMO_CLIPS:-40}"
-EPOCHS="${AVREP_DEMO_EPOCHS:-12}"
+CLIPS="${AVREP_DEMO_CLIPS:-24}"
+EPOCHS="${AVREP_DEMO_EPOCHS:-8}"
 WORKERS="${AVREP_WORKERS:-2}"
 PY=".venv/bin/python"
 AVREP=".venv/bin/avrep"
@@ -33,7 +33,7 @@ $AVREP prepare synth "$OUT/corpus" -o "$OUT/manifest.parquet"
 $AVREP preprocess "$OUT/manifest.parquet" -o "$OUT/store" -j "$WORKERS" --landmarks true 2>&1 | tail -n 3
 
 step "train: DAVS 'small' config, $EPOCHS epochs"
-$AVREP train --config small --data "$OUT/store" --out "$OUT/run" --epochs "$EPOCHS" --batch-size 32 --workers 1 --quiet 2>&1 | tail -n 3
+$AVREP train --config small --data "$OUT/store" --out "$OUT/run" --epochs "$EPOCHS" --batch-size 32 --workers 1 --quiet --resume 2>&1 | tail -n 3
 
 step "eval: lip reading, retrieval and disentanglement on unseen identities and voices"
 $AVREP eval "$OUT/run" --data "$OUT/store" --split test --workers 1 2>&1 | tail -n 8
@@ -49,22 +49,21 @@ step "search: an audio query should find its own video first"
 QUERY=$($PY - "$OUT" <<'PY'
 import sys, pandas as pd
 out = sys.argv[1]
-m = pd.read_parquet(f"{out}/manifest.parquet")
-t = m[m.split == "test"].iloc[0]
-print(t.path)
+m = pd.read_parquet(f"{out}/corpus/manifest.parquet")
+print(f"{out}/corpus/" + m[m.split == "test"].iloc[0].path)
 PY
 )
 $AVREP search "$OUT/index_video" --audio "$QUERY" -k 5
 $PY - "$OUT" "$QUERY" <<'PY'
 import json, subprocess, sys
+from pathlib import Path
 out, q = sys.argv[1], sys.argv[2]
 r = subprocess.run([".venv/bin/avrep", "search", f"{out}/index_video", "--audio", q, "-k", "5", "--json"],
                    capture_output=True, text=True, check=True)
-res = json.loads(r.stdout)
-hits = res[0] if isinstance(res, list) and res and isinstance(res[0], list) else res
-top = hits[0] if isinstance(hits, list) else hits
-name = q.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-print(f"search: top hit {top.get('clip_id')} for query {name}: {'OWN VIDEO FIRST' if top.get('clip_id') == name else 'not first'}")
+hits = json.loads(r.stdout)["results"][0]
+name = Path(q).stem
+rank = next((i + 1 for i, h in enumerate(hits) if h.get("clip_id") == name), None)
+print(f"search: audio query {name} -> its own video at rank {rank if rank else '>5'} (top hit {hits[0]['clip_id']}, score {hits[0]['score']:.3f})")
 PY
 
 if $AVREP lipread --help >/dev/null 2>&1; then
@@ -75,7 +74,7 @@ if $AVREP lipread --help >/dev/null 2>&1; then
 fi
 
 step "train-generator + generate: talking face from one photo and speech"
-$AVREP train-generator --config tiny --data "$OUT/store" --davs "$OUT/run" --out "$OUT/gen" --epochs 3 --workers 1 --quiet 2>&1 | tail -n 2
+$AVREP train-generator --config tiny --data "$OUT/store" --davs "$OUT/run" --out "$OUT/gen" --epochs 3 --workers 1 --quiet --resume 2>&1 | tail -n 2
 FACE="$ROOT/../shared/data/faces/face1.jpg"
 if [ ! -f "$FACE" ]; then
   FACE="$OUT/face.png"

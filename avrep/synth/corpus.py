@@ -243,8 +243,12 @@ def _chunks(todo: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]
 
 
 def _state(cfg: SynthConfig) -> dict[str, Any]:
+    """What must match for a resume: the arguments and the voice list (it fixes every clip's voice)."""
+    from avrep.synth.speech import list_voices
+
     d = asdict(cfg)
     d["shard"] = list(cfg.shard)
+    d["voices"] = list_voices()
     return d
 
 
