@@ -5,9 +5,9 @@
 #
 # Usage: scripts/demo.sh [OUT_DIR]            (default: ./out/demo)
 #   AVREP_DEMO_PRESET    synth preset (default small: 50 words)
-#   AVREP_DEMO_CLIPS     clips per word (default 24, so the whole demo fits ~20 min on 2 cores;
+#   AVREP_DEMO_CLIPS     clips per word (default 40, so the whole demo fits ~20 min on 2 cores;
 #                        the full small preset has 100)
-#   AVREP_DEMO_EPOCHS    DAVS training epochs (default 8)
+#   AVREP_DEMO_EPOCHS    DAVS training epochs (default 16)
 #   AVREP_WORKERS        parallel processes (default 2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,8 +15,8 @@ source "$ROOT/scripts/_venv.sh"
 cd "$ROOT"
 OUT="${1:-out/demo}"
 PRESET="${AVREP_DEMO_PRESET:-small}"
-CLIPS="${AVREP_DEMO_CLIPS:-24}"
-EPOCHS="${AVREP_DEMO_EPOCHS:-8}"
+CLIPS="${AVREP_DEMO_CLIPS:-40}"
+EPOCHS="${AVREP_DEMO_EPOCHS:-16}"
 WORKERS="${AVREP_WORKERS:-2}"
 PY=".venv/bin/python"
 AVREP=".venv/bin/avrep"
@@ -74,7 +74,7 @@ if $AVREP lipread --help >/dev/null 2>&1; then
 fi
 
 step "train-generator + generate: talking face from one photo and speech"
-$AVREP train-generator --config tiny --data "$OUT/store" --davs "$OUT/run" --out "$OUT/gen" --epochs 3 --workers 1 --quiet --resume 2>&1 | tail -n 2
+$AVREP train-generator --config tiny --data "$OUT/store" --davs "$OUT/run" --out "$OUT/gen" --epochs 2 --workers 1 --quiet --resume 2>&1 | tail -n 2
 FACE="$ROOT/../shared/data/faces/face1.jpg"
 if [ ! -f "$FACE" ]; then
   FACE="$OUT/face.png"
