@@ -59,7 +59,7 @@ def test_grid_swwp2s_align_and_sentence_level(tmp_path):
     assert len(sent) == 5 and sent["transcript"].iloc[0] == "bin blue at f two now"
     out = write_manifest(sent, tmp_path / "m.parquet", DATA / "grid", recipe="grid", vocab=VOCAB)
     back = load_manifest(out)
-    assert back.attrs["vocab"] == VOCAB and all(p.startswith(str(DATA)) for p in back["path"])
+    assert back.attrs["vocab"] == VOCAB and all(p.startswith(str(DATA.resolve())) for p in back["path"])
 
 
 @needs_data
