@@ -13,7 +13,7 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 def list_models() -> list[str]:
     """Names of the shipped configs."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json") if not p.stem.startswith("gen_"))  # gen_*: generators
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -38,11 +38,7 @@ def list_generators() -> list[str]:
     return sorted(p.stem[4:] for p in CONFIG_DIR.glob("gen_*.json"))
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+from avrep.models.factory import _merge  # noqa: E402  (one nested-merge rule for all configs)
 
 
 def get_generator_config(name_or_path: str | dict[str, Any], **overrides: Any) -> dict[str, Any]:
