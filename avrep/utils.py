@@ -83,6 +83,16 @@ def write_manifest_json(out_dir: str | os.PathLike, command: str, **fields: Any)
     atomic_write_json(Path(out_dir) / "manifest.json", obj)
 
 
+def window_starts(n: int, window: int, hop: int) -> list[int]:
+    """Starts of sliding windows over [0, n): every `hop` frames, plus one ending exactly at n."""
+    if n <= window:
+        return [0]
+    s = list(range(0, n - window + 1, hop))
+    if s[-1] != n - window:
+        s.append(n - window)
+    return s
+
+
 def parse_shard(spec: str | None) -> tuple[int, int]:
     """Parse 'i/N' into (i, N); None -> (0, 1)."""
     from avrep.errors import AvrepError

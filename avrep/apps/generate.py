@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from avrep.errors import AvrepError, MediaError, NoFaceError
+from avrep.utils import window_starts as _window_starts
 
 WINDOW = 29
 HOP = 15
@@ -101,12 +102,7 @@ def check_speech(audio: np.ndarray, name: str) -> None:
 
 def window_starts(T: int, window: int = WINDOW, hop: int = HOP) -> list[int]:
     """Window starts covering [0, T) (the last window ends at T)."""
-    if T <= window:
-        return [0]
-    s = list(range(0, T - window + 1, hop))
-    if s[-1] != T - window:
-        s.append(T - window)
-    return s
+    return _window_starts(T, window, hop)
 
 
 @torch.no_grad()

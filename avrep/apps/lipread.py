@@ -18,6 +18,7 @@ import torch
 
 from avrep.errors import AvrepError, MediaError
 from avrep.eval.sync_metrics import FRAME_MS
+from avrep.utils import window_starts as _window_starts
 
 SPF = 640
 WINDOW = 29
@@ -36,12 +37,8 @@ def pad_to_window(mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW) ->
 
 
 def window_starts(T: int, window: int = WINDOW, stride: int = 5) -> list[int]:
-    if T <= window:
-        return [0]
-    s = list(range(0, T - window + 1, stride))
-    if s[-1] != T - window:
-        s.append(T - window)
-    return s
+    """Lip-reading window starts (every `stride` frames, the last ending at T)."""
+    return _window_starts(T, window, stride)
 
 
 @torch.no_grad()

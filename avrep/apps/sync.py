@@ -19,6 +19,7 @@ import torch
 
 from avrep.errors import AvrepError, MediaError
 from avrep.eval.sync_metrics import FRAME_MS, SyncResult, sync_from_features
+from avrep.utils import window_starts
 
 SPF = 640
 WINDOW = 29  # the training clip length: features are computed on windows the model knows
@@ -42,15 +43,6 @@ def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
     return load_run(resolve_checkpoint(checkpoint), device)
 
 
-def _window_starts(T: int, window: int, hop: int) -> list[int]:
-    if T <= window:
-        return [0]
-    s = list(range(0, T - window + 1, hop))
-    if s[-1] != T - window:
-        s.append(T - window)
-    return s
-
-
 @torch.no_grad()
 def frame_features(model, mouth: np.ndarray, audio: np.ndarray, *, window: int = WINDOW, hop: int = 7,
                    batch: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +59,7 @@ def frame_features(model, mouth: np.ndarray, audio: np.ndarray, *, window: int =
     if audio.size < T * SPF:
         audio = np.concatenate([audio, np.zeros(T * SPF - audio.size, np.float32)])
     w = min(window, T)
-    starts = _window_starts(T, w, hop)
+    starts = window_starts(T, w, hop)
     # Hann weights (never exactly 0, so edge frames of the clip still count)
     wt = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(w) + 0.5) / w)).astype(np.float32) + 1e-3
     dev = torch.device(device)

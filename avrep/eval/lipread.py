@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from avrep.utils import atomic_path
+from avrep.utils import atomic_write_bytes
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -48,25 +48,9 @@ def lipread_metrics(logits_video: np.ndarray, logits_audio: np.ndarray, y: np.nd
 
 
 def plot_confusion(cm: np.ndarray, words: list[str], path: str | Path, title: str = "video confusion") -> None:
-    """Row-normalised confusion matrix PNG (matplotlib Agg), written atomically."""
-    import matplotlib
+    """Row-normalised confusion matrix PNG (large enough to label up to 80 words), written atomically."""
+    from avrep.report.plots import confusion as confusion_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(words)
-    rown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    size = min(40, max(5, 0.18 * n + 3))
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(rown, cmap="viridis", vmin=0, vmax=1)
-    if n <= 80:
-        ax.set_xticks(range(n), words, rotation=90, fontsize=max(4, 10 - n // 10))
-        ax.set_yticks(range(n), words, fontsize=max(4, 10 - n // 10))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    png = confusion_png(cm, words, title, max_inches=40, min_inches=5, inches_per_word=0.18, max_labels=80,
+                        font=10, dpi=100)
+    atomic_write_bytes(path, png)

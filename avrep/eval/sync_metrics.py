@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from avrep.utils import window_starts
+
 FRAME_MS = 40.0  # one video frame at 25 fps
 
 
@@ -101,10 +103,7 @@ def sync_from_features(vf: np.ndarray, af: np.ndarray, max_offset: int = 15, win
     est = estimate(D, max_offset, min_overlap)
     wins = []
     if T > window:
-        starts = list(range(0, T - window + 1, hop))
-        if starts[-1] != T - window:
-            starts.append(T - window)
-        for s in starts:
+        for s in window_starts(T, window, hop):
             w = estimate(D[s:s + window], max_offset, min_overlap=max(1, window // 3))
             wins.append({"start_frame": s, "end_frame": s + window, "start_s": s * FRAME_MS / 1000,
                          "offset_frames": w.offset, "offset_ms": w.offset_ms, "confidence": round(w.confidence, 4),

@@ -16,10 +16,10 @@ def _plt():
     return plt
 
 
-def _png(fig) -> bytes:
+def _png(fig, dpi: int = 90) -> bytes:
     plt = _plt()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
@@ -124,23 +124,24 @@ def retrieval_examples(rows: list[dict[str, Any]]) -> bytes:
     return _png(fig)
 
 
-def confusion(cm: np.ndarray, words: Sequence[str], title: str) -> bytes:
-    """Row-normalised confusion matrix."""
+def confusion(cm: np.ndarray, words: Sequence[str], title: str, *, max_inches: float = 16, min_inches: float = 4.5,
+              inches_per_word: float = 0.16, max_labels: int = 60, font: int = 9, dpi: int = 90) -> bytes:
+    """Row-normalised confusion matrix (compact for the report; `avrep eval` asks for a larger one)."""
     plt = _plt()
     n = len(words)
     rown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    size = min(16, max(4.5, 0.16 * n + 3))
+    size = min(max_inches, max(min_inches, inches_per_word * n + 3))
     fig, ax = plt.subplots(figsize=(size, size))
     im = ax.imshow(rown, cmap="viridis", vmin=0, vmax=1)
-    if n <= 60:
-        ax.set_xticks(range(n), words, rotation=90, fontsize=max(4, 9 - n // 10))
-        ax.set_yticks(range(n), words, fontsize=max(4, 9 - n // 10))
+    if n <= max_labels:
+        ax.set_xticks(range(n), words, rotation=90, fontsize=max(4, font - n // 10))
+        ax.set_yticks(range(n), words, fontsize=max(4, font - n // 10))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return _png(fig)
+    return _png(fig, dpi)
 
 
 def bars(values: dict[str, float], goals: dict[str, float | None], title: str) -> bytes:

@@ -283,20 +283,12 @@ def train_generator(args: GenTrainArgs, resume: bool = False, train_ds: Dataset 
     """Train the generator; returns the last epoch's log record."""
     from avrep.train import checkpoint as ckpt
     from avrep.train import ddp
-    from avrep.train.loop import _append_log, _rewrite_log, _seed_epoch, lr_at
+    from avrep.train.loop import _append_log, _rewrite_log, _seed_epoch, lr_at, resume_args
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    args, resuming = resume_args(args, resume, "generator run")
     run = Path(args.out)
-    resuming = resume and (run / "state.json").exists()
-    if resuming:
-        saved = json.loads((run / "config.json").read_text())["train"]
-        keep = {k: getattr(args, k) for k in ("epochs", "workers", "device", "threads", "out")}
-        args = GenTrainArgs(**{**saved, **keep})
-    elif (run / "state.json").exists():
-        raise AvrepError(f"{run}: already holds a generator run; pass --resume or choose another --out")
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise AvrepError("--epochs and --batch-size must be >= 1 and --lr > 0")
     dist = ddp.init_distributed(args.device)
     device = dist.device
     amp = (device.type == "cuda") if args.amp is None else bool(args.amp)

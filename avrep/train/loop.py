@@ -47,6 +47,22 @@ class TrainArgs:
     loss: dict[str, Any] = field(default_factory=dict)
 
 
+def resume_args(args, resume: bool, what: str = "training run"):
+    """-> (args, resuming). A resumed run keeps its own saved settings, except how long to train and
+    where/how to run; a run dir that already holds a run needs --resume."""
+    run = Path(args.out)
+    resuming = resume and (run / "state.json").exists()
+    if resuming:
+        saved = json.loads((run / "config.json").read_text())["train"]
+        keep = {k: getattr(args, k) for k in ("epochs", "workers", "device", "threads", "out")}
+        args = type(args)(**{**saved, **keep})
+    elif (run / "state.json").exists():
+        raise AvrepError(f"{run}: already holds a {what}; pass --resume to continue it or choose another --out")
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
+        raise AvrepError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    return args, resuming
+
+
 def _seed_epoch(seed: int, epoch: int, rank: int) -> int:
     s = (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**31 - 1)
     torch.manual_seed(s)
@@ -113,16 +129,8 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
         torch.set_num_threads(args.threads)
     dist = ddp.init_distributed(args.device)
     device = dist.device
+    args, resuming = resume_args(args, resume)
     run = Path(args.out)
-    resuming = resume and (run / "state.json").exists()
-    if resuming:  # the run's own settings win, except how long to train and where/how to run
-        saved = json.loads((run / "config.json").read_text())["train"]
-        keep = {k: getattr(args, k) for k in ("epochs", "workers", "device", "threads", "out")}
-        args = TrainArgs(**{**saved, **keep})
-    elif (run / "state.json").exists():
-        raise AvrepError(f"{run}: already holds a training run; pass --resume to continue it or choose another --out")
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise AvrepError("--epochs and --batch-size must be >= 1 and --lr > 0")
     amp = (device.type == "cuda") if args.amp is None else bool(args.amp)
 
     train_ds = train_ds if train_ds is not None else open_dataset(args.data, "train", args.frames, train=True)
