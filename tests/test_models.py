@@ -87,3 +87,21 @@ def test_bad_input_shapes():
         m.embed_video(torch.zeros(29, 88, 88))
     with pytest.raises(ValueError):
         m.embed_audio(torch.zeros(29 * 640))
+
+
+def test_attention_pooling_centre_prior_and_any_length():
+    """`pool: attn` starts as a centred Gaussian over time and works for clips of any length; configs
+    without `pool` (runs trained before it existed) keep mean+max pooling and their state-dict keys."""
+    torch.manual_seed(0)
+    m = create_model("tiny").eval()
+    assert m.video_proj.pool == "attn"
+    w = torch.softmax(m.video_proj.pos, 0)
+    assert int(w.argmax()) == 14 and w[14] > 5 * w[0]  # centre frame dominates the edge at init
+    with torch.no_grad():
+        for T in (9, 29, 50):
+            e = m.embed_video(torch.randint(0, 255, (2, T, 96, 96), dtype=torch.uint8))
+            assert e.shape == (2, 32) and torch.allclose(e.norm(dim=-1), torch.ones(2), atol=1e-5)
+    old = create_model("tiny", pool="meanmax")
+    assert "video_proj.pos" not in old.state_dict() and "video_proj.pos" in m.state_dict()
+    with pytest.raises(ValueError):
+        create_model("tiny", pool="median")

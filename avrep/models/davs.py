@@ -27,8 +27,9 @@ class DAVS(nn.Module):
         self.video = VideoWordEncoder(config["video"])
         self.audio = AudioWordEncoder(config["audio"])
         self.identity = IdentityEncoder(config["identity"])
-        self.video_proj = Projection(self.video.out_dim, d)
-        self.audio_proj = Projection(self.audio.out_dim, d)
+        pool, frames = config.get("pool", "meanmax"), config.get("frames", 29)
+        self.video_proj = Projection(self.video.out_dim, d, pool, frames)
+        self.audio_proj = Projection(self.audio.out_dim, d, pool, frames)
         nw, ns = config["num_words"], config["num_speakers"]
         di = self.identity.out_dim
         ah = config.get("adversary_hidden", 128)

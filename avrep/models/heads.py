@@ -30,17 +30,40 @@ def grad_reverse(x: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
 
 
 class Projection(nn.Module):
-    """Per-frame features [B, T, H] -> L2-normalised frame features [B, T, D] and clip embedding [B, D]."""
+    """Per-frame features [B, T, H] -> L2-normalised frame features [B, T, D] and clip embedding [B, D].
 
-    def __init__(self, cin: int, dim: int) -> None:
+    pool="meanmax": mean + max over time (position-blind).
+    pool="attn": softmax attention over time whose logits are content + a learned positional bias,
+    initialised to a centred Gaussian: word clips are cut centred on the word (LRW, GRID, synthetic),
+    and short words (a GRID letter is ~0.3 s of a 1.16 s window) drown in their neighbours under mean
+    pooling. The bias is interpolated to other lengths, so any clip length still works.
+    """
+
+    def __init__(self, cin: int, dim: int, pool: str = "meanmax", frames: int = 29) -> None:
         super().__init__()
+        if pool not in ("meanmax", "attn"):
+            raise ValueError(f"unknown pool {pool!r} (meanmax | attn)")
+        self.pool = pool
         self.frame = nn.Linear(cin, dim)
         self.clip = nn.Sequential(nn.Linear(cin, cin), nn.ReLU(inplace=True), nn.Linear(cin, dim))
+        if pool == "attn":
+            self.attn = nn.Linear(cin, 1)
+            nn.init.zeros_(self.attn.weight)
+            nn.init.zeros_(self.attn.bias)
+            t = torch.linspace(-1.0, 1.0, frames)
+            self.pos = nn.Parameter(-(t**2) / (2 * 0.4**2))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         frames = F.normalize(self.frame(h), dim=-1)
-        # mean + max pooling: the word sits mid-clip but its length varies
-        pooled = h.mean(1) + h.amax(1)
+        if self.pool == "attn":
+            pos = self.pos
+            if h.shape[1] != pos.numel():
+                pos = F.interpolate(pos[None, None], size=h.shape[1], mode="linear", align_corners=True)[0, 0]
+            w = torch.softmax(self.attn(h).squeeze(-1).float() + pos.float(), dim=1).to(h.dtype)
+            pooled = torch.einsum("bt,bth->bh", w, h)
+        else:
+            # mean + max pooling: the word sits mid-clip but its length varies
+            pooled = h.mean(1) + h.amax(1)
         return frames, self.clip(pooled)
 
 
