@@ -67,7 +67,6 @@ def main() -> None:
     # other speakers: swwp2s has a word alignment in ../shared/data/grid
     other = DATA / "grid"
     if (other / "swwp2s.align").exists():
-        import numpy as np
         import torch
 
         from avrep.embed import center_crop

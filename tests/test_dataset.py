@@ -10,7 +10,7 @@ import torch
 from avrep.data.dataset import FeatureDataset, make_loader
 from avrep.data.recipes import write_manifest
 from avrep.preprocess import PreprocessConfig, preprocess
-from mediautil import DATA, needs_data
+from mediautil import DATA
 
 
 @pytest.fixture(scope="module")

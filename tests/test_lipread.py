@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from test_sync import synth_run  # noqa: F401  (session fixture: tiny run trained on the tiny corpus)

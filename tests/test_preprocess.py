@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avrep.data.align import FACE_BOX, FACE_SIZE, MEAN_FACE, MOUTH, apply, crop_clip
+from avrep.data.align import FACE_BOX, FACE_SIZE, MEAN_FACE, MOUTH, crop_clip
 from avrep.data.landmarks import detect_faces, predict_landmarks, track_landmarks
 from avrep.data.recipes import write_manifest
 from avrep.data.recipes.folder import prepare_folder

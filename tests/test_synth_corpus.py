@@ -9,7 +9,6 @@ import av
 import decord
 import numpy as np
 import pandas as pd
-import pytest
 
 from avrep.synth.corpus import CLIP_SAMPLES, SynthConfig, generate, plan
 

@@ -6,7 +6,6 @@ DataLoader with 1-2 workers keeps up with a small model on 2 CPU cores.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -200,7 +200,6 @@ def test_manifest_types_validated(rb_corpus, tmp_path):
         m = _manifest(tmp_path, [inside], rb_corpus, **{col: val})
         with pytest.raises(AvrepError, match=col):
             load_manifest(m)
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     t = pq.read_table(m)
