@@ -16,6 +16,7 @@ import torch
 from avrep.errors import AvrepError
 
 MODALITIES = ("audio", "video", "identity")
+KINDS = ("word", "sync")  # see avrep.models.davs: same-word neighbours vs the clip that is in sync
 CROP = 88
 
 
@@ -120,15 +121,26 @@ class Embedder:
         return x
 
     # ---- single items ---------------------------------------------------------------------
-    @torch.inference_mode()
-    def embed_video(self, path_or_array: Any) -> np.ndarray:
-        m = torch.from_numpy(np.ascontiguousarray(self._mouth(path_or_array)))[None].to(self.device)
-        return self.model.embed_video(m)[0].float().cpu().numpy()
+    def dim_of(self, kind: str = "word", modality: str = "video") -> int:
+        """Embedding dimension of a kind ("word" | "sync"); identity embeddings have their own."""
+        _check_kind(kind, modality)
+        if modality == "identity":
+            return int(self.model.identity.out_dim)
+        return self.dim if kind == "word" else int(self.model.sync_dim)
 
     @torch.inference_mode()
-    def embed_audio(self, path_or_array: Any) -> np.ndarray:
+    def embed_video(self, path_or_array: Any, kind: str = "word") -> np.ndarray:
+        _check_kind(kind)
+        m = torch.from_numpy(np.ascontiguousarray(self._mouth(path_or_array)))[None].to(self.device)
+        f = self.model.embed_video if kind == "word" else self.model.embed_video_sync
+        return f(m)[0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def embed_audio(self, path_or_array: Any, kind: str = "word") -> np.ndarray:
+        _check_kind(kind)
         a = torch.from_numpy(self._audio(path_or_array))[None].to(self.device)
-        return self.model.embed_audio(a)[0].float().cpu().numpy()
+        f = self.model.embed_audio if kind == "word" else self.model.embed_audio_sync
+        return f(a)[0].float().cpu().numpy()
 
     @torch.inference_mode()
     def embed_face(self, path_or_array: Any) -> np.ndarray:
@@ -137,11 +149,15 @@ class Embedder:
 
     # ---- batches over a feature store -----------------------------------------------------
     @torch.inference_mode()
-    def embed_batch(self, batch: dict[str, torch.Tensor], modality: str) -> np.ndarray:
+    def embed_batch(self, batch: dict[str, torch.Tensor], modality: str, kind: str = "word") -> np.ndarray:
+        _check_kind(kind, modality)
+        sync = kind == "sync"
         if modality == "video":
-            out = self.model.embed_video(batch["mouth"].to(self.device))
+            m = batch["mouth"].to(self.device)
+            out = self.model.embed_video_sync(m) if sync else self.model.embed_video(m)
         elif modality == "audio":
-            out = self.model.embed_audio(batch["audio"].to(self.device))
+            a = batch["audio"].to(self.device)
+            out = self.model.embed_audio_sync(a) if sync else self.model.embed_audio(a)
         elif modality == "identity":
             out = self.model.embed_identity(batch["face"].to(self.device))
         else:
@@ -149,7 +165,7 @@ class Embedder:
         return out.float().cpu().numpy().astype(np.float32)
 
     def iter_store(self, store_dir: str | os.PathLike, modality: str, rows: np.ndarray | None = None,
-                   split: str | None = None, batch_size: int = 64, workers: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   split: str | None = None, batch_size: int = 64, workers: int = 0, kind: str = "word") -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (row indices, embeddings) over a feature store's clips (eval-time crops, no augmentation)."""
         from torch.utils.data import DataLoader, Subset
 
@@ -163,8 +179,15 @@ class Embedder:
         pos = 0
         for batch in dl:
             n = len(batch["word_id"])
-            yield idx[pos : pos + n], self.embed_batch(batch, modality)
+            yield idx[pos : pos + n], self.embed_batch(batch, modality, kind)
             pos += n
+
+
+def _check_kind(kind: str, modality: str = "video") -> None:
+    if kind not in KINDS:
+        raise AvrepError(f"--kind {kind!r}: choose from {', '.join(KINDS)}")
+    if modality == "identity" and kind != "word":
+        raise AvrepError("--kind sync is for audio/video word embeddings; identity embeddings have one kind")
 
 
 def face_crop_from_file(path: str | os.PathLike) -> np.ndarray:

@@ -41,8 +41,10 @@ def shard_from_env(shard: tuple[int, int]) -> tuple[int, int]:
 
 def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, modality: str, out: str | os.PathLike,
                 *, split: str | None = None, batch_size: int = 64, chunk_size: int = 8192, shard: tuple[int, int] = (0, 1),
-                device: str = "auto", workers: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Embed every clip of a store (optionally one split) with one modality; returns a summary."""
+                device: str = "auto", workers: int = 0, progress: bool = True, kind: str = "word") -> dict[str, Any]:
+    """Embed every clip of a store (optionally one split) with one modality; returns a summary.
+
+    kind: "word" (same-word clips are neighbours) or "sync" (the clip in sync with the query wins)."""
     from tqdm import tqdm
 
     from avrep.data.store import FeatureStore
@@ -55,10 +57,11 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
     if not len(clips):
         raise AvrepError(f"{store_dir}: no clips{'' if split is None else f' in split {split!r}'}")
     emb = Embedder.from_checkpoint(checkpoint, device=device)
+    dim = emb.dim_of(kind, modality)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     man = out / "manifest.json"
-    fields = {"modality": modality, "dim": emb.dim, "metric": "ip", "normalized": True,
+    fields = {"modality": modality, "kind": kind, "dim": dim, "metric": "ip", "normalized": True,
               "checkpoint": str(emb.run_dir.resolve()), "checkpoint_sha256": emb.sha256,
               "model": emb.config.get("name"), "store": str(Path(store_dir).resolve()), "split": split,
               "chunk_size": chunk_size, "n": int(len(clips))}
@@ -66,8 +69,8 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
         import json
 
         old = json.loads(man.read_text())
-        for k in ("modality", "dim", "checkpoint_sha256", "store", "split", "chunk_size"):
-            if old.get(k) != fields[k]:
+        for k in ("modality", "kind", "dim", "checkpoint_sha256", "store", "split", "chunk_size"):
+            if old.get(k, "word" if k == "kind" else None) != fields[k]:
                 raise AvrepError(f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
                                  "use another --out")
     i, n_sh = shard_from_env(shard)
@@ -80,9 +83,10 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
                unit="clip", disable=not progress)
     for c in todo:
         rows = np.arange(c * chunk_size, min((c + 1) * chunk_size, len(clips)))
-        vecs = np.zeros((len(rows), emb.dim), np.float32)
+        vecs = np.zeros((len(rows), dim), np.float32)
         pos = 0
-        for _, e in emb.iter_store(store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers):
+        for _, e in emb.iter_store(store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers,
+                                    kind=kind):
             vecs[pos : pos + len(e)] = e
             pos += len(e)
             bar.update(len(e))
@@ -91,7 +95,7 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
     bar.close()
     done = sum((out / f"meta_{c:05d}.parquet").exists() for c in range(n_chunks))
     return {"out": str(out), "chunks_written": len(todo), "chunks_done": done, "chunks_total": n_chunks,
-            "n": int(len(clips)), "dim": emb.dim, "shard": [i, n_sh]}
+            "n": int(len(clips)), "dim": dim, "kind": kind, "shard": [i, n_sh]}
 
 
 def load_embeddings(emb_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:

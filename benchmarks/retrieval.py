@@ -1,8 +1,9 @@
 """Audio->video retrieval through the CLI, the way a user runs it -> benchmarks/results/retrieval.json.
 
-For each (label, run, store): `avrep embed` the test split (video and audio), `avrep index build` over
-the video embeddings, `avrep search --batch` with every audio embedding as a query and -k N (N = the
-whole test split, so every rank is known), then R@1/5/10 and median rank of each query's own clip.
+For each (label, run, store) and each embedding kind (word, sync): `avrep embed --kind K` the test split
+(video and audio), `avrep index build` over the video embeddings, `avrep search --batch` with every audio
+embedding as a query and -k N (N = the whole test split, so every rank is known), then R@1/5/10 and the
+median rank of each query's own clip.
 
     python benchmarks/retrieval.py --case synthetic:out/demo2/run:out/demo2/store \
                                    --case grid_s1:/work/bench_grid2/run_small:/work/stores/grid_s1
@@ -44,13 +45,14 @@ def stack_dir(emb_dir: Path) -> tuple[np.ndarray, list[str]]:
     return x, meta["clip_id"].astype(str).tolist()
 
 
-def one_case(label: str, run: Path, store: Path, split: str, work: Path) -> dict:
-    w = work / label
+def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: str) -> dict:
+    w = work / label / kind
     shutil.rmtree(w, ignore_errors=True)
     w.mkdir(parents=True)
     t0 = time.perf_counter()
     for mod in ("video", "audio"):
-        avrep("embed", str(store), "-c", str(run), "--modality", mod, "--split", split, "-o", str(w / f"emb_{mod}"))
+        avrep("embed", str(store), "-c", str(run), "--modality", mod, "--kind", kind, "--split", split,
+              "-o", str(w / f"emb_{mod}"))
     t_embed = time.perf_counter() - t0
     print(avrep("index", "build", str(w / "emb_video"), "--out", str(w / "index")).strip().splitlines()[-1])
     qa, qids = stack_dir(w / "emb_audio")
@@ -66,7 +68,7 @@ def one_case(label: str, run: Path, store: Path, split: str, work: Path) -> dict
         ranks.append(ids.index(qid) + 1 if qid in ids else n_index + 1)
     r = np.array(ranks)
     man = json.loads((w / "index" / "manifest.json").read_text())
-    return {"run": str(run), "store": str(store), "split": split, "N": n_index, "queries": len(qids),
+    return {"run": str(run), "store": str(store), "split": split, "kind": kind, "dim": man.get("dim"), "N": n_index, "queries": len(qids),
             "a2v_R@1": float(np.mean(r <= 1)), "a2v_R@5": float(np.mean(r <= 5)),
             "a2v_R@10": float(np.mean(r <= 10)), "a2v_median_rank": float(np.median(r)),
             "chance_R@1": 1.0 / n_index, "index_factory": man.get("factory"),
@@ -84,14 +86,18 @@ def main() -> None:
                  "avrep search --batch (audio queries, video index, -k N)", "goal_a2v_R@1_at_1:1000": 0.9,
                  "cases": {}}
     prev = ROOT / "benchmarks" / "results" / "retrieval.json"
-    if prev.exists():  # keep cases measured by earlier runs
-        out["cases"] = json.loads(prev.read_text()).get("cases", {})
+    if prev.exists():  # keep cases measured by earlier runs (same layout only)
+        old = json.loads(prev.read_text()).get("cases", {})
+        out["cases"] = {k: v for k, v in old.items() if isinstance(v, dict) and "word" in v}
     for spec in args.case:
         label, run, store = spec.split(":")
-        r = one_case(label, Path(run).resolve(), Path(store).resolve(), args.split, Path(args.work))
-        r["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        out["cases"][label] = r
-        print(label, {k: r[k] for k in ("N", "a2v_R@1", "a2v_R@5", "a2v_R@10", "a2v_median_rank")}, flush=True)
+        out["cases"][label] = {}
+        for kind in ("word", "sync"):
+            r = one_case(label, Path(run).resolve(), Path(store).resolve(), args.split, Path(args.work), kind)
+            r["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            out["cases"][label][kind] = r
+            print(label, kind, {k: r[k] for k in ("N", "a2v_R@1", "a2v_R@5", "a2v_R@10", "a2v_median_rank")},
+                  flush=True)
     print(write_result("retrieval", out))
 
 

@@ -8,6 +8,9 @@ import click
 @click.argument("store", type=click.Path())
 @click.option("--checkpoint", "-c", required=True, type=click.Path(), help="trained run directory")
 @click.option("--modality", type=click.Choice(["audio", "video", "identity"]), required=True)
+@click.option("--kind", type=click.Choice(["word", "sync"]), default="word", show_default=True,
+              help="word: clips saying the same word are neighbours; sync: the clip whose lips move with the "
+                   "audio is the nearest (audio<->video clip retrieval)")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False))
 @click.option("--split", default=None, help="only this split (default: all clips)")
 @click.option("--batch-size", default=64, show_default=True)
@@ -15,12 +18,12 @@ import click
 @click.option("--shard", default=None, help="i/N: this machine's share (under torchrun: RANK/WORLD_SIZE)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--workers", default=0, show_default=True, help="DataLoader workers")
-def embed(store, checkpoint, modality, out, split, batch_size, chunk_size, shard, device, workers) -> None:
+def embed(store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers) -> None:
     """Embed the clips of a preprocessed STORE with a trained model (resumable, shardable)."""
     from avrep.embed_job import embed_store
     from avrep.utils import parse_shard
 
     r = embed_store(store, checkpoint, modality, out, split=split, batch_size=batch_size, chunk_size=chunk_size,
-                    shard=parse_shard(shard), device=device, workers=workers)
-    click.echo(f"embed: {r['n']} clips x {r['dim']} ({modality}) -> {r['out']}  "
+                    shard=parse_shard(shard), device=device, workers=workers, kind=kind)
+    click.echo(f"embed: {r['n']} clips x {r['dim']} ({modality}, {kind}) -> {r['out']}  "
                f"[chunks {r['chunks_done']}/{r['chunks_total']} done, shard {r['shard'][0]}/{r['shard'][1]}]")

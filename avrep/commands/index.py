@@ -59,7 +59,8 @@ def build(emb_dir, out, max_memory, latency_ms, metric, recall_target, index_typ
     m = build_index(emb_dir, out, max_memory=max_memory, latency_ms_target=latency_ms, metric=metric,
                     recall_target=recall_target, index_type=index_type, overwrite=overwrite, device=device,
                     queries=q, seed=seed, trained=trained, shard=parse_shard(shard))
-    click.echo(f"{out}: {m['factory']} n={m['n']} {m['search_param'] or ''}={m['search_value']} "
+    tuned = f"{m['search_param']}={m['search_value']} " if m["search_param"] else "(exact) "
+    click.echo(f"{out}: {m['factory']} n={m['n']} {tuned}"
                f"recall@{m['k']}={m['recall_at_k']:.3f} p50={m['latency_p50_ms']:.2f}ms "
                f"p99={m['latency_p99_ms']:.2f}ms build={m['build_seconds']['total']:.1f}s "
                f"size={m['index_bytes'] / 2**20:.1f}MiB")

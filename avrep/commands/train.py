@@ -61,6 +61,7 @@ def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes)
     lr_, rt = res["lipread"], res["retrieval"]
     summary = {"video_top1": lr_["video"]["top1"], "audio_top1": lr_["audio"]["top1"],
                "fused_top1": lr_["fused"]["top1"], "a2v_R@1": rt["a2v"]["R@1"], "v2a_R@1": rt["v2a"]["R@1"],
+               **({"a2v_sync_R@1": rt["a2v_sync"]["R@1"]} if "a2v_sync" in rt else {}),
                "n": lr_["n"], "out": out_json}
     if "homophene_ceiling" in lr_:
         summary["homophene_ceiling"] = lr_["homophene_ceiling"]

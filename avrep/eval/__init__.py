@@ -38,7 +38,7 @@ def evaluate_run(run_dir: str | Path, data: str, split: str = "test", out_json: 
         raise AvrepError(f"{data}: word ids up to {y.max()} but the run's vocabulary has {len(words)} words")
     res: dict[str, Any] = {"run": str(run_dir), "data": str(data), "split": split}
     res["lipread"] = lipread_metrics(ex["logits_video"], ex["logits_audio"], y, words, ceiling)
-    res["retrieval"] = av_retrieval(ex["emb_audio"], ex["emb_video"])
+    res["retrieval"] = av_retrieval(ex["emb_audio"], ex["emb_video"], ex.get("sync_audio"), ex.get("sync_video"))
     if probes:
         res["probes"] = disentanglement_probes(ex["emb_video"], ex["emb_identity"], y, ex["speaker_id"])
     if out_json is not None:

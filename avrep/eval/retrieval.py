@@ -27,5 +27,11 @@ def retrieval_metrics(query: np.ndarray, gallery: np.ndarray, ks: tuple[int, ...
     return out
 
 
-def av_retrieval(emb_audio: np.ndarray, emb_video: np.ndarray) -> dict[str, dict[str, float]]:
-    return {"a2v": retrieval_metrics(emb_audio, emb_video), "v2a": retrieval_metrics(emb_video, emb_audio)}
+def av_retrieval(emb_audio: np.ndarray, emb_video: np.ndarray, sync_audio: np.ndarray | None = None,
+                 sync_video: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """a2v/v2a with the word embeddings; a2v_sync/v2a_sync with the "sync" embeddings when given."""
+    out = {"a2v": retrieval_metrics(emb_audio, emb_video), "v2a": retrieval_metrics(emb_video, emb_audio)}
+    if sync_audio is not None and sync_video is not None:
+        out["a2v_sync"] = retrieval_metrics(sync_audio, sync_video)
+        out["v2a_sync"] = retrieval_metrics(sync_video, sync_audio)
+    return out

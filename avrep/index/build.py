@@ -22,7 +22,7 @@ from avrep.utils import atomic_write_json, sha256_file
 log = logging.getLogger("avrep.index")
 
 # Copied from the embedding manifest into the index manifest (the index must answer the same model).
-EMB_FIELDS = ("modality", "dim", "metric", "normalized", "checkpoint_sha256", "checkpoint", "model")
+EMB_FIELDS = ("modality", "kind", "dim", "metric", "normalized", "checkpoint_sha256", "checkpoint", "model")
 EF_GRID = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096]
 NPROBE_GRID = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
                1536, 2048, 3072, 4096, 8192, 16384, 65536]
@@ -294,8 +294,10 @@ def add_to_index(emb_dir: str | os.PathLike, index_dir: str | os.PathLike, *, de
 
 def check_compatible(index_man: dict, emb_man: dict, emb_name: str, index_name: str) -> None:
     """Refuse to mix embeddings of another model, modality or dimension into an index."""
-    for f in ("modality", "dim", "checkpoint_sha256"):
+    for f in ("modality", "kind", "dim", "checkpoint_sha256"):
         a, b = index_man.get(f), emb_man.get(f)
+        if f == "kind":  # manifests written before kinds existed hold word embeddings
+            a, b = a or "word", b or "word"
         if a != b:
             raise AvrepError(f"{emb_name}: {f} {b!r} does not match the index {index_name} ({a!r})")
 

@@ -274,8 +274,9 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
     emb = Embedder.from_checkpoint(ckpt, device=device)
     if manifest.get("modality") == "identity" and video is None:
         raise AvrepError(f"{where}: an identity index needs a --video (face) query")
-    vec = emb.embed_audio(audio) if audio is not None else (
-        emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video))
+    kind = manifest.get("kind") or "word"  # a sync index needs sync queries: same map, other modality
+    vec = emb.embed_audio(audio, kind=kind) if audio is not None else (
+        emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video, kind=kind))
     vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
     if vec.shape[1] != manifest["dim"]:
         raise AvrepError(f"{ckpt}: embeds to dim {vec.shape[1]} but the index {where} has dim {manifest['dim']}")

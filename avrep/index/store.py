@@ -42,6 +42,8 @@ def check_embedding_manifest(m: dict, where: Path) -> dict:
         raise AvrepError(f"{where}: 'dim' must be a positive integer, got {dim!r}")
     if m.get("modality") not in MODALITIES:
         raise AvrepError(f"{where}: 'modality' must be one of {MODALITIES}, got {m.get('modality')!r}")
+    if (m.get("kind") or "word") not in ("word", "sync"):
+        raise AvrepError(f"{where}: 'kind' must be 'word' or 'sync', got {m.get('kind')!r}")
     if m.get("metric", "ip") not in METRICS:
         raise AvrepError(f"{where}: 'metric' must be one of {METRICS}, got {m.get('metric')!r}")
     return m

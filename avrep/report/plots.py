@@ -38,7 +38,7 @@ def training_curves(log: list[dict[str, Any]]) -> bytes:
     a1.set_title("training losses")
     a1.legend(fontsize=7, ncol=2)
     acc_keys = [k for k in ("train_video_acc", "train_audio_acc", "val_video_acc", "val_audio_acc",
-                            "val_fused_acc", "val_a2v_R@1") if any(k in r for r in log)]
+                            "val_fused_acc", "val_a2v_R@1", "val_a2v_sync_R@1") if any(k in r for r in log)]
     for k in acc_keys:
         a2.plot(ep, [r.get(k, np.nan) for r in log], label=k, ls="--" if k.startswith("train") else "-")
     a2.set_ylim(0, 1.02)

@@ -103,7 +103,8 @@ def quick_metrics(model: torch.nn.Module, dataset, device: torch.device, batch_s
     lv, la = torch.from_numpy(ex["logits_video"]), torch.from_numpy(ex["logits_audio"])
     fused = (lv.log_softmax(-1) + la.log_softmax(-1)).numpy()
     r = retrieval_metrics(ex["emb_audio"], ex["emb_video"])
-    return {"val_video_acc": float((ex["logits_video"].argmax(1) == y).mean()),
+    extra = {"val_a2v_sync_R@1": retrieval_metrics(ex["sync_audio"], ex["sync_video"])["R@1"]} if "sync_audio" in ex else {}
+    return {**extra, "val_video_acc": float((ex["logits_video"].argmax(1) == y).mean()),
             "val_audio_acc": float((ex["logits_audio"].argmax(1) == y).mean()),
             "val_fused_acc": float((fused.argmax(1) == y).mean()),
             "val_a2v_R@1": r["R@1"], "val_n": int(len(y))}

@@ -1,0 +1,78 @@
+"""Embeddings of a trained model -> FAISS index -> search, for both embedding kinds (word, sync)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from avrep.cli import cli
+from avrep.errors import AvrepError
+from test_sync import synth_run  # noqa: F401  (session fixture: tiny DAVS trained for real)
+
+
+def _r1(q: np.ndarray, g: np.ndarray) -> float:
+    return float(np.mean((q @ g.T).argmax(1) == np.arange(len(q))))
+
+
+@pytest.fixture(scope="module")
+def embs(synth_run, tmp_path_factory):  # noqa: F811
+    from avrep.embed_job import embed_store, load_embeddings
+
+    out = tmp_path_factory.mktemp("emb")
+    res = {}
+    for kind in ("word", "sync"):
+        for mod in ("audio", "video"):
+            d = out / f"{kind}_{mod}"
+            embed_store(synth_run["store"], synth_run["run"], mod, d, split="train", device="cpu", progress=False,
+                        kind=kind)
+            res[kind, mod] = (d, *load_embeddings(d))
+    return res
+
+
+def test_sync_embedding_finds_the_clip_in_sync(embs):
+    """Among clips of the same word the sync kind ranks the matching video first far more often."""
+    (_, wa, _), (_, wv, _) = embs["word", "audio"], embs["word", "video"]
+    (_, sa, _), (_, sv, _) = embs["sync", "audio"], embs["sync", "video"]
+    assert sa.shape[1] > wa.shape[1] and np.allclose(np.linalg.norm(sa, axis=1), 1, atol=1e-4)
+    n = len(sa)
+    r_word, r_sync = _r1(wa, wv), _r1(sa, sv)
+    print("R@1 word", r_word, "sync", r_sync, "n", n)
+    assert n >= 40 and r_sync > 8 / n  # far above chance (1/n)
+    assert r_sync >= r_word + 0.1, (r_word, r_sync)
+
+
+def test_cli_sync_index_audio_file_query_finds_own_video(embs, synth_run, tmp_path):  # noqa: F811
+    d_video = embs["sync", "video"][0]
+    r = CliRunner().invoke(cli, ["index", "build", str(d_video), "--out", str(tmp_path / "ix")])
+    assert r.exit_code == 0, r.output
+    assert "(exact)" in r.output  # a small collection is searched exactly
+    man = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert man["kind"] == "sync" and man["dim"] == embs["sync", "video"][1].shape[1]
+    meta = embs["sync", "video"][2]
+    hits = 0
+    for _, row in meta.iloc[::6].iterrows():  # 10 queries, one per word
+        r = CliRunner().invoke(cli, ["search", str(tmp_path / "ix"), "--audio", str(row["path"]), "-k", "5", "--json"])
+        assert r.exit_code == 0, r.output
+        top = json.loads(r.output)["results"][0]
+        assert len(top) == 5 and all(h["word"] for h in top)
+        hits += row["clip_id"] in [h["clip_id"] for h in top]
+    # the audio of a raw file (decoded + resampled here) finds that file's video among 60 clips in its top 5
+    # (chance: 5/60 per query) for most queries, even with this tiny model
+    print("top-5 hits", hits)
+    assert hits >= 5, hits
+
+
+def test_kinds_do_not_mix(embs, synth_run, tmp_path):  # noqa: F811
+    from avrep.embed_job import embed_store
+    from avrep.index import add_to_index, build_index
+
+    build_index(embs["sync", "video"][0], tmp_path / "ix")
+    with pytest.raises(AvrepError, match="kind"):
+        add_to_index(embs["word", "video"][0], tmp_path / "ix")
+    with pytest.raises(AvrepError, match="identity"):
+        embed_store(synth_run["store"], synth_run["run"], "identity", tmp_path / "e", kind="sync", progress=False)
+    with pytest.raises(AvrepError, match="exists|different kind"):  # resuming into a folder of another kind
+        embed_store(synth_run["store"], synth_run["run"], "video", embs["word", "video"][0], split="train",
+                    kind="sync", progress=False)
