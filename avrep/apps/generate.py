@@ -132,8 +132,12 @@ def conditioning(G, davs, T: int, audio: np.ndarray | None = None, mouth: np.nda
 
 @torch.no_grad()
 def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, progress: bool = True,
-                    device: str | torch.device = "cpu") -> np.ndarray:
-    """Decode face crops uint8 [T, 128, 128, 3] from a reference crop [128, 128, 3] and cond [T, C]."""
+                    device: str | torch.device = "cpu", pose: np.ndarray | None = None) -> np.ndarray:
+    """Decode face crops uint8 [T, 128, 128, 3] from a reference crop [128, 128, 3] and cond [T, C].
+
+    pose: optional target frames [T, 128, 128, 3] whose upper half sets head pose and everything but the
+    mouth (their lower half is masked inside the model) - the dubbing setting, as in Wav2Lip; without it
+    every frame keeps the reference's pose."""
     import torch.nn.functional as F
 
     from avrep.models.generator import FACE_SIZE
@@ -142,6 +146,8 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
     skips, h, ident = G.encode_reference(ref_t)
     ref_u = G._resize(ref_t.float() / 255)
     T = len(cond)
+    if pose is not None and len(pose) != T:
+        raise ValueError(f"pose has {len(pose)} frames, conditioning {T}")
     out = np.empty((T, FACE_SIZE, FACE_SIZE, 3), np.uint8)
     it = range(0, T, batch)
     if progress:
@@ -151,7 +157,12 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
     for s in it:
         n = min(batch, T - s)
         rep = lambda x: x.expand(n, *x.shape[1:])  # noqa: E731
-        y = G.decode([rep(k) for k in skips], rep(h), rep(ident), cond[s:s + n].to(device), rep(ref_u))
+        if pose is None:
+            sk, hh, idn = [rep(k) for k in skips], rep(h), rep(ident)
+        else:
+            p = torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device)
+            sk, hh, idn = G.encode_reference(rep(ref_t), p)
+        y = G.decode(sk, hh, idn, cond[s:s + n].to(device), rep(ref_u))
         if y.shape[-1] != FACE_SIZE:
             y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
         out[s:s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
