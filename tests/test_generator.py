@@ -175,3 +175,18 @@ def test_mouth_roi_matches_store_crop():
                             torch.from_numpy(mouth_centres(lms))).numpy()
     err = np.abs(roi[:, 16:80, 16:80] - crops.mouth[:, 16:80, 16:80].astype(np.float32)).mean()
     assert err < 12, err
+
+
+def test_dubbing_pose_frames_shape_and_errors(gen_run, gen_data):
+    """Pose frames (dubbing) go through the encoder per frame; a length mismatch is refused."""
+    from avrep.apps.generate import conditioning, generate_frames
+    from avrep.train.gen_loop import load_generator
+
+    G, davs, _ = load_generator(gen_run)
+    _, va = gen_data
+    real = va["face"][0]
+    cond = conditioning(G, davs, len(real), audio=va["audio"][0])
+    dub = generate_frames(G, real[0], cond, progress=False, pose=real)
+    assert dub.shape == real.shape and dub.dtype == np.uint8
+    with pytest.raises(ValueError):
+        generate_frames(G, real[0], cond, progress=False, pose=real[:3])
