@@ -38,9 +38,9 @@ $AVREP train --config small --data "$OUT/store" --out "$OUT/run" --epochs "$EPOC
 step "eval: lip reading, retrieval and disentanglement on unseen identities and voices"
 $AVREP eval "$OUT/run" --data "$OUT/store" --split test --workers 1 2>&1 | tail -n 8
 
-step "embed: video and audio embeddings of the test split"
-$AVREP embed "$OUT/store" -c "$OUT/run" --modality video --split test -o "$OUT/emb_video"
-$AVREP embed "$OUT/store" -c "$OUT/run" --modality audio --split test -o "$OUT/emb_audio"
+step "embed: video and audio sync embeddings of the test split (clip-level retrieval)"
+$AVREP embed "$OUT/store" -c "$OUT/run" --modality video --kind sync --split test -o "$OUT/emb_video"
+$AVREP embed "$OUT/store" -c "$OUT/run" --modality audio --kind sync --split test -o "$OUT/emb_audio"
 
 step "index build: FAISS index over the video embeddings"
 $AVREP index build "$OUT/emb_video" --out "$OUT/index_video" --overwrite 2>&1 | tail -n 2

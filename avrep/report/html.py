@@ -181,8 +181,10 @@ def data_sections(run: Path, data: str, split: str, *, max_points: int = 800, n_
         out["tsne_word"] = plots.tsne_panels(xy, y, spk, words, "word (video) embeddings")
         xyi = plots.tsne_2d(ex["emb_identity"], seed)
         out["tsne_identity"] = plots.tsne_panels(xyi, y, spk, words, "identity embeddings")
-    # retrieval examples: audio queries against all video embeddings of the subset
-    sim = ex["emb_audio"] @ ex["emb_video"].T
+    # retrieval examples: audio queries against all video embeddings of the subset (the sync embeddings,
+    # which rank the clip in sync first, when the model has them)
+    qa, gv = (ex["sync_audio"], ex["sync_video"]) if "sync_audio" in ex else (ex["emb_audio"], ex["emb_video"])
+    sim = qa @ gv.T
     q = np.sort(rng.choice(len(y), min(n_queries, len(y)), replace=False))
     rows = []
     for i in q:
@@ -346,7 +348,8 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     parts.append("<h2>Retrieval examples</h2>")
     if ds_out and "retrieval_png" in ds_out:
         parts.append(f"<figure>{_img(ds_out['retrieval_png'], 'retrieval examples')}<figcaption>audio queries "
-                     f"against the video embeddings of {ds_out['n']} clips; mouth ROIs (88x88 centre crop)."
+                     f"against the video sync embeddings of {ds_out['n']} clips (the clip in sync should come "
+                     "first, same-word clips next); mouth ROIs (88x88 centre crop)."
                      "</figcaption></figure>")
     else:
         parts.append(f"<p class=muted>Not available ({html.escape(ds_err or '')}).</p>")
