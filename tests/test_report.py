@@ -22,12 +22,15 @@ def test_goal_rows_mark_met_and_unmet():
 
     res = {"lipread": {"video": {"top1": 0.5, "top5": 0.9}, "audio": {"top1": 0.995}, "fused": {"top1": 0.6},
                        "chance_top1": 0.1, "homophene_ceiling": 0.8},
-           "retrieval": {"a2v": {"R@1": 0.95, "R@5": 1.0, "median_rank": 1.0, "N": 200}},
+           "retrieval": {"a2v": {"R@1": 0.4, "R@5": 1.0, "median_rank": 1.0, "N": 200},
+                         "a2v_sync": {"R@1": 0.95, "R@5": 1.0, "median_rank": 1.0, "N": 200}},
            "probes": {"speaker_from_word_features": {"accuracy": 0.5, "chance": 0.1}}}
     rows = {r["metric"]: r for r in goal_rows(res, None)}
     assert rows["video word top-1"]["met"] is False  # 0.5 < 0.95 * 0.8
     assert rows["audio word top-1"]["met"] is True and rows["fused word top-1"]["met"] is True
-    assert rows["audio->video R@1"]["met"] is True and "1:200" in rows["audio->video R@1"]["note"]
+    sync, word = rows["audio->video R@1 (sync embedding)"], rows["audio->video R@1 (word embedding)"]
+    assert sync["met"] is True and "1:200" in sync["note"]
+    assert word["met"] is None  # the word embedding is not meant to single out one clip: no goal on it
     assert rows["probe: speaker from word features"]["met"] is False
 
 

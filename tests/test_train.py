@@ -94,7 +94,9 @@ def test_eval_cli_writes_json_and_png(tiny_run, tmp_path):
     lr = res["lipread"]
     assert lr["audio"]["top1"] > 0.5 and lr["video"]["top1"] > 0.35  # unseen speakers, chance 1/6
     assert lr["video"]["top5"] >= lr["video"]["top1"]
-    assert set(res["retrieval"]) == {"a2v", "v2a"} and res["retrieval"]["a2v"]["N"] == lr["n"]
+    assert set(res["retrieval"]) == {"a2v", "v2a", "a2v_sync", "v2a_sync"} and res["retrieval"]["a2v"]["N"] == lr["n"]
+    # the sync embedding (word + time-aligned frames) finds the clip itself at least as well as the word one
+    assert res["retrieval"]["a2v_sync"]["R@1"] >= res["retrieval"]["a2v"]["R@1"] - 0.05
     pr = res["probes"]
     assert pr["word_from_word_features"]["accuracy"] > pr["word_from_identity_features"]["accuracy"] + 0.3
     assert pr["speaker_from_identity_features"]["accuracy"] > pr["speaker_from_identity_features"]["chance"] + 0.2
