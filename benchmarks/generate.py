@@ -45,6 +45,45 @@ class DavsArrays(torch.utils.data.Dataset):
                 "speaker_id": self.spk[int(a["speaker_id"][i])], "clip_id": a["clip_id"][i]}
 
 
+def real_photos(gen_dir: Path, work: Path, png: Path) -> dict:
+    """`avrep generate` on every photo in ../shared/data/faces with espeak speech: faces dlib finds in every
+    output frame, and a strip PNG (every 6th frame, one row per photo) for a person to look at."""
+    import cv2
+
+    from avrep.apps.generate import generate_video
+    from avrep.data.landmarks import detect_faces
+    from avrep.io.encode import write_wav
+    from avrep.io.media import read_video
+    from avrep.synth.speech import list_voices, synthesize
+
+    photos = sorted((ROOT.parent / "shared" / "data" / "faces").glob("*.jpg"))
+    if not photos:
+        return {"skipped": "../shared/data/faces absent"}
+    work.mkdir(parents=True, exist_ok=True)
+    wav = work / "speech.wav"
+    write_wav(wav, synthesize("place blue at f two now, bin green by a one soon", list_voices()[0]).audio)
+    out, rows = {}, []
+    for ph in photos:
+        mp4 = work / f"{ph.stem}.mp4"
+        try:
+            r = generate_video(ph, mp4, gen_dir, audio=wav, progress=False)
+        except Exception as e:  # record and go on
+            out[ph.name] = {"error": str(e)}
+            continue
+        frames = read_video(mp4).frames
+        found = sum(len(detect_faces(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY))) >= 1 for f in frames)
+        out[ph.name] = {"frames": len(frames), "frames_with_face": int(found), "generate_fps_cpu": r["generate_fps"]}
+        h = 160
+        pick = [cv2.resize(f, (int(f.shape[1] * h / f.shape[0]), h)) for f in frames[::6][:8]]
+        rows.append(np.concatenate(pick, 1))
+    if rows:
+        w = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0))) for r in rows]
+        cv2.imwrite(str(png), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+        out["strip_png"] = png.name
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-clips", type=int, default=160)
@@ -58,7 +97,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/avrep_gen_bench")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/generate.json"))
+    ap.add_argument("--photos-only", default=None, metavar="GEN_RUN",
+                    help="only the real-photo part, with an existing generator run; merged into --out")
     args = ap.parse_args()
+    if args.photos_only:
+        from avrep.utils import atomic_write_json
+
+        res = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        res["real_photos"] = real_photos(Path(args.photos_only), Path(args.work) / "photos",
+                                         Path(args.out).with_name("generate_photos_strip.png"))
+        res["real_photos"]["generator_run"] = str(args.photos_only)
+        atomic_write_json(args.out, res)
+        print(json.dumps(res["real_photos"], indent=1))
+        return
     torch.set_num_threads(args.threads)
     from avrep.apps.generate import conditioning, generate_frames
     from avrep.eval.genmetrics import lmd, psnr, ssim, sync_offset
