@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared media writer
+from mediautil import write_media  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
@@ -36,54 +38,6 @@ MEDIA_COMMANDS = ("preprocess", "lipread", "sync", "search_video", "search_audio
 # --------------------------------------------------------------------------------------------
 # writing test media with PyAV
 # --------------------------------------------------------------------------------------------
-
-def write_media(path: Path, frames: np.ndarray | None, audio: np.ndarray | None = None, *, fps: float = 25,
-                sr: int = 16000, channels: int = 1, container: str | None = None, faststart: bool = False,
-                pts: list[int] | None = None, codec: str = "libx264") -> Path:
-    """Video (RGB uint8 [T, H, W, 3]) and/or audio (float [-1, 1]) into any container PyAV writes.
-
-    `pts` (frame timestamps in 1/fps units) lets a tiny file declare a huge duration."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    opts = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), "w", format=container, options=opts) as c:
-        vs = as_ = None
-        rate = Fraction(fps).limit_denominator(1001)
-        if frames is not None:
-            vs = c.add_stream(codec, rate=rate)
-            vs.width, vs.height = frames.shape[2], frames.shape[1]
-            vs.pix_fmt = "yuv420p"
-            if codec == "libx264":
-                vs.options = {"preset": "ultrafast", "crf": "23", "threads": "1"}
-        if audio is not None:
-            as_ = c.add_stream("aac", rate=sr)
-            as_.layout = "mono" if channels == 1 else "stereo"
-        if vs is not None:
-            for i, f in enumerate(frames):
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-                if pts is not None:
-                    vf.pts = pts[i]
-                    vf.time_base = 1 / rate
-                for p in vs.encode(vf):
-                    c.mux(p)
-            for p in vs.encode():
-                c.mux(p)
-        if as_ is not None:
-            a = np.clip(np.asarray(audio, np.float32), -1, 1)
-            a = np.repeat(a[None], channels, 0) if channels > 1 else a[None]
-            a = (a * 32767).astype(np.int16)
-            if channels > 1:
-                a = np.ascontiguousarray(a.T.reshape(1, -1))
-            fr = av.AudioFrame.from_ndarray(a, format="s16", layout=as_.layout.name)
-            fr.sample_rate = sr
-            for p in as_.encode(fr):
-                c.mux(p)
-            for p in as_.encode():
-                c.mux(p)
-    return path
-
 
 def speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
     """Amplitude-modulated harmonics: not silent, speech-like energy envelope."""
@@ -618,12 +572,14 @@ def compare_outputs(name: str, out: Path, ref: dict[str, Path]) -> list[str]:
 
     diffs: list[str] = []
 
-    def same_df(a: Path, b: Path) -> None:
-        x, y = pd.read_parquet(a), pd.read_parquet(b)
+    def same_frames(x: pd.DataFrame, y: pd.DataFrame, what: str) -> None:
         try:
             pd.testing.assert_frame_equal(x, y)
         except AssertionError as e:
-            diffs.append(f"{a.name}: {' '.join(str(e).split())[:300]}")
+            diffs.append(f"{what}: {' '.join(str(e).split())[:300]}")
+
+    def same_df(a: Path, b: Path) -> None:
+        same_frames(pd.read_parquet(a), pd.read_parquet(b), a.name)
 
     if name == "synth":
         r = ref["corpus"]
@@ -657,10 +613,7 @@ def compare_outputs(name: str, out: Path, ref: dict[str, Path]) -> list[str]:
         (xa, ma), (xb, mb) = load_embeddings(out), load_embeddings(ref["emb_video"])
         if not np.array_equal(xa, xb):
             diffs.append(f"embeddings differ (max abs diff {np.abs(xa - xb).max() if xa.shape == xb.shape else xa.shape})")
-        try:
-            pd.testing.assert_frame_equal(ma, mb)
-        except AssertionError as e:
-            diffs.append(f"embedding metadata differs: {str(e)[:200]}")
+        same_frames(ma, mb, "embedding metadata differs")
     elif name == "index_build":
         r = ref["index_video"]
         if (out / "index.faiss").read_bytes() != (r / "index.faiss").read_bytes():
