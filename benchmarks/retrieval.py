@@ -35,16 +35,6 @@ def avrep(*args: str) -> str:
     return p.stdout
 
 
-def stack_dir(emb_dir: Path) -> tuple[np.ndarray, list[str]]:
-    import pandas as pd
-
-    embs = sorted(emb_dir.glob("emb_*.npy"))
-    x = np.concatenate([np.load(p) for p in embs])
-    meta = pd.concat([pd.read_parquet(p.with_name(p.name.replace("emb_", "meta_").replace(".npy", ".parquet")))
-                      for p in embs])
-    return x, meta["clip_id"].astype(str).tolist()
-
-
 def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: str) -> dict:
     w = work / label / kind
     shutil.rmtree(w, ignore_errors=True)
@@ -55,9 +45,12 @@ def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: s
               "-o", str(w / f"emb_{mod}"))
     t_embed = time.perf_counter() - t0
     print(avrep("index", "build", str(w / "emb_video"), "--out", str(w / "index")).strip().splitlines()[-1])
-    qa, qids = stack_dir(w / "emb_audio")
+    from avrep.embed_job import load_embeddings
+
+    qa, qmeta = load_embeddings(w / "emb_audio")
+    qids = qmeta["clip_id"].astype(str).tolist()
     np.save(w / "queries.npy", qa)
-    n_index = len(stack_dir(w / "emb_video")[1])
+    n_index = json.loads((w / "emb_video" / "manifest.json").read_text())["n"]
     t1 = time.perf_counter()
     res = json.loads(avrep("search", str(w / "index"), "--batch", str(w / "queries.npy"), "-k", str(n_index),
                            "--json"))["results"]
