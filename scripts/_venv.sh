@@ -20,7 +20,12 @@ fi
 # Re-install only when setup.cfg changed since the last install (a stamp keeps reruns fast).
 STAMP=.venv/.avrep-installed
 if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ] || ! .venv/bin/python -c 'import avrep, torch, faiss, decord, av, dlib' 2>/dev/null; then
-  echo "[setup] installing avrep[dev] into .venv (first time: a few minutes)"
-  .venv/bin/pip install -q -e '.[dev]'
+  echo "[setup] installing avrep[dev] into .venv (first time: a few minutes, about 7 GB)"
+  # torch's CUDA build alone is 5.5 GB: say so up front instead of failing midway with ENOSPC.
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt 8000000 ]; then
+    echo "[setup] warning: only $((free_kb / 1024)) MB free here; the install needs about 7 GB" >&2
+  fi
+  .venv/bin/pip install -q --no-cache-dir -e '.[dev]'
   touch "$STAMP"
 fi
