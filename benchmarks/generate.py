@@ -45,6 +45,90 @@ class DavsArrays(torch.utils.data.Dataset):
                 "speaker_id": self.spk[int(a["speaker_id"][i])], "clip_id": a["clip_id"][i]}
 
 
+def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
+    """One-shot and dubbing generation of every test clip vs its true frames, with a baseline for each:
+    (metrics per mode, lip-reading accuracy on the real clips, real clips' sync results, one-shot frames)."""
+    from avrep.apps.generate import conditioning, generate_frames
+    from avrep.eval.genmetrics import lmd, psnr, ssim, sync_offset
+    from avrep.models.generator import face_to_mouth_roi
+
+    reals = np.stack([te["face"][i] for i in range(len(te["face"]))])
+    lower = slice(64, 128)  # mouth-region metrics too (the region the generator synthesises)
+
+    def read_and_sync(faces: np.ndarray, i: int) -> tuple[bool, dict]:
+        with torch.no_grad():
+            c = torch.from_numpy(te["centre"][i])
+            roi = face_to_mouth_roi(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255, c)[None]
+            af = davs.frame_features_audio(torch.from_numpy(te["audio"][i])[None])[0].numpy()
+            ok = int(davs.classify(mouth=roi).argmax(-1)) == int(te["word_id"][i])
+            return ok, sync_offset(davs.frame_features_video(roi)[0].numpy(), af)
+
+    real_reads = [read_and_sync(reals[i], i) for i in range(len(reals))]
+    acc_real = float(np.mean([r[0] for r in real_reads]))
+    modes = {}
+    gens_one_shot = None
+    for mode in ("one_shot", "dubbing"):
+        gens, accs, syncs = [], [], []
+        n_frames, gen_time = 0, 0.0
+        for i in range(len(reals)):
+            t = time.perf_counter()
+            cond = conditioning(G, davs, len(reals[i]), audio=te["audio"][i])
+            gen = generate_frames(G, reals[i][0], cond, progress=False,
+                                  pose=reals[i] if mode == "dubbing" else None)
+            gen_time += time.perf_counter() - t
+            n_frames += len(gen)
+            gens.append(gen)
+            ok, sy = read_and_sync(gen, i)
+            accs.append(ok)
+            syncs.append(sy)
+        gens = np.stack(gens)
+        acc = float(np.mean(accs))
+        modes[mode] = {"psnr": psnr(gens, reals), "ssim": ssim(gens, reals),
+                       "psnr_lower_face": psnr(gens[:, :, lower], reals[:, :, lower]),
+                       "ssim_lower_face": ssim(gens[:, :, lower], reals[:, :, lower]),
+                       "lmd_px": lmd(gens.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
+                       "lipread_acc_generated": acc, "lipread_ratio_generated_vs_real": acc / max(acc_real, 1e-9),
+                       "sync_generated": summary(syncs), "generate_fps_cpu": n_frames / gen_time}
+        if mode == "one_shot":
+            gens_one_shot = gens
+    # baselines: copying the reference frame (one-shot), and the true frames with the reference's lower half
+    # pasted in (dubbing without moving the mouth)
+    copy = np.repeat(reals[:, :1], reals.shape[1], 1)
+    paste = reals.copy()
+    paste[:, :, lower] = copy[:, :, lower]
+    modes["one_shot"]["baseline_copy_reference"] = {
+        "psnr": psnr(copy, reals), "ssim": ssim(copy, reals),
+        "lmd_px": lmd(copy.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
+    modes["dubbing"]["baseline_paste_reference_mouth"] = {
+        "psnr": psnr(paste, reals), "ssim": ssim(paste, reals),
+        "lmd_px": lmd(paste.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
+    return modes, acc_real, [r[1] for r in real_reads], gens_one_shot
+
+
+def summary(syncs: list[dict]) -> dict:
+    return {"mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
+            "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
+            "mean_confidence": float(np.mean([s["confidence"] for s in syncs]))}
+
+
+def store_arrays(store: str, split: str, n: int, seed: int = 0) -> dict:
+    """Evaluation arrays (face, audio, centre, word_id) for n clips of a feature store's split, at most one
+    clip per sentence where the store has sentences (so no two test clips overlap in time)."""
+    from avrep.train.gen_loop import GenDataset
+
+    ds = GenDataset(store, split, None, train=False, seed=seed)
+    clips = ds.clips
+    rng = np.random.default_rng(seed)
+    idx = list(range(len(clips)))
+    if "sentence" in clips:  # one random word clip per sentence
+        idx = [int(rng.choice(g.index)) for _, g in clips.groupby("sentence", sort=True)]
+    idx = sorted(rng.choice(idx, min(n, len(idx)), replace=False).tolist())
+    raws = [ds._raw(i) for i in idx]
+    return {"face": np.stack([r["face"] for r in raws]), "audio": np.stack([r["audio"] for r in raws]),
+            "centre": np.stack([r["centre"] for r in raws]), "word_id": np.array([r["word_id"] for r in raws]),
+            "clip_id": [ds.clip_ids[i] for i in idx]}
+
+
 def real_photos(gen_dir: Path, work: Path, png: Path) -> dict:
     """`avrep generate` on every photo in ../shared/data/faces with espeak speech: faces dlib finds in every
     output frame, and a strip PNG (every 6th frame, one row per photo) for a person to look at."""
@@ -99,6 +183,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/generate.json"))
     ap.add_argument("--photos-only", default=None, metavar="GEN_RUN",
                     help="only the real-photo part, with an existing generator run; merged into --out")
+    ap.add_argument("--store", default=None, metavar="STORE",
+                    help="real recordings instead: train on this feature store's train split, evaluate on its test "
+                         "split (needs --davs trained on the same data); merged into --out under --label")
+    ap.add_argument("--label", default="grid_s1")
     args = ap.parse_args()
     if args.photos_only:
         from avrep.utils import atomic_write_json
@@ -111,9 +199,6 @@ def main() -> None:
         print(json.dumps(res["real_photos"], indent=1))
         return
     torch.set_num_threads(args.threads)
-    from avrep.apps.generate import conditioning, generate_frames
-    from avrep.eval.genmetrics import lmd, psnr, ssim, sync_offset
-    from avrep.models.generator import face_to_mouth_roi
     from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
     from avrep.utils import atomic_write_json
 
@@ -121,6 +206,34 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if args.store:
+        if not args.davs:
+            ap.error("--store needs --davs (a DAVS run trained on the same recordings)")
+        gen_dir = work / "gen"
+        t = time.time()
+        train_generator(GenTrainArgs(config=args.config, out=str(gen_dir), davs=args.davs, epochs=args.epochs,
+                                     batch_size=args.batch_size, lr=2e-3, device="cpu", frames=args.frames,
+                                     threads=args.threads),
+                        train_ds=GenDataset(args.store, "train", args.frames, train=True), val_ds=None, progress=True)
+        train_s = time.time() - t
+        te = store_arrays(args.store, "test", args.test_clips)
+        G, davs, _ = load_generator(gen_dir)
+        modes, acc_real, real_syncs, gens = evaluate(G, davs, te)
+        n_train = len(GenDataset(args.store, "train", args.frames))
+        previous[args.label] = {
+            "what": f"{args.store}: one word clip (29 frames) per held-out test sentence; one_shot = the clip's first "
+                    "frame + its audio, dubbing = true frames with the lower half masked + audio; vs the true "
+                    "128x128 aligned face crops",
+            "generator_config": args.config, "generator_size": G.size, "train_clips": n_train,
+            "test_clips": len(te["face"]), "epochs": args.epochs, "train_frames": args.frames, "davs_run": args.davs,
+            **modes["one_shot"], "dubbing": modes["dubbing"], "lipread_acc_real": acc_real,
+            "sync_real": summary(real_syncs), "gen_train_s": round(train_s, 1), "cpu_threads": args.threads,
+            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}}
+        atomic_write_json(args.out, previous)
+        write_strip(te["face"], gens, Path(args.out).with_name(f"generate_{args.label}_strip.png"))
+        print(json.dumps(previous[args.label], indent=1))
+        return
     t0 = time.time()
     tr = synthetic_clip_arrays("train", args.train_clips, seed=0, progress=True)
     te = synthetic_clip_arrays("test", args.test_clips, seed=0, progress=True)
@@ -145,63 +258,10 @@ def main() -> None:
                     val_ds=GenDataset(arrays=te, train=False), progress=True)
     timings["gen_train_s"] = round(time.time() - t, 1)
     G, davs, cfg = load_generator(gen_dir)
-    reals = np.stack([te["face"][i] for i in range(len(te["face"]))])
-    lower = slice(64, 128)  # mouth-region metrics too (the region the generator synthesises)
-
-    def read_and_sync(faces: np.ndarray, i: int) -> tuple[bool, dict]:
-        with torch.no_grad():
-            c = torch.from_numpy(te["centre"][i])
-            roi = face_to_mouth_roi(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255, c)[None]
-            af = davs.frame_features_audio(torch.from_numpy(te["audio"][i])[None])[0].numpy()
-            ok = int(davs.classify(mouth=roi).argmax(-1)) == int(te["word_id"][i])
-            return ok, sync_offset(davs.frame_features_video(roi)[0].numpy(), af)
-
-    def summary(syncs: list[dict]) -> dict:
-        return {"mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
-                "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
-                "mean_confidence": float(np.mean([s["confidence"] for s in syncs]))}
-
-    real_reads = [read_and_sync(reals[i], i) for i in range(len(reals))]
-    acc_real = float(np.mean([r[0] for r in real_reads]))
-    modes = {}
-    gens_one_shot = None
-    for mode in ("one_shot", "dubbing"):
-        gens, accs, syncs = [], [], []
-        n_frames, gen_time = 0, 0.0
-        for i in range(len(reals)):
-            t = time.perf_counter()
-            cond = conditioning(G, davs, len(reals[i]), audio=te["audio"][i])
-            gen = generate_frames(G, reals[i][0], cond, progress=False,
-                                  pose=reals[i] if mode == "dubbing" else None)
-            gen_time += time.perf_counter() - t
-            n_frames += len(gen)
-            gens.append(gen)
-            ok, sy = read_and_sync(gen, i)
-            accs.append(ok)
-            syncs.append(sy)
-        gens = np.stack(gens)
-        acc = float(np.mean(accs))
-        modes[mode] = {"psnr": psnr(gens, reals), "ssim": ssim(gens, reals),
-                       "psnr_lower_face": psnr(gens[:, :, lower], reals[:, :, lower]),
-                       "ssim_lower_face": ssim(gens[:, :, lower], reals[:, :, lower]),
-                       "lmd_px": lmd(gens.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
-                       "lipread_acc_generated": acc, "lipread_ratio_generated_vs_real": acc / max(acc_real, 1e-9),
-                       "sync_generated": summary(syncs), "generate_fps_cpu": n_frames / gen_time}
-        if mode == "one_shot":
-            gens_one_shot = gens
-    # baselines: copying the reference frame (one-shot), and the true frames with the reference's lower half
-    # pasted in (dubbing without moving the mouth)
-    copy = np.repeat(reals[:, :1], reals.shape[1], 1)
-    paste = reals.copy()
-    paste[:, :, lower] = copy[:, :, lower]
-    modes["one_shot"]["baseline_copy_reference"] = {
-        "psnr": psnr(copy, reals), "ssim": ssim(copy, reals),
-        "lmd_px": lmd(copy.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
-    modes["dubbing"]["baseline_paste_reference_mouth"] = {
-        "psnr": psnr(paste, reals), "ssim": ssim(paste, reals),
-        "lmd_px": lmd(paste.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
-    gens = gens_one_shot
-    res = {
+    modes, acc_real, real_syncs, gens = evaluate(G, davs, te)
+    reals = te["face"]
+    res = {k: v for k, v in previous.items() if isinstance(v, dict) and "what" in v or k == "real_photos"}
+    res.update({
         "what": "talking-face generation on held-out synthetic identities/voices (test split) -> all 29 frames, "
                 "128x128 aligned face crops vs the true rendered frames. one_shot: the clip's first frame + its "
                 "audio (head pose stays the reference's); dubbing: the true frames with their lower half "
@@ -211,19 +271,23 @@ def main() -> None:
         "davs_run": args.davs or "tiny DAVS trained by this benchmark on the same training clips",
         **modes["one_shot"], "dubbing": modes["dubbing"],
         "lipread_acc_real": acc_real, "chance": 1.0 / len(words),
-        "sync_real": summary([r[1] for r in real_reads]),
+        "sync_real": summary(real_syncs),
         "cpu_threads": args.threads, "platform": platform.processor() or platform.machine(), "timings": timings,
-    }
+    })
     atomic_write_json(args.out, res)
-    # PNG strip: for 3 test clips, real frames over generated frames (every 4th frame)
+    write_strip(reals, gens, Path(args.out).with_name("generate_strip.png"))
+    print(json.dumps(res, indent=1))
+
+
+def write_strip(reals: np.ndarray, gens: np.ndarray, png: Path) -> None:
+    """For 3 test clips, real frames over one-shot generated frames (every 4th frame)."""
     import cv2
 
     rows = []
-    for i in range(min(3, len(gens))):  # real / one-shot generated
+    for i in range(min(3, len(gens))):
         rows.append(np.concatenate(list(reals[i, ::4]), 1))
         rows.append(np.concatenate(list(gens[i, ::4]), 1))
-    cv2.imwrite(str(Path(args.out).with_name("generate_strip.png")), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
-    print(json.dumps(res, indent=1))
+    cv2.imwrite(str(png), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":

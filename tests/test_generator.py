@@ -190,3 +190,37 @@ def test_dubbing_pose_frames_shape_and_errors(gen_run, gen_data):
     assert dub.shape == real.shape and dub.dtype == np.uint8
     with pytest.raises(ValueError):
         generate_frames(G, real[0], cond, progress=False, pose=real[:3])
+
+
+def test_dubbing_keeps_pose_frames_upper_face(gen_run, gen_data):
+    """Dubbing blends onto the driving frames above the mask line: a change there (darker upper face)
+    shows in the output, while one-shot generation keeps the reference's upper face."""
+    from avrep.apps.generate import conditioning, generate_frames
+    from avrep.train.gen_loop import load_generator
+
+    G, davs, _ = load_generator(gen_run)
+    _, va = gen_data
+    real = va["face"][1]
+    pose = real.copy()
+    pose[:, :56] = pose[:, :56] // 2  # rows above the mask line (64) minus a margin for the seam
+    cond = conditioning(G, davs, len(real), audio=va["audio"][1])
+    dub = generate_frames(G, real[0], cond, progress=False, pose=pose).astype(np.float32)
+    one = generate_frames(G, real[0], cond, progress=False).astype(np.float32)
+    err_dub = np.abs(dub[:, :56] - pose[:, :56]).mean()
+    err_one = np.abs(one[:, :56] - pose[:, :56]).mean()
+    assert err_dub < 0.5 * err_one, (err_dub, err_one)
+
+
+def test_blend_base_and_mouth_box():
+    from avrep.models.generator import blend_base, default_mouth_centre, mouth_box_mask
+
+    ref, pose = torch.zeros(2, 3, 64, 64), torch.ones(2, 3, 64, 64)
+    b = blend_base(ref, pose)
+    assert b[..., :32, :].eq(1).all() and b[..., 32:, :].eq(0).all()
+    assert blend_base(ref, None) is ref
+    c = torch.from_numpy(default_mouth_centre())[None]
+    m = mouth_box_mask(c, 128)[0, 0]
+    cy, cx = (int(round(float(v))) for v in c[0].flip(0))
+    assert m.shape == (128, 128) and m[cy, cx] > 0.95
+    assert m[5, 5] < 1e-3 and m[cy, 5] < 1e-3  # corners and cheeks are outside the box
+    assert 0.02 < float(m.mean()) < 0.2  # a mouth-sized share of the face

@@ -140,7 +140,7 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
     every frame keeps the reference's pose."""
     import torch.nn.functional as F
 
-    from avrep.models.generator import FACE_SIZE
+    from avrep.models.generator import FACE_SIZE, blend_base
 
     ref_t = torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1)))[None].to(device)
     skips, h, ident = G.encode_reference(ref_t)
@@ -159,10 +159,12 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
         rep = lambda x: x.expand(n, *x.shape[1:])  # noqa: E731
         if pose is None:
             sk, hh, idn = [rep(k) for k in skips], rep(h), rep(ident)
+            base = rep(ref_u)
         else:
-            p = torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device)
+            p = G._resize(torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device).float() / 255)
             sk, hh, idn = G.encode_reference(rep(ref_t), p)
-        y = G.decode(sk, hh, idn, cond[s:s + n].to(device), rep(ref_u))
+            base = blend_base(rep(ref_u), p)
+        y = G.decode(sk, hh, idn, cond[s:s + n].to(device), base)
         if y.shape[-1] != FACE_SIZE:
             y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
         out[s:s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -7,8 +7,10 @@ Shape of the model (Wav2Lip-like U-Net, DAVS-style conditioning):
   * per-frame speech features [B, T, D] (the DAVS audio *or* video word encoder's frame features, or a
     jointly trained audio encoder) go through a temporal conv stack, so each frame sees a short window
     of speech (temporal coherence), and modulate every decoder level (FiLM) plus the bottleneck;
-  * the decoder outputs RGB plus a blend mask alpha: out = alpha * rgb + (1 - alpha) * reference, so
-    static regions are copied from the reference and only the mouth/jaw must be synthesised.
+  * the decoder outputs RGB plus a blend mask alpha: out = alpha * rgb + (1 - alpha) * base, where base is
+    the pose frame's upper half over the reference's lower half (`blend_base`; the reference itself when
+    there is no pose frame), so static regions and head pose are copied and only the mouth/jaw must be
+    synthesised.
 All image tensors here are float in [0, 1]; `S` = config["size"] (64 tiny, 128 small, 256 base). Inputs of
 another size are resized inside.
 
@@ -128,6 +130,28 @@ def mask_lower(x: torch.Tensor, frac: float = MASK_FROM) -> torch.Tensor:
     return y
 
 
+def blend_base(ref: torch.Tensor, pose: torch.Tensor | None, frac: float = MASK_FROM) -> torch.Tensor:
+    """What the decoder blends onto: the pose frame above the mask line, the reference below it.
+
+    In training the pose frame is the target itself, so copying its visible half is free and the loss
+    concentrates on the mouth; in dubbing the output keeps the driving frames' head pose and eyes."""
+    if pose is None:
+        return ref
+    y = ref.clone()
+    r = int(round(frac * ref.shape[-2]))
+    y[..., :r, :] = pose[..., :r, :]
+    return y
+
+
+def mouth_box_mask(centres: torch.Tensor, size: int, half_w: float = 0.2, half_h: float = 0.14) -> torch.Tensor:
+    """Soft box [N, 1, S, S] around each mouth centre (128-px face-crop coords), sides in units of S."""
+    c = centres.reshape(-1, 2).float() * (size / FACE_SIZE)
+    ax = torch.arange(size, dtype=torch.float32, device=centres.device) + 0.5
+    wx = torch.sigmoid((half_w * size - (ax[None] - c[:, :1]).abs()) / 2)  # [N, S]
+    wy = torch.sigmoid((half_h * size - (ax[None] - c[:, 1:]).abs()) / 2)
+    return (wy[:, :, None] * wx[:, None, :])[:, None]
+
+
 def to_unit(img: torch.Tensor) -> torch.Tensor:
     """uint8 0..255 (or float 0..255) images -> float in [0, 1]; floats already <= 1 are kept."""
     if not img.is_floating_point():
@@ -169,6 +193,24 @@ class TalkingFaceGenerator(nn.Module):
             self.films.append(FiLM(cond, skip_c))
             c = skip_c
         self.head = nn.Conv2d(c, 4, 3, 1, 1)
+        # Direct speech -> mouth path: a low-res RGB residual over a fixed box around the mean-face mouth
+        # (aligned crops keep the mouth there). The U-Net alone learns to ignore speech and copy the
+        # reference mouth for thousands of steps; this linear-ish path makes the mouth move early.
+        mh = config.get("mouth_head")
+        self.mouth_head = None
+        if mh:
+            g = int(mh.get("grid", 16))
+            self.mouth_grid = g
+            self.mouth_head = nn.Sequential(nn.Linear(cond, int(mh.get("hidden", 256))), nn.LeakyReLU(0.2),
+                                            nn.Linear(int(mh.get("hidden", 256)), 3 * g * g))
+            nn.init.zeros_(self.mouth_head[-1].weight)
+            nn.init.zeros_(self.mouth_head[-1].bias)
+            c0 = torch.from_numpy(default_mouth_centre())[None]
+            self.register_buffer("mouth_mask", mouth_box_mask(c0, self.size, 0.24, 0.17), persistent=False)
+            hw, hh = 0.28 * self.size, 0.2 * self.size
+            cx, cy = float(c0[0, 0]) * self.size / FACE_SIZE, float(c0[0, 1]) * self.size / FACE_SIZE
+            self.mouth_rect = (max(0, int(cy - hh)), min(self.size, int(cy + hh)),
+                               max(0, int(cx - hw)), min(self.size, int(cx + hw)))
         sp = config.get("speech", {})
         self.own_audio = None
         if sp.get("source", "davs") == "own":
@@ -209,8 +251,9 @@ class TalkingFaceGenerator(nn.Module):
         return self.speech(speech.float())
 
     def decode(self, skips: list[torch.Tensor], h: torch.Tensor, ident: torch.Tensor, cond: torch.Tensor,
-               ref: torch.Tensor) -> torch.Tensor:
-        """Decode N frames: encoder outputs for N images, cond [N, C], ref [N,3,S,S] in [0,1]."""
+               base: torch.Tensor) -> torch.Tensor:
+        """Decode N frames: encoder outputs for N images, cond [N, C], blend base [N,3,S,S] in [0,1]
+        (`blend_base(ref, pose)`)."""
         c = self.cond_mix(torch.cat([cond, ident], -1))
         h = self.bottleneck(torch.cat([h, c[..., None, None].expand(-1, -1, *h.shape[-2:])], 1))
         for blk, film, skip in zip(self.dec, self.films, reversed(skips)):
@@ -218,7 +261,15 @@ class TalkingFaceGenerator(nn.Module):
             h = film(blk(torch.cat([h, skip], 1)), c)
         out = self.head(h)
         rgb, alpha = torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:4])
-        return alpha * rgb + (1 - alpha) * ref
+        y = alpha * rgb + (1 - alpha) * base
+        if self.mouth_head is not None:
+            y0, y1, x0, x1 = self.mouth_rect
+            g = self.mouth_grid
+            r = self.mouth_head(c).view(-1, 3, g, g)
+            r = F.interpolate(r, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)
+            r = F.pad(r, (x0, self.size - x1, y0, self.size - y1))
+            y = (y + r * self.mouth_mask).clamp(0, 1)
+        return y
 
     def forward(self, ref: torch.Tensor, speech: torch.Tensor | None = None, pose: torch.Tensor | None = None,
                 wave: torch.Tensor | None = None) -> torch.Tensor:
@@ -232,11 +283,13 @@ class TalkingFaceGenerator(nn.Module):
         if pose is None:  # one encoder pass per clip, shared by its frames
             skips, h, ident = self.encode_reference(ref_u)
             rep = lambda x: x.repeat_interleave(T, 0)  # noqa: E731
-            skips, h, ident, ref_rep = [rep(s) for s in skips], rep(h), rep(ident), rep(ref_u)
+            skips, h, ident, base = [rep(s) for s in skips], rep(h), rep(ident), rep(ref_u)
         else:
             ref_rep = ref_u.repeat_interleave(T, 0)
-            skips, h, ident = self.encode_reference(ref_rep, pose.reshape(B * T, *pose.shape[2:]))
-        out = self.decode(skips, h, ident, cond, ref_rep)
+            pose_u = self._resize(to_unit(pose.reshape(B * T, *pose.shape[2:])))
+            skips, h, ident = self.encode_reference(ref_rep, pose_u)
+            base = blend_base(ref_rep, pose_u)
+        out = self.decode(skips, h, ident, cond, base)
         return out.view(B, T, 3, self.size, self.size)
 
 
@@ -298,4 +351,5 @@ def default_mouth_centre() -> np.ndarray:
 
 
 __all__ = ["TalkingFaceGenerator", "PatchDiscriminator", "create_generator", "get_generator_config",
-           "list_generators", "face_to_mouth_roi", "default_mouth_centre", "mask_lower", "to_unit"]
+           "list_generators", "face_to_mouth_roi", "default_mouth_centre", "mask_lower", "to_unit", "blend_base",
+           "mouth_box_mask"]
