@@ -229,7 +229,7 @@ def main() -> None:
             "test_clips": len(te["face"]), "epochs": args.epochs, "train_frames": args.frames, "davs_run": args.davs,
             **modes["one_shot"], "dubbing": modes["dubbing"], "lipread_acc_real": acc_real,
             "sync_real": summary(real_syncs), "gen_train_s": round(train_s, 1), "cpu_threads": args.threads,
-            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}}
+            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}, **run_info()}
         atomic_write_json(args.out, previous)
         write_strip(te["face"], gens, Path(args.out).with_name(f"generate_{args.label}_strip.png"))
         print(json.dumps(previous[args.label], indent=1))
@@ -273,10 +273,17 @@ def main() -> None:
         "lipread_acc_real": acc_real, "chance": 1.0 / len(words),
         "sync_real": summary(real_syncs),
         "cpu_threads": args.threads, "platform": platform.processor() or platform.machine(), "timings": timings,
+        **run_info(),
     })
     atomic_write_json(args.out, res)
     write_strip(reals, gens, Path(args.out).with_name("generate_strip.png"))
     print(json.dumps(res, indent=1))
+
+
+def run_info() -> dict:
+    from benchmarks._common import machine_info, versions
+
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_info(), "versions": versions("torch")}
 
 
 def write_strip(reals: np.ndarray, gens: np.ndarray, png: Path) -> None:

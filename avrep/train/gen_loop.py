@@ -3,9 +3,11 @@
 Losses per step (weights in the generator config's "loss"):
   L1 on the whole face + extra L1 on the lower half (jaw) + L1 in a soft box around the mouth centre;
   hinge adversarial loss from a spectral-norm PatchGAN on the lower face (after `adv_start_step`);
-  lip-sync consistency through a frozen DAVS model (when one is given): its video word encoder reads the
-  generated mouth ROIs; cross-entropy on the word, 1 - cos to the audio clip embedding and per-frame
-  1 - cos to the audio frame features.
+  lip-sync consistency through a frozen DAVS model (when one is given, after `sync_start_step`): its video
+  word encoder reads the generated mouth ROIs; cross-entropy on the word, 1 - cos to the audio clip
+  embedding and per-frame 1 - cos to the audio frame features. The cosine terms make the mouth follow the
+  speech (synthetic held-out lip reading on generated clips 0.15 -> 0.8 in one 12-epoch ablation); the word
+  CE is off in the shipped configs: its gradients paint adversarial blotches the frozen reader accepts.
 Speech features come from the frozen DAVS audio encoder, or (50% of clips) its video encoder on the real
 mouth, so the decoder serves both `--audio` and `--video` driving; a config with speech.source "own"
 trains its own audio encoder instead (no DAVS run needed, used by the tiny tests).
@@ -260,7 +262,8 @@ class GenTrainArgs:
 
 
 def _loss_cfg(gcfg: dict[str, Any]) -> dict[str, float]:
-    d = {"l1": 1.0, "mouth_l1": 2.0, "mouth_box_l1": 0.0, "adv": 0.01, "sync": 0.1, "clip_cos": 0.1, "word": 0.05, "adv_start_step": 0}
+    d = {"l1": 1.0, "mouth_l1": 2.0, "mouth_box_l1": 0.0, "adv": 0.01, "sync": 0.1, "clip_cos": 0.1, "word": 0.0, "adv_start_step": 0,
+         "sync_start_step": 0}
     return {**d, **gcfg.get("loss", {})}
 
 
@@ -412,7 +415,8 @@ def train_generator(args: GenTrainArgs, resume: bool = False, train_ds: Dataset 
                     g_adv = -Ds(fake.flatten(0, 1)).float().mean()
                 loss = loss + lcfg["adv"] * g_adv
                 terms["g_adv"] = g_adv.detach()
-            if davs is not None and (lcfg["sync"] > 0 or lcfg["word"] > 0 or lcfg["clip_cos"] > 0):
+            if davs is not None and step >= lcfg["sync_start_step"] and (
+                    lcfg["sync"] > 0 or lcfg["word"] > 0 or lcfg["clip_cos"] > 0):
                 with ctx():
                     ls = lipsync_losses(davs, fake, centre, audio, word)
                 loss = loss + lcfg["sync"] * ls["sync"] + lcfg["clip_cos"] * ls["clip_cos"]
