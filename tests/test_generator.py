@@ -224,3 +224,24 @@ def test_blend_base_and_mouth_box():
     assert m.shape == (128, 128) and m[cy, cx] > 0.95
     assert m[5, 5] < 1e-3 and m[cy, 5] < 1e-3  # corners and cheeks are outside the box
     assert 0.02 < float(m.mean()) < 0.2  # a mouth-sized share of the face
+
+
+def test_paste_back_adds_only_the_generated_change():
+    """With ref_seen, an unchanged crop leaves the photo exactly as it was (no blur from a low-res
+    generator); a change inside the crop shows up in the photo under the mask."""
+    from avrep.apps.generate import paste_back
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (200, 240, 3), dtype=np.uint8)
+    A = np.array([[0.8, 0.0, -30.0], [0.0, 0.8, -20.0]])  # photo px -> crop px
+    ref_seen = rng.uniform(0, 255, (128, 128, 3)).astype(np.float32)
+    same = np.clip(ref_seen + 0.5, 0, 255).astype(np.uint8)[None]
+    out = paste_back(photo, same, A, ref_seen=np.floor(ref_seen + 0.5))
+    assert np.abs(out[0].astype(int) - photo).max() <= 1
+    moved = same.copy()
+    moved[0, 80:110, 40:90] = 0  # a dark open mouth
+    out2 = paste_back(photo, moved, A, ref_seen=np.floor(ref_seen + 0.5)).astype(int)
+    changed = np.abs(out2[0] - photo).sum(-1) > 30
+    assert changed.sum() > 500
+    ys, xs = np.nonzero(changed)  # crop rows 80-110 -> photo rows (80+20)/0.8 = 125 .. 162
+    assert ys.min() >= 115 and ys.max() <= 170, (ys.min(), ys.max())

@@ -105,3 +105,25 @@ def test_attention_pooling_centre_prior_and_any_length():
     assert "video_proj.pos" not in old.state_dict() and "video_proj.pos" in m.state_dict()
     with pytest.raises(ValueError):
         create_model("tiny", pool="median")
+
+
+def test_specaugment_trains_only_and_repeats_with_seed():
+    """SpecAugment masks bands and spans of the log-mel in training mode only, the same way for the same seed."""
+    from avrep.models.encoders import AudioWordEncoder
+
+    cfg = {"n_mels": 40, "channels": [16, 16], "specaug": {"freq": 8, "time": 10, "n": 2},
+           "temporal": {"kind": "tcn", "hidden": 16, "layers": 1, "kernel": 3, "dropout": 0.0}}
+    enc = AudioWordEncoder(cfg)
+    wave = torch.randn(4, 29 * 640)
+    enc.eval()
+    clean = enc.features(wave)
+    assert not (clean == 0).all(-1).any()  # no masked time frame at eval
+    enc.train()
+    torch.manual_seed(1)
+    a = enc.features(wave)
+    torch.manual_seed(1)
+    b = enc.features(wave)
+    assert torch.equal(a, b)
+    masked = (a == 0) & (clean != 0)
+    assert 0.02 < masked.float().mean() < 0.5
+    assert (a == 0).all(1).any() or (a == 0).all(2).any()  # whole bands or whole spans

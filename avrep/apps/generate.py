@@ -74,8 +74,12 @@ def paste_mask(size: int = 128) -> np.ndarray:
     return cv2.GaussianBlur(m, (0, 0), 0.05 * size)
 
 
-def paste_back(photo: np.ndarray, crops: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """Warp generated 128x128 crops [T, S, S, 3] into the photo (inverse of A) and blend with a feathered mask."""
+def paste_back(photo: np.ndarray, crops: np.ndarray, A: np.ndarray, ref_seen: np.ndarray | None = None) -> np.ndarray:
+    """Warp generated 128x128 crops [T, S, S, 3] into the photo (inverse of A) and blend with a feathered mask.
+
+    ref_seen: the reference crop as the generator saw it (resized to its size and back). When given, only the
+    change the generator made (crop - ref_seen) is warped back and added to the photo, so a low-resolution
+    generator moves the mouth without blurring the photo's own detail (skin, stubble, teeth edges)."""
     import cv2
 
     H, W = photo.shape[:2]
@@ -83,10 +87,28 @@ def paste_back(photo: np.ndarray, crops: np.ndarray, A: np.ndarray) -> np.ndarra
     mask = cv2.warpAffine(paste_mask(crops.shape[1]), A, (W, H), flags=flags, borderValue=0)[..., None]
     base = photo.astype(np.float32)
     out = np.empty((len(crops), H, W, 3), np.uint8)
+    ref = None if ref_seen is None else ref_seen.astype(np.float32)
     for t, c in enumerate(crops):
-        g = cv2.warpAffine(c, A, (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        out[t] = np.clip(mask * g + (1 - mask) * base + 0.5, 0, 255).astype(np.uint8)
+        if ref is None:
+            g = cv2.warpAffine(c, A, (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            out[t] = np.clip(mask * g + (1 - mask) * base + 0.5, 0, 255).astype(np.uint8)
+        else:
+            d = cv2.warpAffine(c.astype(np.float32) - ref, A, (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            out[t] = np.clip(base + mask * d + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+@torch.no_grad()
+def seen_by(G, crop: np.ndarray) -> np.ndarray:
+    """A 128x128 uint8 crop as a generator of another size sees it (its resize, then the same bilinear
+    upsampling `generate_frames` applies), float32 0..255 [128, 128, 3]."""
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255
+    y = G._resize(x)
+    if y.shape[-1] != crop.shape[1]:
+        y = F.interpolate(y, size=crop.shape[:2], mode="bilinear", align_corners=False)
+    return (y[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
 
 
 def check_speech(audio: np.ndarray, name: str) -> None:
@@ -217,7 +239,7 @@ def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: 
         cond = conditioning(G, davs, T, mouth=mouth, device=device)
     crops = generate_frames(G, ref, cond, batch=batch, progress=progress, device=device)
     gen_s = time.perf_counter() - t0
-    frames = paste_back(photo, crops, A)
+    frames = paste_back(photo, crops, A, ref_seen=seen_by(G, ref))
     write_mp4(out, frames, wav)
     return {"out": str(out), "frames": T, "seconds": T / 25.0, "generate_fps": T / max(gen_s, 1e-9),
             "face_landmarks": lm.tolist(), "size": [int(photo.shape[1]), int(photo.shape[0])]}

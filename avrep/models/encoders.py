@@ -186,6 +186,26 @@ class LogMelFrontend(nn.Module):
         return m.transpose(1, 2)[:, :n_out]
 
 
+def spec_augment(m: torch.Tensor, freq: int = 0, time: int = 0, n: int = 2) -> torch.Tensor:
+    """SpecAugment on normalised log-mel [B, L, M]: n frequency bands (<= freq bins) and n time spans
+    (<= time frames at 100 Hz) per clip set to 0 (the mean). Training only; torch RNG, so seeded runs
+    repeat. One speaker's 640 sentences are memorised without it (GRID s1: train 0.997 vs val 0.98)."""
+    B, L, M = m.shape
+    keep = torch.ones(B, L, M, device=m.device, dtype=m.dtype)
+    ar_f = torch.arange(M, device=m.device)
+    ar_t = torch.arange(L, device=m.device)
+    for _ in range(n):
+        if freq > 0:
+            w = torch.randint(0, freq + 1, (B, 1), device=m.device)
+            f0 = (torch.rand(B, 1, device=m.device) * (M - w + 1)).long()
+            keep = keep * ~((ar_f[None] >= f0) & (ar_f[None] < f0 + w))[:, None, :]
+        if time > 0:
+            w = torch.randint(0, time + 1, (B, 1), device=m.device)
+            t0 = (torch.rand(B, 1, device=m.device) * (L - w + 1)).long()
+            keep = keep * ~((ar_t[None] >= t0) & (ar_t[None] < t0 + w))[:, :, None]
+    return m * keep
+
+
 class AudioWordEncoder(nn.Module):
     """Waveform [B, T*640] -> per-frame features [B, T, hidden] in step with the video frames.
 
@@ -207,12 +227,15 @@ class AudioWordEncoder(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.temporal = make_temporal(cfg["temporal"], c)
         self.out_dim = self.temporal.out_dim
+        self.specaug = dict(cfg.get("specaug") or {})
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() != 2:
             raise ValueError(f"audio must be [B, N] samples, got {tuple(wave.shape)}")
         m = self.frontend(wave.float())  # [B, 4T, M]
         m = (m - m.mean(1, keepdim=True)) / (m.std(1, keepdim=True) + 1e-5)
+        if self.training and self.specaug:
+            m = spec_augment(m, **self.specaug)
         return m
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
