@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--result", default="grid", help="results/<name>.json (default grid)")
     args = ap.parse_args()
     if not (DATA / "grid_s1").is_dir():
         sys.exit(f"{DATA / 'grid_s1'} is absent")
@@ -51,7 +52,7 @@ def main() -> None:
         write_manifest(df, work / "manifest.parquet", DATA / "grid_s1", recipe="grid", vocab=list(VOCAB))
         res = preprocess(work / "manifest.parquet", store, workers=args.workers)
         out["preprocess"] = {"clips": res.n_ok if hasattr(res, "n_ok") else None, "seconds": round(time.time() - t0, 1)}
-    run = work / f"run_{args.config}"
+    run = work / f"run_{Path(args.config).stem}"
     t1 = time.time()
     last = train(TrainArgs(config=args.config, data=str(store), out=str(run), epochs=args.epochs,
                            batch_size=args.batch_size, workers=1, threads=args.threads),
@@ -93,7 +94,7 @@ def main() -> None:
         out["unseen_speaker_swwp2s"] = {"n_words": n, "video_top1": correct_v / max(n, 1), "audio_top1": correct_a / max(n, 1),
                                         "note": "one sentence of another GRID speaker (unseen person): expect a drop"}
     out["total_s"] = round(time.time() - t0, 1)
-    p = write_result("grid", out)
+    p = write_result(args.result, out)
     print(p.read_text())
 
 
