@@ -189,7 +189,8 @@ class LogMelFrontend(nn.Module):
 def spec_augment(m: torch.Tensor, freq: int = 0, time: int = 0, n: int = 2) -> torch.Tensor:
     """SpecAugment on normalised log-mel [B, L, M]: n frequency bands (<= freq bins) and n time spans
     (<= time frames at 100 Hz) per clip set to 0 (the mean). Training only; torch RNG, so seeded runs
-    repeat. One speaker's 640 sentences are memorised without it (GRID s1: train 0.997 vs val 0.98)."""
+    repeat. Off in the shipped configs: on GRID s1 (train 0.997 vs val 0.98 audio) it did not lift held-out
+    accuracy (benchmarks/results/grid_specaug.json)."""
     B, L, M = m.shape
     keep = torch.ones(B, L, M, device=m.device, dtype=m.dtype)
     ar_f = torch.arange(M, device=m.device)
