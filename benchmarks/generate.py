@@ -45,20 +45,27 @@ class DavsArrays(torch.utils.data.Dataset):
                 "speaker_id": self.spk[int(a["speaker_id"][i])], "clip_id": a["clip_id"][i]}
 
 
+@torch.no_grad()
+def mouth_rois(faces: np.ndarray, centres: np.ndarray) -> torch.Tensor:
+    """The lip reader's input [1, T, 96, 96] from face crops uint8 [T, 128, 128, 3] and mouth centres [T, 2]."""
+    from avrep.models.generator import face_to_mouth_roi
+
+    x = torch.from_numpy(np.ascontiguousarray(faces)).permute(0, 3, 1, 2).float() / 255
+    return face_to_mouth_roi(x, torch.from_numpy(centres))[None]
+
+
 def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
     """One-shot and dubbing generation of every test clip vs its true frames, with a baseline for each:
     (metrics per mode, lip-reading accuracy on the real clips, real clips' sync results, one-shot frames)."""
     from avrep.apps.generate import conditioning, generate_frames
     from avrep.eval.genmetrics import lmd, psnr, ssim, sync_offset
-    from avrep.models.generator import face_to_mouth_roi
 
     reals = np.stack([te["face"][i] for i in range(len(te["face"]))])
     lower = slice(64, 128)  # mouth-region metrics too (the region the generator synthesises)
 
     def read_and_sync(faces: np.ndarray, i: int) -> tuple[bool, dict]:
+        roi = mouth_rois(faces, te["centre"][i])
         with torch.no_grad():
-            c = torch.from_numpy(te["centre"][i])
-            roi = face_to_mouth_roi(torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 255, c)[None]
             af = davs.frame_features_audio(torch.from_numpy(te["audio"][i])[None])[0].numpy()
             ok = int(davs.classify(mouth=roi).argmax(-1)) == int(te["word_id"][i])
             return ok, sync_offset(davs.frame_features_video(roi)[0].numpy(), af)

@@ -31,6 +31,14 @@ VARIANTS = {
 }
 
 
+def mouth_box_l1(fake: np.ndarray, real: np.ndarray, centres: np.ndarray) -> float:
+    """The training loss's mouth-box L1 (gen_loop.recon_losses) for uint8 clips [T, 128, 128, 3]."""
+    from avrep.train.gen_loop import recon_losses
+
+    f, r = (torch.from_numpy(x).permute(0, 3, 1, 2)[None].float() / 255 for x in (fake, real))
+    return float(recon_losses(f, r, torch.from_numpy(centres)[None])[2])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--davs", required=True, help="frozen DAVS run (speech features + lip reader)")
@@ -45,7 +53,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from benchmarks._common import machine_info, versions
     from avrep.apps.generate import conditioning, generate_frames
-    from avrep.models.generator import face_to_mouth_roi, get_generator_config, mouth_box_mask
+    from avrep.models.generator import get_generator_config
+    from benchmarks.generate import mouth_rois
     from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
     from avrep.utils import atomic_write_json
 
@@ -71,14 +80,10 @@ def main() -> None:
         for i in range(len(te["face"])):
             real = te["face"][i]
             gen = generate_frames(G, real[0], conditioning(G, davs, len(real), audio=te["audio"][i]), progress=False)
-            w = mouth_box_mask(torch.from_numpy(te["centre"][i]), 128)[:, 0].numpy()[..., None]
-            r = real.astype(np.float32) / 255
-            box_gen.append(float((np.abs(gen / 255 - r) * w).sum() / (w.sum() * 3)))
-            box_copy.append(float((np.abs(r[:1] - r) * w).sum() / (w.sum() * 3)))
+            box_gen.append(mouth_box_l1(gen, real, te["centre"][i]))
+            box_copy.append(mouth_box_l1(np.repeat(real[:1], len(real), 0), real, te["centre"][i]))
             with torch.no_grad():
-                roi = face_to_mouth_roi(torch.from_numpy(gen).permute(0, 3, 1, 2).float() / 255,
-                                        torch.from_numpy(te["centre"][i]))[None]
-                reads.append(int(davs.classify(mouth=roi).argmax(-1)) == int(te["word_id"][i]))
+                reads.append(int(davs.classify(mouth=mouth_rois(gen, te["centre"][i])).argmax(-1)) == int(te["word_id"][i]))
         res["variants"][name] = {"mouth_box_l1": float(np.mean(box_gen)),
                                  "mouth_box_l1_copy_reference": float(np.mean(box_copy)),
                                  "lipread_acc_generated": float(np.mean(reads)), "train_s": round(train_s, 1)}

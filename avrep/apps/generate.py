@@ -102,13 +102,19 @@ def paste_back(photo: np.ndarray, crops: np.ndarray, A: np.ndarray, ref_seen: np
 def seen_by(G, crop: np.ndarray) -> np.ndarray:
     """A 128x128 uint8 crop as a generator of another size sees it (its resize, then the same bilinear
     upsampling `generate_frames` applies), float32 0..255 [128, 128, 3]."""
+    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255
+    return (to_face_size(G._resize(x))[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
+
+
+def to_face_size(y: torch.Tensor) -> torch.Tensor:
+    """Generator output [N, 3, S, S] -> [N, 3, 128, 128] (bilinear), as every crop leaves `generate_frames`."""
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255
-    y = G._resize(x)
-    if y.shape[-1] != crop.shape[1]:
-        y = F.interpolate(y, size=crop.shape[:2], mode="bilinear", align_corners=False)
-    return (y[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
+    from avrep.models.generator import FACE_SIZE
+
+    if y.shape[-1] == FACE_SIZE:
+        return y
+    return F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
 
 
 def check_speech(audio: np.ndarray, name: str) -> None:
@@ -160,8 +166,6 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
     pose: optional target frames [T, 128, 128, 3] whose upper half sets head pose and everything but the
     mouth (their lower half is masked inside the model) - the dubbing setting, as in Wav2Lip; without it
     every frame keeps the reference's pose."""
-    import torch.nn.functional as F
-
     from avrep.models.generator import FACE_SIZE, blend_base
 
     ref_t = torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1)))[None].to(device)
@@ -186,9 +190,7 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
             p = G._resize(torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device).float() / 255)
             sk, hh, idn = G.encode_reference(rep(ref_t), p)
             base = blend_base(rep(ref_u), p)
-        y = G.decode(sk, hh, idn, cond[s:s + n].to(device), base)
-        if y.shape[-1] != FACE_SIZE:
-            y = F.interpolate(y, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
+        y = to_face_size(G.decode(sk, hh, idn, cond[s:s + n].to(device), base))
         out[s:s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
     return out
 

@@ -199,10 +199,9 @@ class TalkingFaceGenerator(nn.Module):
         mh = config.get("mouth_head")
         self.mouth_head = None
         if mh:
-            g = int(mh.get("grid", 16))
+            g, hid = int(mh.get("grid", 16)), int(mh.get("hidden", 256))
             self.mouth_grid = g
-            self.mouth_head = nn.Sequential(nn.Linear(cond, int(mh.get("hidden", 256))), nn.LeakyReLU(0.2),
-                                            nn.Linear(int(mh.get("hidden", 256)), 3 * g * g))
+            self.mouth_head = nn.Sequential(nn.Linear(cond, hid), nn.LeakyReLU(0.2), nn.Linear(hid, 3 * g * g))
             nn.init.zeros_(self.mouth_head[-1].weight)
             nn.init.zeros_(self.mouth_head[-1].bias)
             c0 = torch.from_numpy(default_mouth_centre())[None]
