@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "train-generator": "avrep.commands.generate:train_generator",
     "generate": "avrep.commands.generate:generate",
     "report": "avrep.commands.report:report",
+    "probe": "avrep.commands.probe:probe",
 }
 
 

@@ -5,7 +5,6 @@ crop; PyAV audio at 16 kHz); arrays skip it. Every embedding is float32 and L2-n
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,23 +12,14 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from avrep.conventions import FACE_SIZE, SAMPLE_RATE, SAMPLES_PER_FRAME
+from avrep.conventions import MOUTH_CROP as CROP
+from avrep.device import resolve_device
 from avrep.errors import AvrepError
+from avrep.models.config import davs_config
 
 MODALITIES = ("audio", "video", "identity")
 KINDS = ("word", "sync")  # see avrep.models.davs: same-word neighbours vs the clip that is in sync
-CROP = 88
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise AvrepError(f"--device {device!r}: not a torch device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AvrepError(f"--device {device}: CUDA is not available here")
-    return dev
 
 
 def run_dir_of(path: str | os.PathLike) -> Path:
@@ -66,14 +56,17 @@ class Embedder:
         # load_run gives the run's config.json ({"model": ..., "train": ...}); embed_dim/frames/name live in "model"
         self.run_config = config
         self.config = config["model"] if isinstance(config.get("model"), dict) else config
-        self.dim = int(self.config.get("embed_dim", 0))
+        self.cfg = davs_config(self.config)  # typed view: defaults of keys the run's config lacks filled in
+        self.dim = self.cfg.embed_dim
         self._sha: str | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "auto") -> "Embedder":
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "Embedder":
+        """A trained run (its dir or a file in it); None: $AVREP_CHECKPOINT, else the shipped model."""
         from avrep.models import load_run
+        from avrep.models.pretrained import resolve_checkpoint
 
-        run = run_dir_of(path)
+        run = run_dir_of(path) if path is not None else resolve_checkpoint(None)
         dev = resolve_device(device)
         model, config, words = load_run(run, str(dev))
         return cls(model, config, words, run, dev)
@@ -104,11 +97,11 @@ class Embedder:
         if isinstance(x, (str, os.PathLike)):
             from avrep.io.media import read_audio
 
-            x = read_audio(x, 16000)
+            x = read_audio(x, SAMPLE_RATE)
         x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 1 or len(x) < 640:
-            raise AvrepError(f"audio must be mono 16 kHz samples (>= 640), got shape {x.shape}")
-        return x[: len(x) // 640 * 640]
+        if x.ndim != 1 or len(x) < SAMPLES_PER_FRAME:
+            raise AvrepError(f"audio must be mono 16 kHz samples (>= {SAMPLES_PER_FRAME}), got shape {x.shape}")
+        return x[: len(x) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME]
 
     def _face(self, x: Any) -> np.ndarray:
         if self._is_path(x):
@@ -116,8 +109,8 @@ class Embedder:
         x = np.asarray(x)
         if x.ndim == 4:
             x = x[len(x) // 2]
-        if x.shape != (128, 128, 3):
-            raise AvrepError(f"face must be an aligned 128x128x3 crop, got shape {x.shape}")
+        if x.shape != (FACE_SIZE, FACE_SIZE, 3):
+            raise AvrepError(f"face must be an aligned {FACE_SIZE}x{FACE_SIZE}x3 crop, got shape {x.shape}")
         return x
 
     # ---- single items ---------------------------------------------------------------------
@@ -171,7 +164,7 @@ class Embedder:
 
         from avrep.data.dataset import FeatureDataset
 
-        ds = FeatureDataset(store_dir, split, frames=int(self.config.get("frames", 29)), train=False)
+        ds = FeatureDataset(store_dir, split, frames=self.cfg.frames, train=False)
         idx = np.arange(len(ds)) if rows is None else np.asarray(rows)
         if len(idx) == 0:
             return
@@ -225,7 +218,3 @@ def read_image_or_frame(path: str | os.PathLike, max_pixels: int = 50_000_000) -
     if not len(frames):
         raise AvrepError(f"{p}: no frames")
     return np.ascontiguousarray(frames[len(frames) // 2])
-
-
-def file_sha(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avrep.conventions import FPS
 from avrep.errors import AvrepError
 from avrep.utils import atomic_save_npy, atomic_write_parquet, write_manifest_json
 
@@ -27,8 +28,8 @@ def _meta(clips: pd.DataFrame) -> pd.DataFrame:
     m["speaker"] = clips["speaker"].astype(str) if "speaker" in clips else ""
     m["split"] = clips["split"].astype(str) if "split" in clips else ""
     start = clips["start_frame"].fillna(0).astype(int) if "start_frame" in clips else 0
-    m["start_s"] = np.asarray(start, dtype=float) / 25.0
-    m["end_s"] = m["start_s"] + clips["n_frames"].astype(int).to_numpy() / 25.0
+    m["start_s"] = np.asarray(start, dtype=float) / FPS
+    m["end_s"] = m["start_s"] + clips["n_frames"].astype(int).to_numpy() / FPS
     return m.reset_index(drop=True)
 
 
@@ -63,12 +64,12 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
     man = out / "manifest.json"
     fields = {"modality": modality, "kind": kind, "dim": dim, "metric": "ip", "normalized": True,
               "checkpoint": str(emb.run_dir.resolve()), "checkpoint_sha256": emb.sha256,
-              "model": emb.config.get("name"), "store": str(Path(store_dir).resolve()), "split": split,
+              "model": emb.cfg.name, "store": str(Path(store_dir).resolve()), "split": split,
               "chunk_size": chunk_size, "n": int(len(clips))}
     if man.exists():
-        import json
+        from avrep.security import load_json_object
 
-        old = json.loads(man.read_text())
+        old = load_json_object(man)
         for k in ("modality", "kind", "dim", "checkpoint_sha256", "store", "split", "chunk_size"):
             if old.get(k, "word" if k == "kind" else None) != fields[k]:
                 raise AvrepError(f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
@@ -99,14 +100,11 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
 
 
 def load_embeddings(emb_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:
-    """All embedding chunks of a folder, concatenated in chunk order, with their metadata."""
-    d = Path(emb_dir)
-    metas = sorted(d.glob("meta_*.parquet"))
-    if not metas:
-        raise AvrepError(f"{d}: no embeddings (meta_*.parquet)")
-    xs, ms = [], []
-    for m in metas:
-        e = d / m.name.replace("meta_", "emb_").replace(".parquet", ".npy")
-        xs.append(np.load(e))
-        ms.append(pd.read_parquet(m))
-    return np.concatenate(xs), pd.concat(ms, ignore_index=True)
+    """All embedding chunks of a folder, concatenated in chunk order (float32 [n, d]), with their metadata.
+
+    A thin wrapper of the one reader, `avrep.index.store.open_embeddings`, so the same checks apply
+    (manifest fields, every chunk's metadata present, float32 [n, dim], row counts, finite values)."""
+    from avrep.index.store import open_embeddings
+
+    emb = open_embeddings(emb_dir)
+    return emb.vectors(), emb.metadata()

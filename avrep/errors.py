@@ -11,3 +11,9 @@ class MediaError(AvrepError):
 
 class NoFaceError(MediaError):
     """No face was found where one was required."""
+
+
+class ConfigError(AvrepError, ValueError):
+    """A model/generator config names an unknown key or holds a bad value; the message names the key.
+
+    Also a ValueError, so code written against the encoders' former ValueError keeps working."""

@@ -1,17 +1,19 @@
 """Audio features as nn.Modules (CPU or GPU): 4 feature frames per 25 fps video frame (hop 160 @ 16 kHz).
 
-Input waveforms [B, T*640] (or [T*640]) -> features [B, 4T, n] (or [4T, n]).
+Input waveforms [B, T*640] (or [T*640]) -> features [B, 4T, n] (or [4T, n]). torchaudio style: `log_mel`
+is the functional core, `LogMel` the module that holds its window and filterbank as buffers. `LogMel` is
+the one audio front-end of avrep (the DAVS audio encoder reads it).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16000
-HOP = 160
-WIN = 400
-N_FFT = 512
-FRAMES_PER_VIDEO_FRAME = 4
+from avrep.conventions import AUDIO_HOP as HOP
+from avrep.conventions import AUDIO_N_FFT as N_FFT
+from avrep.conventions import AUDIO_WIN as WIN
+from avrep.conventions import FEATS_PER_FRAME as FRAMES_PER_VIDEO_FRAME  # noqa: F401  (re-exported)
+from avrep.conventions import SAMPLE_RATE
 
 
 def _normalize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -28,8 +30,33 @@ def _frames(wav: torch.Tensor) -> tuple[torch.Tensor, bool, int]:
     return wav, squeeze, wav.shape[-1] // HOP
 
 
+def log_mel(wav: torch.Tensor, fb: torch.Tensor, window: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """Functional core of `LogMel`: waveform [B, T*640] (or [T*640]) -> log mel power [B, 4T, n_mels].
+
+    fb: mel filterbank [N_FFT // 2 + 1, n_mels] (`torchaudio.functional.melscale_fbanks`); window: the
+    analysis window [WIN] (Hann). Power spectrogram of centred, reflect-padded frames (hop HOP), the extra
+    centred frame dropped so there are exactly 4 frames per video frame, then log(x + 1e-6); `normalize`:
+    per-utterance mean/variance normalisation per channel.
+    """
+    import torchaudio.functional as AF
+
+    wav, squeeze, n = _frames(wav)
+    spec = AF.spectrogram(wav.float(), 0, window, N_FFT, HOP, WIN, 2.0, False, center=True, pad_mode="reflect",
+                          onesided=True)  # [B, freq, frames]
+    x = torch.matmul(spec.transpose(-1, -2), fb)[:, :n]  # [B, 4T, n_mels]
+    x = torch.log(x + 1e-6)
+    if normalize:
+        x = _normalize(x)
+    return x.squeeze(0) if squeeze else x
+
+
 class LogMel(nn.Module):
-    """Log mel spectrogram: [B, T*640] -> [B, 4T, n_mels] (window 25 ms, hop 10 ms)."""
+    """Log mel spectrogram: [B, T*640] -> [B, 4T, n_mels] (window 25 ms, hop 10 ms), over `log_mel`.
+
+    Slaney mel scale and filter norm, f_min..f_max (default 0 Hz..Nyquist). The window and filterbank are
+    buffers of a torchaudio `MelSpectrogram` (`self.mel`), so they follow `.to(device)` and trained
+    checkpoints keep their keys.
+    """
 
     def __init__(self, n_mels: int = 80, sample_rate: int = SAMPLE_RATE, normalize: bool = False,
                  f_min: float = 0.0, f_max: float | None = None):
@@ -43,12 +70,7 @@ class LogMel(nn.Module):
             n_mels=n_mels, power=2.0, center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        wav, squeeze, n = _frames(wav)
-        x = self.mel(wav.float())[..., :n].transpose(1, 2)  # drop the extra centred frame -> exactly 4T
-        x = torch.log(x + 1e-6)
-        if self.normalize:
-            x = _normalize(x)
-        return x.squeeze(0) if squeeze else x
+        return log_mel(wav, self.mel.mel_scale.fb, self.mel.spectrogram.window, self.normalize)
 
 
 class MFCC(nn.Module):

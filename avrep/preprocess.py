@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avrep.conventions import FACE_SIZE, MOUTH_SIZE, N_LANDMARKS
 from avrep.errors import AvrepError, MediaError
 from avrep.io import media
 
@@ -98,7 +99,7 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
         except Exception as e:
             raise MediaError(f"{landmarks_path}: cannot read landmarks ({e})") from None
         true_lm = true_lm[start:start + T]
-        if true_lm.shape != (T, 68, 2):
+        if true_lm.shape != (T, N_LANDMARKS, 2):
             raise MediaError(f"{landmarks_path}: landmarks shape {true_lm.shape} does not match {T} frames")
     tm["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -137,7 +138,7 @@ def _reason(e: BaseException, path: str) -> str:
     return msg[:300] or type(e).__name__
 
 
-def _group(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
+def group_by_video(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
     """Rows grouped by source video (and true-landmark file), in first-appearance order."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in df.to_dict("records"):
@@ -194,6 +195,15 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
     return arrays, ok, fails, pv.timings, pv.counts
 
 
+def _sum_into(timings: dict[str, float], counts: dict[str, int], more_timings: dict[str, float],
+              more_counts: dict[str, int]) -> None:
+    """Add one video's (or shard's) stage timings and detector / predictor call counts to running totals."""
+    for k, v in more_timings.items():
+        timings[k] += v
+    for k, v in more_counts.items():
+        counts[k] = counts.get(k, 0) + int(v)
+
+
 def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_dict: dict[str, Any]) -> dict:
     """Worker entry (spawn-safe): process a shard's videos and write the shard atomically."""
     import cv2
@@ -207,23 +217,20 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
     df = pd.DataFrame(rows)
     setup = 0.0
     if cfg.landmarks == "dlib" or "landmarks_path" not in df or df["landmarks_path"].isna().any():
-        from avrep.data.landmarks import _models
+        from avrep.data.landmarks import dlib_models
 
         t = time.perf_counter()
-        _models()  # load dlib's models once per worker, timed apart from the per-clip stages
+        dlib_models()  # load dlib's models once per worker, timed apart from the per-clip stages
         setup = time.perf_counter() - t
     cpu0 = time.process_time()
-    groups = _group(df)
+    groups = group_by_video(df)
     chunks = {k: [] for k in st.ARRAYS}
     ok_rows, fail_rows = [], []
     base = 0
     errs = []
     for g in groups:
         arrays, ok, fails, t, c = _process_group(g, cfg, base)
-        for k, v in t.items():
-            tm[k] += v
-        for k, v in c.items():
-            counts[k] = counts.get(k, 0) + int(v)
+        _sum_into(tm, counts, t, c)
         fail_rows += fails
         if arrays is None:
             continue
@@ -236,8 +243,9 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
         ok_rows += ok
         base += len(arrays["mouth"])
     t = time.perf_counter()
-    empty = {"mouth": np.zeros((0, 96, 96), np.uint8), "face": np.zeros((0, 128, 128, 3), np.uint8),
-             "audio": np.zeros(0, np.float32), "landmarks": np.zeros((0, 68, 2), np.float32),
+    empty = {"mouth": np.zeros((0, MOUTH_SIZE, MOUTH_SIZE), np.uint8),
+             "face": np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.uint8),
+             "audio": np.zeros(0, np.float32), "landmarks": np.zeros((0, N_LANDMARKS, 2), np.float32),
              "face_mask": np.zeros(0, bool)}
     arrays = {k: (np.concatenate(chunks[k]) if chunks[k] else empty[k]) for k in st.ARRAYS}
     clips = pd.DataFrame(ok_rows)
@@ -282,18 +290,42 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
     """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet.
 
     Manifest paths outside the dataset root are refused unless `allow_outside_root`."""
-    import shutil
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
     from avrep.data import store as st
-    from avrep.data.recipes import load_manifest
     from avrep.utils import atomic_write_json, sha256_file, write_manifest_json
 
     t0 = time.perf_counter()
     cfg = (config or PreprocessConfig()).check()
+    df, manifest_path = _load_rows(manifest, limit, allow_outside_root)
+    out = Path(out_dir)
+    plan_id = _plan_id(df, cfg)
+    _claim_out_dir(out, plan_id, overwrite)
+    groups = group_by_video(df)
+    shards = [sum(groups[i:i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
+    atomic_write_json(out / "plan.json", {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
+    todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
+    total = _run_shards(out, shards, todo, cfg, workers=workers, n_clips=len(df), progress=progress)
+    clips, fails = st.write_index(out, len(shards))
+    err_px, err_iod = _mean_landmark_error(clips)
+    secs = time.perf_counter() - t0
+    res = PreprocessResult(out_dir=str(out), n_clips=len(df), n_ok=len(clips), n_failed=len(fails),
+                           n_shards=len(shards), n_shards_skipped=len(shards) - len(todo),
+                           n_frames=total["n_frames"], seconds=secs, timings=total["timings"],
+                           counts=total["counts"], setup_s=total["setup_s"], cpu_s=total["cpu_s"],
+                           lm_error_px=err_px, lm_error_iod=err_iod)
+    inputs = {"manifest": manifest_path, "manifest_sha256": sha256_file(manifest_path) if manifest_path else None}
+    write_manifest_json(out, "preprocess", config=asdict(cfg), seed=None, inputs=inputs, plan_id=plan_id,
+                        landmarks=_landmarks_info(cfg, total["counts"]),
+                        workers=workers, result=asdict(res), vocab=df.attrs.get("vocab"),
+                        recipe=df.attrs.get("recipe"))
+    return res
+
+
+def _load_rows(manifest: str | os.PathLike | pd.DataFrame, limit: int | None,
+               allow_outside_root: bool) -> tuple[pd.DataFrame, str | None]:
+    """The manifest's rows (optional columns filled, only the first `limit` source videos) and its path
+    (None when given as a DataFrame)."""
+    from avrep.data.recipes import load_manifest
+
     manifest_path = None
     if isinstance(manifest, pd.DataFrame):
         df = manifest.copy()
@@ -306,13 +338,20 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
     if limit:
         keep = list(dict.fromkeys(df["path"]))[:limit]
         df = df[df["path"].isin(keep)]
-    if cfg.landmarks == "dlib" and "landmarks_path" in df and df["landmarks_path"].notna().any():
-        pass  # true landmarks are still loaded to report dlib's error against them
-    out = Path(out_dir)
-    plan_id = _plan_id(df, cfg)
+    return df, manifest_path
+
+
+def _claim_out_dir(out: Path, plan_id: str, overwrite: bool) -> None:
+    """Ready `out` for the plan `plan_id`: a store of the same plan is resumed, another one refused (or
+    removed with `overwrite`); temp files of a killed run are cleaned."""
+    import shutil
+
+    from avrep.data import store as st
+    from avrep.security import load_json_object
+
     plan_file = out / "plan.json"
     if out.exists() and any(out.iterdir()):
-        old = json.loads(plan_file.read_text()).get("plan_id") if plan_file.exists() else None
+        old = load_json_object(plan_file).get("plan_id") if plan_file.exists() else None
         if old != plan_id:
             if not overwrite:
                 raise AvrepError(f"{out}: holds a different store (other manifest or settings); "
@@ -320,27 +359,28 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     st.clean_temp(out)
-    groups = _group(df)
-    shards = [sum(groups[i:i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
-    atomic_write_json(plan_file, {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
-    todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
-    tm = {k: 0.0 for k in STAGES}
-    counts: dict[str, int] = {}
-    setup = [0.0, 0.0]  # model loading, CPU seconds
-    n_frames = 0
-    bar = tqdm(total=len(df), desc="preprocess", unit="clip", disable=not progress, initial=len(df) - sum(
+
+
+def _run_shards(out: Path, shards: list[list[dict[str, Any]]], todo: list[int], cfg: PreprocessConfig, *,
+                workers: int, n_clips: int, progress: bool) -> dict[str, Any]:
+    """Process the `todo` shards, in this process or a spawn pool of `workers` -> their summed timings,
+    counts, setup_s, cpu_s and n_frames."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    total: dict[str, Any] = {"timings": {k: 0.0 for k in STAGES}, "counts": {}, "setup_s": 0.0, "cpu_s": 0.0,
+                             "n_frames": 0}
+    bar = tqdm(total=n_clips, desc="preprocess", unit="clip", disable=not progress, initial=n_clips - sum(
         len(shards[i]) for i in todo))
     cfg_dict = asdict(cfg)
 
     def collect(res: dict) -> None:
-        nonlocal n_frames
-        for k, v in res["timings"].items():
-            tm[k] += v
-        for k, v in res.get("counts", {}).items():
-            counts[k] = counts.get(k, 0) + int(v)
-        setup[0] += res.get("setup_s", 0.0)
-        setup[1] += res.get("cpu_s", 0.0)
-        n_frames += res["n_frames"]
+        _sum_into(total["timings"], total["counts"], res["timings"], res.get("counts", {}))
+        total["setup_s"] += res.get("setup_s", 0.0)
+        total["cpu_s"] += res.get("cpu_s", 0.0)
+        total["n_frames"] += res["n_frames"]
         bar.update(res["n_ok"] + res["n_failed"])
 
     try:
@@ -359,33 +399,28 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
                     raise AvrepError(f"{out}: a worker crashed; finished shards are kept, re-run to resume") from None
     finally:
         bar.close()
-    clips, fails = st.write_index(out, len(shards))
-    err_px = err_iod = None
+    return total
+
+
+def _mean_landmark_error(clips: pd.DataFrame) -> tuple[float | None, float | None]:
+    """dlib's landmark error against the true landmarks, mean over source videos (px, fraction of the
+    inter-ocular distance); None when no clip has true landmarks."""
     if len(clips) and "lm_error_px" in clips and clips["lm_error_px"].notna().any():
         per_video = clips.drop_duplicates("path")
-        err_px = float(per_video["lm_error_px"].mean())
-        err_iod = float(per_video["lm_error_iod"].mean())
-    secs = time.perf_counter() - t0
-    res = PreprocessResult(out_dir=str(out), n_clips=len(df), n_ok=len(clips), n_failed=len(fails),
-                           n_shards=len(shards), n_shards_skipped=len(shards) - len(todo), n_frames=n_frames,
-                           seconds=secs, timings=tm, counts=counts, setup_s=setup[0], cpu_s=setup[1],
-                           lm_error_px=err_px,
-                           lm_error_iod=err_iod)
-    inputs = {"manifest": manifest_path, "manifest_sha256": sha256_file(manifest_path) if manifest_path else None}
-    # what the landmarks are made of, in words and in calls (counts cover the shards built in this run)
+        return float(per_video["lm_error_px"].mean()), float(per_video["lm_error_iod"].mean())
+    return None, None
+
+
+def _landmarks_info(cfg: PreprocessConfig, counts: dict[str, int]) -> dict[str, Any]:
+    """What the landmarks are made of, in words and in calls (counts cover the shards built in this run)."""
     if cfg.landmarks == "true":
         lm_method = "true landmarks from landmarks_path where given (no dlib); dlib for other rows"
     else:
         lm_method = (f"dlib HOG detection every {cfg.detect_every} frames (boxes interpolated), 68-point shape "
                      f"predictor every {cfg.landmark_every} frame(s), linear interpolation between, "
                      f"smoothed over {cfg.smooth_window} frames")
-    landmarks_info = {"method": lm_method, "landmarks": cfg.landmarks, "landmark_every": cfg.landmark_every,
-                      "detect_every": cfg.detect_every, "smooth_window": cfg.smooth_window, "counts": counts}
-    write_manifest_json(out, "preprocess", config=asdict(cfg), seed=None, inputs=inputs, plan_id=plan_id,
-                        landmarks=landmarks_info,
-                        workers=workers, result=asdict(res), vocab=df.attrs.get("vocab"),
-                        recipe=df.attrs.get("recipe"))
-    return res
+    return {"method": lm_method, "landmarks": cfg.landmarks, "landmark_every": cfg.landmark_every,
+            "detect_every": cfg.detect_every, "smooth_window": cfg.smooth_window, "counts": counts}
 
 
 def preview(store_dir: str | os.PathLike, out_png: str | os.PathLike, *, n_clips: int = 8, n_cols: int = 10,
@@ -406,7 +441,7 @@ def preview(store_dir: str | os.PathLike, out_png: str | os.PathLike, *, n_clips
         n = len(c["mouth"])
         sel = np.linspace(0, n - 1, n_cols).round().astype(int)
         mouths = [cv2.cvtColor(c["mouth"][j], cv2.COLOR_GRAY2RGB) for j in sel]
-        face = cv2.resize(c["face"][n // 2], (96, 96), interpolation=cv2.INTER_AREA)
+        face = cv2.resize(c["face"][n // 2], (MOUTH_SIZE, MOUTH_SIZE), interpolation=cv2.INTER_AREA)  # tile height
         lines.append(np.concatenate(mouths + [face], axis=1))
     img = np.concatenate(lines, axis=0)
     out = Path(out_png)

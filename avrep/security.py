@@ -84,17 +84,24 @@ def load_torch_weights(path: str | os.PathLike) -> dict:
     return obj
 
 
-def load_json_object(path: str | os.PathLike, max_bytes: int = 64 << 20) -> dict:
-    """A JSON object from a file (size-capped; arrays/strings at top level refused)."""
+def load_json(path: str | os.PathLike, max_bytes: int = 64 << 20) -> Any:
+    """The JSON value in a file avrep did not necessarily write (size-capped; AvrepError naming the file
+    when it is missing, too large or not JSON)."""
     p = Path(path)
     try:
         if p.stat().st_size > max_bytes:
             raise AvrepError(f"{p}: JSON file larger than {max_bytes >> 20} MiB")
-        obj = json.loads(p.read_text())
+        return json.loads(p.read_text())
     except FileNotFoundError:
         raise AvrepError(f"{p}: missing") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise AvrepError(f"{p}: not valid JSON ({' '.join(str(e).split())[:120]})") from None
+
+
+def load_json_object(path: str | os.PathLike, max_bytes: int = 64 << 20) -> dict:
+    """A JSON object from a file (size-capped; arrays/strings at top level refused)."""
+    p = Path(path)
+    obj = load_json(p, max_bytes)
     if not isinstance(obj, dict):
         raise AvrepError(f"{p}: expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -1,12 +1,10 @@
-"""Small shared helpers: atomic writes, seeding, hashing, manifest.json."""
+"""Small shared helpers: atomic writes, hashing, manifest.json, sliding-window starts, --shard parsing."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
-import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,16 +49,6 @@ def atomic_save_npy(final: str | os.PathLike, arr: np.ndarray) -> None:
     with atomic_path(final, ".npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, arr)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (if imported) for reproducible runs."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    if "torch" in sys.modules:
-        import torch
-
-        torch.manual_seed(seed)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

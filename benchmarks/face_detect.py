@@ -12,12 +12,11 @@ import argparse
 import importlib.util
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
+from _common import RESULTS, versions, write_result
 from avrep.synth.face import FaceRenderer, Identity, render_sequence
-from avrep.utils import atomic_write_json
 
 STATES = {  # [jaw, spread, round, teeth, tongue]
     "closed": [0, 0, 0, 0, 0],
@@ -41,7 +40,7 @@ def main() -> None:
     ap.add_argument("--identities", type=int, default=200)
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "face_detect.json"))
+    ap.add_argument("--out", default=str(RESULTS / "face_detect.json"))
     args = ap.parse_args()
     import dlib
 
@@ -80,6 +79,7 @@ def main() -> None:
         t_frame.append((time.perf_counter() - t1) / len(track))
     all_err = np.concatenate([np.stack(v) for v in errs.values() if v])
     res = {
+        "versions": versions("dlib-bin", "face-recognition-models", "opencv-python-headless"),
         "identities": args.identities, "size": args.size, "states": list(STATES),
         "detection_rate": float(np.mean([h for v in hits.values() for h in v])),
         "detection_rate_by_state": {k: float(np.mean(v)) for k, v in hits.items()},
@@ -89,7 +89,7 @@ def main() -> None:
         "init_ms": float(np.mean(t_init) * 1000), "ms_per_frame": float(np.mean(t_frame) * 1000),
         "misses": misses[:50],
     }
-    atomic_write_json(args.out, res)
+    write_result(args.out, res)
     print({k: v for k, v in res.items() if k != "misses"})
     print(f"misses: {len(misses)}")
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import DATA, RESULTS, read_result, stamp, write_result
 
 
 class DavsArrays(torch.utils.data.Dataset):
@@ -147,7 +144,7 @@ def real_photos(gen_dir: Path, work: Path, png: Path) -> dict:
     from avrep.io.media import read_video
     from avrep.synth.speech import list_voices, synthesize
 
-    photos = sorted((ROOT.parent / "shared" / "data" / "faces").glob("*.jpg"))
+    photos = sorted((DATA / "faces").glob("*.jpg"))
     if not photos:
         return {"skipped": "../shared/data/faces absent"}
     work.mkdir(parents=True, exist_ok=True)
@@ -187,7 +184,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/avrep_gen_bench")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/generate.json"))
+    ap.add_argument("--out", default=str(RESULTS / "generate.json"))
     ap.add_argument("--photos-only", default=None, metavar="GEN_RUN",
                     help="only the real-photo part, with an existing generator run; merged into --out")
     ap.add_argument("--store", default=None, metavar="STORE",
@@ -196,24 +193,21 @@ def main() -> None:
     ap.add_argument("--label", default="grid_s1")
     args = ap.parse_args()
     if args.photos_only:
-        from avrep.utils import atomic_write_json
-
-        res = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        res = read_result(args.out)
         res["real_photos"] = real_photos(Path(args.photos_only), Path(args.work) / "photos",
                                          Path(args.out).with_name("generate_photos_strip.png"))
         res["real_photos"]["generator_run"] = str(args.photos_only)
-        atomic_write_json(args.out, res)
+        write_result(args.out, res)
         print(json.dumps(res["real_photos"], indent=1))
         return
     torch.set_num_threads(args.threads)
     from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
-    from avrep.utils import atomic_write_json
 
     work = Path(args.work)
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
-    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    previous = read_result(args.out)
     if args.store:
         if not args.davs:
             ap.error("--store needs --davs (a DAVS run trained on the same recordings)")
@@ -236,8 +230,8 @@ def main() -> None:
             "test_clips": len(te["face"]), "epochs": args.epochs, "train_frames": args.frames, "davs_run": args.davs,
             **modes["one_shot"], "dubbing": modes["dubbing"], "lipread_acc_real": acc_real,
             "sync_real": summary(real_syncs), "gen_train_s": round(train_s, 1), "cpu_threads": args.threads,
-            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}, **run_info()}
-        atomic_write_json(args.out, previous)
+            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}, **stamp("torch")}
+        write_result(args.out, previous)
         write_strip(te["face"], gens, Path(args.out).with_name(f"generate_{args.label}_strip.png"))
         print(json.dumps(previous[args.label], indent=1))
         return
@@ -279,18 +273,12 @@ def main() -> None:
         **modes["one_shot"], "dubbing": modes["dubbing"],
         "lipread_acc_real": acc_real, "chance": 1.0 / len(words),
         "sync_real": summary(real_syncs),
-        "cpu_threads": args.threads, "platform": platform.processor() or platform.machine(), "timings": timings,
-        **run_info(),
+        "cpu_threads": args.threads, "timings": timings,
+        **stamp("torch"),
     })
-    atomic_write_json(args.out, res)
+    write_result(args.out, res)
     write_strip(reals, gens, Path(args.out).with_name("generate_strip.png"))
     print(json.dumps(res, indent=1))
-
-
-def run_info() -> dict:
-    from benchmarks._common import machine_info, versions
-
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_info(), "versions": versions("torch")}
 
 
 def write_strip(reals: np.ndarray, gens: np.ndarray, png: Path) -> None:

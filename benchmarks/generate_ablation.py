@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import RESULTS, stamp, write_result
 
 NO_WORD = {"adv": 0.01, "sync": 0.1, "clip_cos": 0.1, "word": 0.0}
 VARIANTS = {
@@ -48,22 +46,20 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/avrep_gen_ablation")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/generate_ablation.json"))
+    ap.add_argument("--out", default=str(RESULTS / "generate_ablation.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from benchmarks._common import machine_info, versions
     from avrep.apps.generate import conditioning, generate_frames
     from avrep.models.generator import get_generator_config
-    from benchmarks.generate import mouth_rois
     from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
-    from avrep.utils import atomic_write_json
+    from generate import mouth_rois  # benchmarks/generate.py
 
     tr = synthetic_clip_arrays("train", args.train_clips, seed=0, progress=True)
     te = synthetic_clip_arrays("test", args.test_clips, seed=0, progress=True)
     res: dict = {"what": __doc__.split("\n\n")[1].replace("\n", " "), "davs_run": args.davs,
                  "train_clips": len(tr["face"]), "test_clips": len(te["face"]), "epochs": args.epochs,
-                 "train_frames": args.frames, "cpu_threads": args.threads, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                 "machine": machine_info(), "versions": versions("torch"), "variants": {}}
+                 "train_frames": args.frames, "cpu_threads": args.threads, **stamp("torch"),
+                 "variants": {}}
     for name, (arch, loss) in VARIANTS.items():
         cfg = get_generator_config("tiny")
         cfg.update(arch)
@@ -88,7 +84,7 @@ def main() -> None:
                                  "mouth_box_l1_copy_reference": float(np.mean(box_copy)),
                                  "lipread_acc_generated": float(np.mean(reads)), "train_s": round(train_s, 1)}
         print(name, json.dumps(res["variants"][name]), flush=True)
-        atomic_write_json(args.out, res)
+        write_result(args.out, res)
 
 
 if __name__ == "__main__":

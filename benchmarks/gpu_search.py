@@ -1,6 +1,7 @@
 """Exact GPU search with torch only (no faiss): matmul + topk over N x 256 unit vectors.
 
-Run on a GPU machine (Python 3.12, torch >= 2.4):  python benchmarks/gpu_search.py > gpu_search.json
+Run on a GPU machine (Python 3.12, torch >= 2.4):  python benchmarks/gpu_search.py --out results/gpu_search.json
+(prints the JSON too)
 Times with CUDA events: per query batch size (1/64/1024) and dtype (fp32/fp16), the median and p99
 of search time (ms) over repeats, queries/s, and recall@10 of fp16 against fp32 (fp32 is exact up to
 float rounding). The database is generated on the GPU (synthetic clustered vectors, stated).
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import time
 
 import torch
+
+from _common import stamp, write_result
 
 
 def make_db(n: int, d: int, gen: torch.Generator, device) -> torch.Tensor:
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--chunk", type=int, default=1 << 22, help="database rows per matmul")
+    ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_search.py needs a CUDA GPU")
@@ -74,9 +76,8 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here
     gen = torch.Generator(device=dev).manual_seed(0)
     props = torch.cuda.get_device_properties(dev)
-    report = {"benchmark": "torch exact GPU search (matmul + topk)", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "device": props.name, "gpu_memory_bytes": props.total_memory, "torch": torch.__version__,
-              "cuda": torch.version.cuda, "python": platform.python_version(), "k": args.k,
+    report = {"benchmark": "torch exact GPU search (matmul + topk)", **stamp("torch"),
+              "device": props.name, "gpu_memory_bytes": props.total_memory, "cuda": torch.version.cuda, "k": args.k,
               "data": f"synthetic clustered unit vectors, dim {args.dim}", "tf32": False, "results": []}
     for n in [int(s) for s in args.sizes.split(",")]:
         db32 = make_db(n, args.dim, gen, dev)
@@ -102,6 +103,8 @@ def main() -> None:
         del db32, db16
         torch.cuda.empty_cache()
     print(json.dumps(report, indent=1))
+    if args.out:
+        write_result(args.out, report)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from multiprocessing import get_context
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from _common import stamp, write_result
 
 _CFG = None
 _VOICES = None
@@ -159,11 +157,10 @@ def main() -> None:
                    "homophene_ceiling": ceiling, "retrieval": av_retrieval(ex["emb_audio"], ex["emb_video"])}
     res["test"]["video_vs_ceiling"] = res["test"]["video_top1"] / ceiling
     res["device"] = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
-    res["versions"] = {"torch": torch.__version__, "python": sys.version.split()[0]}
+    res.update(stamp("torch"))
     print(json.dumps(res, default=float), flush=True)
     if a.out_json:
-        Path(a.out_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out_json).write_text(json.dumps(res, indent=2, default=float))
+        write_result(a.out_json, res)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """DAVS training throughput on CUDA with AMP, on random-but-shaped data; prints one JSON object.
 
-  python benchmarks/gpu_train_throughput.py --config base --batch-size 128 --steps 30
+  python benchmarks/gpu_train_throughput.py --config base --batch-size 128 --steps 30 [--out results/X.json]
 
 Measures (1) the training step alone (data already on the GPU), (2) the data loader alone (memmap-like
 uint8 store in RAM -> random 88x88 crops -> pinned batches -> GPU copy), (3) both together.
@@ -13,13 +13,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from _common import stamp, write_result
 
 SPF = 640
 
@@ -61,6 +60,7 @@ def main() -> None:
     ap.add_argument("--num-speakers", type=int, default=1000)
     ap.add_argument("--no-amp", action="store_true")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--out", default=None, help="also write the JSON here (atomically)")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
@@ -148,14 +148,17 @@ def main() -> None:
     torch.cuda.synchronize()
     e2e_cps = n_e2e / (time.time() - t0)
 
-    print(json.dumps({
-        "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "config": a.config,
+    res = {
+        **stamp("torch"), "device": torch.cuda.get_device_name(0), "config": a.config,
         "params": count_parameters(model), "batch_size": B, "frames": T, "amp_bf16": amp, "compile": a.compile,
         "steps": a.steps, "warmup_s": round(warm_s, 1), "step_ms": round(compute_s * 1000, 1),
         "train_clips_per_s_compute_only": round(B / compute_s, 1),
         "loader_clips_per_s": round(load_cps, 1), "loader_workers": a.workers,
         "train_clips_per_s_with_loader": round(e2e_cps, 1),
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), **parts}, indent=1))
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), **parts}
+    print(json.dumps(res, indent=1))
+    if a.out:
+        write_result(a.out, res)
 
 
 if __name__ == "__main__":

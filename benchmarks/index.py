@@ -13,23 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import faiss  # noqa: E402
-
-from avrep.index import Index  # noqa: E402
-from avrep.index.build import EF_GRID, NPROBE_GRID  # noqa: E402
-from avrep.index.params import kind_of, make_params, recall_at_k  # noqa: E402
+from _common import RESULTS, ROOT, machine_info, now, read_result, versions, write_result
+from avrep.index import Index
+from avrep.index.build import EF_GRID, NPROBE_GRID
+from avrep.index.params import kind_of, make_params, recall_at_k
 
 
 def synthetic(n: int, d: int, seed: int) -> np.ndarray:
@@ -77,17 +73,6 @@ def run_child(cmd: list[str], log: Path) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:3]} failed, see {log}:\n" + log.read_text()[-2000:])
     return {"build_seconds": wall, "peak_rss_bytes": ru.ru_maxrss * 1024}
-
-
-def timed(fn, queries, k, n_single):
-    for q in queries[:10]:
-        fn(q[None], k)
-    ts = np.empty(n_single)
-    for i in range(n_single):
-        t0 = time.perf_counter()
-        fn(queries[i:i + 1], k)
-        ts[i] = time.perf_counter() - t0
-    return ts
 
 
 def paired_latency(fns: dict, queries, k, n_single: int, batch: int) -> dict:
@@ -225,11 +210,9 @@ def bench_size(n: int, args, work: Path, real: np.ndarray | None) -> dict:
     return res
 
 
-def versions(afpy: Path) -> dict:
-    import pandas
-
-    v = {"python": platform.python_version(), "faiss": faiss.__version__, "numpy": np.__version__,
-         "pandas": pandas.__version__}
+def autofaiss_versions(afpy: Path) -> dict:
+    """avrep's, FAISS's, numpy's and pandas's versions here, and autofaiss/faiss/numpy in its own venv."""
+    v = versions("faiss-cpu", "numpy", "pandas")
     try:
         v["autofaiss_env"] = subprocess.run([str(afpy), "-c", "import autofaiss, faiss, numpy; "
                                              "print(autofaiss.__version__ if hasattr(autofaiss,'__version__') else '2.18', "
@@ -238,18 +221,6 @@ def versions(afpy: Path) -> dict:
     except (OSError, subprocess.TimeoutExpired):
         pass
     return v
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "ram_bytes": mem,
-            "platform": platform.platform(), "omp_threads": faiss.omp_get_max_threads(),
-            "note": "2 cores shared with other jobs: latencies are noisy; a/b/c are interleaved to share the noise"}
 
 
 def main() -> None:
@@ -262,7 +233,7 @@ def main() -> None:
     ap.add_argument("--autofaiss-venv", default="/work/.venv-autofaiss")
     ap.add_argument("--real", default=None, help="EMB_DIR of real model embeddings to mix in")
     ap.add_argument("--work", default="/tmp/avrep_index_bench")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/index.json"))
+    ap.add_argument("--out", default=str(RESULTS / "index.json"))
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     work = Path(args.work)
@@ -274,28 +245,25 @@ def main() -> None:
         e = open_embeddings(args.real)
         real, args.dim = e.vectors(), e.dim
     out = Path(args.out)
-    report = {"benchmark": "avrep index vs raw FAISS vs autofaiss", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "machine": machine(), "versions": versions(Path(args.autofaiss_venv) / "bin/python"),
+    report = {"benchmark": "avrep index vs raw FAISS vs autofaiss", "date": now(),
+              "machine": machine_info(omp_threads=faiss.omp_get_max_threads(),
+                                      note="2 cores shared with other jobs: latencies are noisy; a/b/c are "
+                                           "interleaved to share the noise"),
+              "versions": autofaiss_versions(Path(args.autofaiss_venv) / "bin/python"),
               "max_memory": args.max_memory, "k": 10,
               "data_note": ("synthetic clustered vectors (cluster centre + 32-dim latent offset + isotropic noise, "
                             "L2-normalised), dimension %d" % args.dim) + (f"; real embeddings from {args.real} first"
                                                                           if args.real else ""),
               "recall": "recall@10 of held-out queries against exact inner-product search", "results": []}
-    if out.exists():  # keep sizes measured by earlier runs (the 1M run is done separately)
-        try:
-            old = json.loads(out.read_text())
-            report["results"] = [r for r in old.get("results", [])]
-        except ValueError:
-            pass
+    # keep sizes measured by earlier runs (the 1M run is done separately)
+    report["results"] = list(read_result(out).get("results", []))
     for n in [int(s) for s in args.sizes.split(",")]:
         print(f"== n={n}", flush=True)
         r = bench_size(n, args, work, real)
-        r["date"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        r["date"] = now()
         report["results"] = [o for o in report["results"] if o["n"] != n] + [r]
         report["results"].sort(key=lambda o: o["n"])
-        from avrep.utils import atomic_write_json
-
-        atomic_write_json(out, report)
+        write_result(out, report)
         print(json.dumps({k: v for k, v in r.items()}, indent=1, default=str)[:3000], flush=True)
 
 

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import versions, write_result  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, goals, now, read_result, versions, write_result
 
 
 def avrep(*args: str) -> str:
@@ -76,18 +73,18 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/avrep_bench_retrieval")
     args = ap.parse_args()
     out: dict = {"versions": versions("torch", "faiss-cpu"), "how": "avrep embed -> avrep index build -> "
-                 "avrep search --batch (audio queries, video index, -k N)", "goal_a2v_R@1_at_1:1000": 0.9,
-                 "cases": {}}
-    prev = ROOT / "benchmarks" / "results" / "retrieval.json"
-    if prev.exists():  # keep cases measured by earlier runs (same layout only)
-        old = json.loads(prev.read_text()).get("cases", {})
-        out["cases"] = {k: v for k, v in old.items() if isinstance(v, dict) and "word" in v}
+                 "avrep search --batch (audio queries, video index, -k N)", "cases": {}}
+    g = goals("lipread")
+    out[f"goal_a2v_R@1_at_1:{int(g['a2v_gallery'])}"] = g["a2v_R@1"]
+    # keep cases measured by earlier runs (same layout only)
+    old = read_result("retrieval").get("cases", {})
+    out["cases"] = {k: v for k, v in old.items() if isinstance(v, dict) and "word" in v}
     for spec in args.case:
         label, run, store = spec.split(":")
         out["cases"][label] = {}
         for kind in ("word", "sync"):
             r = one_case(label, Path(run).resolve(), Path(store).resolve(), args.split, Path(args.work), kind)
-            r["date"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            r["date"] = now()
             out["cases"][label][kind] = r
             print(label, kind, {k: r[k] for k in ("N", "a2v_R@1", "a2v_R@5", "a2v_R@10", "a2v_median_rank")},
                   flush=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -23,16 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests" / "robustness"))
+from _common import log, robustness_harness, versions, write_result
 
-from _common import versions, write_result  # noqa: E402
-import rbharness as rb  # noqa: E402
-
-
-def log(*a) -> None:
-    print(time.strftime("%H:%M:%S"), *a, flush=True)
+rb = robustness_harness()
 
 
 def bad_media(refs: dict[str, Path], work: Path) -> dict:
@@ -70,13 +62,7 @@ def bad_media(refs: dict[str, Path], work: Path) -> dict:
     # batch: the zoo as one manifest
     import pandas as pd
 
-    from avrep.data.recipes import write_manifest
-
-    root = zoo[0].path.parent
-    cases = [c for c in zoo if c.path.is_relative_to(root)]
-    rows = [dict(clip_id=c.name, path=str(c.path.relative_to(root)), word=None, word_id=-1, transcript=None,
-                 speaker="s", split="test", start_frame=0, end_frame=-1, landmarks_path=None) for c in cases]
-    man = write_manifest(pd.DataFrame(rows), work / "zoo.parquet", root, recipe="folder")
+    man, cases = rb.zoo_manifest(zoo, work / "zoo.parquet")
     r = rb.run_cli(["preprocess", str(man), "--out", str(work / "zoo_store"), "--shard-size", "3", "--no-preview"])
     ok = pd.read_parquet(work / "zoo_store" / "clips.parquet") if r.code == 0 else pd.DataFrame()
     fails = pd.read_parquet(work / "zoo_store" / "failures.parquet") if r.code == 0 else pd.DataFrame()

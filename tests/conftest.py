@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# PyAV first, before any test imports decord: decord bundles an FFmpeg whose symbols would otherwise shadow
+# PyAV's, and PyAV then fails to open encoders such as libvpx-vp9 with options.
+import av  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,12 +20,12 @@ def store(tmp_path_factory):
     from avrep.data.recipes.grid import prepare_grid
 
     d = tmp_path_factory.mktemp("ds")
-    df = prepare_grid(DATA / "grid_s1")
+    df = prepare_grid(DATA / "grid_s1").manifest
     sents = sorted(set(df["sentence"]))[:6]
     df = df[df["sentence"].isin(sents)].copy()
     df["split"] = np.where(df["sentence"].isin(sents[:4]), "train", "test")
     m = write_manifest(df, d / "m.parquet", DATA / "grid_s1", recipe="grid")
-    sent = prepare_grid(DATA / "grid_s1", level="sentence")
+    sent = prepare_grid(DATA / "grid_s1", level="sentence").manifest
     sent = sent[sent["sentence"].isin(sents[:2])]
     m2 = write_manifest(sent, d / "s.parquet", DATA / "grid_s1", recipe="grid")
     preprocess(m, d / "words", config=PreprocessConfig(shard_size=2), progress=False)

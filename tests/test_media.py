@@ -28,7 +28,7 @@ def test_odd_fps_and_sample_rate_are_converted(tmp_path):
     assert info.fps == pytest.approx(30) and info.sample_rate == 44100
     v, a = media.read_av(p)
     assert len(v.frames) == 25  # 1 s at 25 fps
-    # nearest-frame mapping keeps time: output frame k shows source frame floor((k+0.5)*1.2)
+    # timestamp mapping: output frame k shows the latest source frame starting before (k+1)/25 s
     src = media.frame_indices_25(30, 30.0)
     assert np.allclose(v.frames[:, 32, 32, 0].astype(int), src * 8, atol=6)
     assert a.shape == (25 * 640,)

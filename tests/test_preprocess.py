@@ -81,7 +81,7 @@ def test_batch_bad_inputs_recorded_others_processed(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     _bad_inputs(src)
-    df = prepare_folder(src)
+    df = prepare_folder(src).manifest
     df = pd.concat([df, df.iloc[:1].assign(clip_id="missing", path="missing.mp4")], ignore_index=True)
     m = write_manifest(df, tmp_path / "m.parquet", src, recipe="folder")
     cfg = PreprocessConfig(max_pixels=1920 * 1080, shard_size=3)
@@ -114,7 +114,7 @@ def test_single_file_cli_error_and_success(tmp_path):
 def test_resume_and_workers_give_identical_store(tmp_path):
     from avrep.data.recipes.grid import prepare_grid
 
-    df = prepare_grid(DATA / "grid_s1")
+    df = prepare_grid(DATA / "grid_s1").manifest
     keep = sorted(set(df["sentence"]))[:4]
     df = df[df["sentence"].isin(keep)]
     m = write_manifest(df, tmp_path / "m.parquet", DATA / "grid_s1", recipe="grid")

@@ -33,7 +33,7 @@ def test_align_crlf_silence_and_frames(tmp_path):
 
 @needs_data
 def test_grid_s1_word_manifest():
-    df = prepare_grid(DATA / "grid_s1", seed=0)
+    df = prepare_grid(DATA / "grid_s1", seed=0).manifest
     assert len(df) == 4800 and df["clip_id"].is_unique
     assert set(df["word"]) == set(VOCAB) and (df["word_id"] == df["word"].map(VOCAB.index)).all()
     assert (df.groupby("sentence")["split"].nunique() == 1).all()  # no sentence in two splits
@@ -42,20 +42,20 @@ def test_grid_s1_word_manifest():
     assert ((df["end_frame"] - df["start_frame"]) == 29).all() and (df["start_frame"] >= 0).all()
     assert (df["end_frame"] <= 75).all()
     assert (df["word_start_frame"] < df["word_end_frame"]).all() and (df["word_end_frame"] <= 29).all()
-    again = prepare_grid(DATA / "grid_s1", seed=0)
+    again = prepare_grid(DATA / "grid_s1", seed=0).manifest
     assert again["split"].tolist() == df["split"].tolist()
-    other = prepare_grid(DATA / "grid_s1", seed=1)
+    other = prepare_grid(DATA / "grid_s1", seed=1).manifest
     assert other["split"].tolist() != df["split"].tolist()
 
 
 @needs_data
 def test_grid_swwp2s_align_and_sentence_level(tmp_path):
-    df = prepare_grid(DATA / "grid")  # only swwp2s has an .align
+    df = prepare_grid(DATA / "grid").manifest  # only swwp2s has an .align
     assert df["word"].tolist() == ["set", "white", "with", "p", "two", "soon"]
     words = read_align(DATA / "grid" / "swwp2s.align")
     r = df.iloc[0]
     assert r["start_frame"] + r["word_start_frame"] == words[0][0]
-    sent = prepare_grid(DATA / "grid", level="sentence")
+    sent = prepare_grid(DATA / "grid", level="sentence").manifest
     assert len(sent) == 5 and sent["transcript"].iloc[0] == "bin blue at f two now"
     out = write_manifest(sent, tmp_path / "m.parquet", DATA / "grid", recipe="grid", vocab=VOCAB)
     back = load_manifest(out)
@@ -72,7 +72,7 @@ def test_grid_zenodo_layout_and_swapped_alignments(tmp_path):
     (tmp_path / "s7" / "bbaf2n.mpg").symlink_to(DATA / "grid" / "bbaf2n.mpg")
     # a swapped alignment (other sentence's words) must be detected, not trusted
     (tmp_path / "alignments" / "s7" / "bbaf2n.align").write_bytes((DATA / "grid" / "swwp2s.align").read_bytes())
-    df = prepare_grid(tmp_path)
+    df = prepare_grid(tmp_path).manifest
     assert set(df["speaker"]) == {"s3"} and len(df) == 6
     assert len(df.attrs["mismatched"]) == 1
 
@@ -107,7 +107,7 @@ def test_folder_with_transcripts(tmp_path):
     (tmp_path / "p2").mkdir()
     _clip(tmp_path / "p2" / "b.mp4")
     (tmp_path / "notes.md").write_text("not a video")
-    df = prepare_folder(tmp_path)
+    df = prepare_folder(tmp_path).manifest
     assert df["transcript"].iloc[0] == "IT'S THAT SIMPLE" and pd.isna(df["transcript"].iloc[1])
     assert df["speaker"].tolist() == ["a", "p2"] and set(df["split"]) == {"test"}
     with pytest.raises(AvrepError, match="no videos"):

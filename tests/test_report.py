@@ -34,6 +34,28 @@ def test_goal_rows_mark_met_and_unmet():
     assert rows["probe: speaker from word features"]["met"] is False
 
 
+def test_goals_come_from_a_table_not_the_library(tmp_path):
+    """The default goals are the checkout's benchmarks/goals.json; a caller's JSON replaces them; none = no goals."""
+    import json
+
+    from avrep.errors import AvrepError
+    from avrep.report.html import GOALS_FILE, goal_rows, load_goals
+
+    table = json.loads(GOALS_FILE.read_text())
+    goals, source = load_goals()
+    assert source == str(GOALS_FILE) and goals["audio_top1"] == table["lipread"]["audio_top1"]
+    res = {"lipread": {"audio": {"top1": 0.97}}}
+    mine = tmp_path / "goals.json"
+    mine.write_text(json.dumps({"audio_top1": 0.96}))  # a bare block works as well as a whole table
+    rows = {r["metric"]: r for r in goal_rows(res, None, load_goals(mine)[0])}
+    assert rows["audio word top-1"]["met"] is True and rows["audio word top-1"]["goal"] == ">= 0.96"
+    rows = {r["metric"]: r for r in goal_rows(res, None, {})}
+    assert rows["audio word top-1"]["met"] is None and rows["audio word top-1"]["goal"] is None
+    (tmp_path / "bad.json").write_text("[0.9]")
+    with pytest.raises(AvrepError, match="bad.json"):
+        load_goals(tmp_path / "bad.json")
+
+
 @pytest.fixture(scope="module")
 def report_html(synth_run, tmp_path_factory):  # noqa: F811
     """Eval the run (writes eval_test.json + confusion PNG), add a generated strip, build the report."""

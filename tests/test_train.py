@@ -15,7 +15,7 @@ from safetensors import safe_open
 
 from avrep.errors import AvrepError
 from avrep.models import load_run
-from avrep.train.checkpoint import load_weights
+from avrep.security import load_safetensors as load_weights
 from avrep.train.loop import TrainArgs, train
 
 torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def test_run_dir_contents_are_pickle_free(tiny_run):
 def test_load_run_api(tiny_run):
     model, config, words = load_run(tiny_run, "cpu")
     assert words == [f"word{i}" for i in range(6)] and config["model"]["name"] == "tiny"
-    from avrep.train.toy import ToyAVDataset
+    from avrep.data.toy import ToyAVDataset
 
     ds = ToyAVDataset("val")
     items = [ds[i] for i in range(0, len(ds), 4)]

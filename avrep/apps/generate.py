@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from avrep.conventions import CLIP_FRAMES as WINDOW
+from avrep.conventions import FACE_SIZE, FPS
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.errors import AvrepError, MediaError, NoFaceError
 from avrep.utils import window_starts as _window_starts
 
-WINDOW = 29
 HOP = 15
-SPF = 640
 MAX_PHOTO_SIDE = 4096
 
 
@@ -44,7 +45,7 @@ def face_transform(photo: np.ndarray, name: str = "photo") -> tuple[np.ndarray, 
     """(2x3 photo px -> 128x128 face-crop px, landmarks [68, 2]) of the largest face; NoFaceError if none."""
     import cv2
 
-    from avrep.data.align import FACE_BOX, FACE_SIZE, MEAN_FACE, STABLE_POINTS, _compose, similarity
+    from avrep.data.align import FACE_BOX, MEAN_FACE, STABLE_POINTS, compose, similarity
     from avrep.data.landmarks import detect_faces, detect_faces_cnn, predict_landmarks
 
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
@@ -58,17 +59,17 @@ def face_transform(photo: np.ndarray, name: str = "photo") -> tuple[np.ndarray, 
     fx0, fy0, fx1, _ = FACE_BOX
     s = FACE_SIZE / (fx1 - fx0)
     to_face = np.array([[s, 0, -fx0 * s], [0, s, -fy0 * s]])
-    return _compose(to_face, M), lm
+    return compose(to_face, M), lm
 
 
-def paste_mask(size: int = 128) -> np.ndarray:
+def paste_mask(size: int = FACE_SIZE) -> np.ndarray:
     """Feathered lower-face mask in face-crop pixels, float32 [S, S] in [0, 1]."""
     import cv2
 
     from avrep.models.generator import default_mouth_centre
 
     m = np.zeros((size, size), np.float32)
-    c = default_mouth_centre() * size / 128
+    c = default_mouth_centre() * size / FACE_SIZE
     cv2.ellipse(m, (int(round(c[0])), int(round(c[1] + 0.04 * size))), (int(0.34 * size), int(0.3 * size)),
                 0, 0, 360, 1.0, -1)
     return cv2.GaussianBlur(m, (0, 0), 0.05 * size)
@@ -103,14 +104,12 @@ def seen_by(G, crop: np.ndarray) -> np.ndarray:
     """A 128x128 uint8 crop as a generator of another size sees it (its resize, then the same bilinear
     upsampling `generate_frames` applies), float32 0..255 [128, 128, 3]."""
     x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255
-    return (to_face_size(G._resize(x))[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
+    return (to_face_size(G.resize(x))[0].permute(1, 2, 0).numpy() * 255).astype(np.float32)
 
 
 def to_face_size(y: torch.Tensor) -> torch.Tensor:
     """Generator output [N, 3, S, S] -> [N, 3, 128, 128] (bilinear), as every crop leaves `generate_frames`."""
     import torch.nn.functional as F
-
-    from avrep.models.generator import FACE_SIZE
 
     if y.shape[-1] == FACE_SIZE:
         return y
@@ -166,11 +165,11 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
     pose: optional target frames [T, 128, 128, 3] whose upper half sets head pose and everything but the
     mouth (their lower half is masked inside the model) - the dubbing setting, as in Wav2Lip; without it
     every frame keeps the reference's pose."""
-    from avrep.models.generator import FACE_SIZE, blend_base
+    from avrep.models.generator import blend_base
 
     ref_t = torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1)))[None].to(device)
     skips, h, ident = G.encode_reference(ref_t)
-    ref_u = G._resize(ref_t.float() / 255)
+    ref_u = G.resize(ref_t.float() / 255)
     T = len(cond)
     if pose is not None and len(pose) != T:
         raise ValueError(f"pose has {len(pose)} frames, conditioning {T}")
@@ -187,7 +186,7 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
             sk, hh, idn = [rep(k) for k in skips], rep(h), rep(ident)
             base = rep(ref_u)
         else:
-            p = G._resize(torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device).float() / 255)
+            p = G.resize(torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device).float() / 255)
             sk, hh, idn = G.encode_reference(rep(ref_t), p)
             base = blend_base(rep(ref_u), p)
         y = to_face_size(G.decode(sk, hh, idn, cond[s:s + n].to(device), base))
@@ -211,20 +210,23 @@ def driving_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | Non
 
 def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: str | os.PathLike,
                    audio: str | os.PathLike | None = None, video: str | os.PathLike | None = None,
-                   device: str = "cpu", progress: bool = True, batch: int = 16) -> dict[str, Any]:
-    """Write a talking-face mp4 for `face` driven by `audio` or `video`; returns a summary dict."""
+                   device: str | torch.device = "cpu", progress: bool = True, batch: int = 16) -> dict[str, Any]:
+    """Write a talking-face mp4 for `face` driven by `audio` or `video`; returns a summary dict.
+    `device`: auto, cpu, cuda or cuda:N (avrep.device.resolve_device)."""
+    from avrep.device import resolve_device
     from avrep.io import media
     from avrep.io.encode import write_mp4
-    from avrep.train.gen_loop import load_generator
+    from avrep.models.loading import load_generator
 
     if (audio is None) == (video is None):
         raise AvrepError("give exactly one of --audio or --video")
     photo = read_photo(face)
     A, lm = face_transform(photo, str(face))
+    device = resolve_device(device)
     G, davs, _ = load_generator(checkpoint, device)
     import cv2
 
-    ref = cv2.warpAffine(photo, A, (128, 128), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    ref = cv2.warpAffine(photo, A, (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     t0 = time.perf_counter()
     if audio is not None:
         wav = media.read_audio(audio)
@@ -243,5 +245,5 @@ def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: 
     gen_s = time.perf_counter() - t0
     frames = paste_back(photo, crops, A, ref_seen=seen_by(G, ref))
     write_mp4(out, frames, wav)
-    return {"out": str(out), "frames": T, "seconds": T / 25.0, "generate_fps": T / max(gen_s, 1e-9),
+    return {"out": str(out), "frames": T, "seconds": T / FPS, "generate_fps": T / max(gen_s, 1e-9),
             "face_landmarks": lm.tolist(), "size": [int(photo.shape[1]), int(photo.shape[0])]}

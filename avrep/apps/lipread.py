@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from avrep.conventions import CLIP_FRAMES as WINDOW
+from avrep.conventions import FRAME_MS
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
-from avrep.eval.sync_metrics import FRAME_MS
 from avrep.utils import window_starts as _window_starts
-
-SPF = 640
-WINDOW = 29
 
 
 def pad_to_window(mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
@@ -117,12 +117,12 @@ def lipread_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None =
                  with_audio: bool = False, stride: int = 5, device: str = "auto", model=None,
                  words: list[str] | None = None) -> dict[str, Any]:
     """Lip-read one raw clip -> JSON-able dict with top-k words (and timeline/segments when long)."""
-    from avrep.apps.sync import _device, load_model
+    from avrep.apps.sync import load_model
     from avrep.preprocess import PreprocessConfig, process_file
 
     if stride < 1:
         raise AvrepError(f"--stride {stride}: must be >= 1")
-    dev = _device(device)
+    dev = resolve_device(device)
     if model is None:
         model, _, words = load_model(checkpoint, str(dev))
     assert words is not None

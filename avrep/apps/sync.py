@@ -17,23 +17,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from avrep.conventions import CLIP_FRAMES as WINDOW  # features are computed on windows the model knows
+from avrep.conventions import FRAME_MS
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
-from avrep.eval.sync_metrics import FRAME_MS, SyncResult, sync_from_features
+from avrep.eval.sync_metrics import SyncResult, sync_from_features
 from avrep.utils import window_starts
 
-SPF = 640
-WINDOW = 29  # the training clip length: features are computed on windows the model knows
 
+def resolve_checkpoint(checkpoint: str | os.PathLike | None, quiet: bool = False) -> Path:
+    """--checkpoint, else $AVREP_CHECKPOINT, else the shipped pretrained model (said on stderr)."""
+    from avrep.models.pretrained import resolve_checkpoint as resolve
 
-def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
-    """--checkpoint, else $AVREP_CHECKPOINT; a clear error when neither names a training run."""
-    ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
-    if not ck:
-        raise AvrepError("no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT")
-    p = Path(ck)
-    if not (p / "model.safetensors").exists():
-        raise AvrepError(f"{p}: not a trained avrep run (no model.safetensors)")
-    return p
+    return resolve(checkpoint, quiet=quiet)
 
 
 def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
@@ -91,12 +88,6 @@ def sync_arrays(model, mouth: np.ndarray, audio: np.ndarray, max_offset: int = 1
     return sync_from_features(vf, af, max_offset, window=window, hop=hop)
 
 
-def _device(pref: str) -> torch.device:
-    from avrep.train.ddp import resolve_device
-
-    return resolve_device(pref)
-
-
 def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, max_offset: int = 15,
               device: str = "auto", model=None, config=None) -> dict[str, Any]:
     """Offset of one raw clip -> JSON-able dict (offset in frames and ms, confidence, windows...)."""
@@ -104,7 +95,8 @@ def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = No
 
     if max_offset < 0:
         raise AvrepError(f"--max-offset {max_offset}: must be >= 0")
-    dev = _device(device)
+    dev = resolve_device(device)
+    model_loaded_here = model is None
     if model is None:
         model, _, _ = load_model(checkpoint, str(dev))
     pv = process_file(path, config or PreprocessConfig(require_audio=True))
@@ -117,6 +109,8 @@ def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = No
     d = res.to_dict()
     d.update(path=str(path), face_frames=int(pv.face_mask.sum()), duration_s=round(T * FRAME_MS / 1000, 3),
              checkpoint=str(checkpoint) if checkpoint else None)
+    if model_loaded_here:
+        d["checkpoint"] = str(resolve_checkpoint(checkpoint, quiet=True))
     if d["face_frames"] < T:
         d["note"] = f"no face in {T - d['face_frames']} of {T} frames (landmarks interpolated there)"
     return d

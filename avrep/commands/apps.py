@@ -5,9 +5,7 @@ import json
 
 import click
 
-CHECKPOINT = click.option("--checkpoint", "-c", default=None, type=click.Path(file_okay=False),
-                          help="trained run dir (`avrep train --out`); default: $AVREP_CHECKPOINT")
-DEVICE = click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG
 
 
 @click.command()
@@ -16,7 +14,7 @@ DEVICE = click.option("--device", default="auto", show_default=True, type=click.
 @click.option("-k", "k", default=5, show_default=True, type=int, help="how many words to list")
 @click.option("--with-audio", is_flag=True, help="fuse the audio encoder (default: lips only)")
 @click.option("--stride", default=5, show_default=True, type=int, help="frames between windows on long clips")
-@click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
+@JSON_FLAG
 @DEVICE
 def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
     """Read the word(s) spoken in CLIP (any common video container) from the lips.
@@ -44,7 +42,7 @@ def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
 @click.option("--max-offset", default=15, show_default=True, type=int, help="search -N..+N frames (40 ms each)")
 @click.option("--fix", "fix", default=None, type=click.Path(dir_okay=False),
               help="write OUT.mp4: a copy with the audio shifted into sync")
-@click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
+@JSON_FLAG
 @DEVICE
 def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
     """Audio-video offset of CLIP, SyncNet-style, from the DAVS shared space.

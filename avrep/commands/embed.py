@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import click
 
+from avrep.commands._options import DEVICE, checkpoint_option, shard_option, workers_option
+
 
 @click.command()
 @click.argument("store", type=click.Path())
-@click.option("--checkpoint", "-c", required=True, type=click.Path(), help="trained run directory")
+@checkpoint_option(file_okay=True)
 @click.option("--modality", type=click.Choice(["audio", "video", "identity"]), required=True)
 @click.option("--kind", type=click.Choice(["word", "sync"]), default="word", show_default=True,
               help="word: clips saying the same word are neighbours; sync: the clip whose lips move with the "
@@ -15,9 +17,9 @@ import click
 @click.option("--split", default=None, help="only this split (default: all clips)")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--chunk-size", default=8192, show_default=True, help="rows per output shard file")
-@click.option("--shard", default=None, help="i/N: this machine's share (under torchrun: RANK/WORLD_SIZE)")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--workers", default=0, show_default=True, help="DataLoader workers")
+@shard_option("i/N: this machine's share (under torchrun: RANK/WORLD_SIZE)")
+@DEVICE
+@workers_option(0)
 def embed(store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers) -> None:
     """Embed the clips of a preprocessed STORE with a trained model (resumable, shardable)."""
     from avrep.embed_job import embed_store

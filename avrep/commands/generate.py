@@ -5,6 +5,8 @@ import json
 
 import click
 
+from avrep.commands._options import DEVICE, QUIET, checkpoint_option, training_options
+
 
 @click.command("train-generator")
 @click.option("--config", default="small", show_default=True, help="generator config: tiny, small, base, or a .json path")
@@ -12,17 +14,9 @@ import click
 @click.option("--davs", default=None, type=click.Path(file_okay=False),
               help="trained DAVS run (frozen speech encoder + lip reader); required unless the config has its own audio encoder")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="generator run directory")
-@click.option("--epochs", default=20, show_default=True, type=int)
-@click.option("--batch-size", default=8, show_default=True, type=int, help="clips per process")
-@click.option("--lr", default=1e-3, show_default=True, type=float)
+@training_options(epochs=20, batch_size=8, lr=1e-3)
 @click.option("--frames", default=None, type=int, help="training window in frames (default: the config's)")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA)")
-@click.option("--threads", default=None, type=int, help="torch CPU threads")
-@click.option("--quiet", is_flag=True)
+@QUIET
 def train_generator(config, data, davs, out, epochs, batch_size, lr, frames, seed, resume, workers, device, amp,
                     threads, quiet) -> None:
     """Train the talking-face generator (single process, or under torchrun for DDP)."""
@@ -43,10 +37,9 @@ def train_generator(config, data, davs, out, epochs, batch_size, lr, frames, see
 @click.option("--audio", default=None, type=click.Path(dir_okay=False), help="speech audio (any format PyAV reads)")
 @click.option("--video", default=None, type=click.Path(dir_okay=False), help="driving talking-face video (instead of --audio)")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="output .mp4")
-@click.option("--checkpoint", required=True, type=click.Path(file_okay=False),
-              help="generator run dir (or a DAVS run dir holding generator/)")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]))
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@checkpoint_option(required=True, generator=True)
+@DEVICE
+@QUIET
 def generate(face, audio, video, out, checkpoint, device, quiet) -> None:
     """Make a talking-face video of FACE speaking AUDIO (or mouthing VIDEO)."""
     from avrep.apps.generate import generate_video

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from avrep.commands._options import INDEX_DEVICE, JSON_FLAG, QUERY_DEVICE, SEED, shard_option
 from avrep.errors import AvrepError
 
 
@@ -40,9 +41,9 @@ def index() -> None:
               help="Held-out query vectors (.npy) to tune on instead of a leave-one-out sample.")
 @click.option("--trained", type=click.Path(file_okay=False), default=None,
               help="Shared trained quantizer folder (sharded builds).")
-@click.option("--shard", default=None, help="i/N: build shard i of N from EMB_DIR's files i::N.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@shard_option("i/N: build shard i of N from EMB_DIR's files i::N.")
+@INDEX_DEVICE
+@SEED
 def build(emb_dir, out, max_memory, latency_ms, metric, recall_target, index_type, add, overwrite, queries,
           trained, shard, device, seed) -> None:
     """Choose, train, tune and write an index folder for EMB_DIR."""
@@ -74,8 +75,8 @@ def build(emb_dir, out, max_memory, latency_ms, metric, recall_target, index_typ
 @click.option("--index-type", default="auto", show_default=True)
 @click.option("--metric", type=click.Choice(["ip", "l2"]), default=None)
 @click.option("--overwrite", is_flag=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@INDEX_DEVICE
+@SEED
 def train_quantizer_cmd(emb_dir, out, n_total, max_memory, index_type, metric, overwrite, device, seed) -> None:
     """Train one IVF quantizer (on a sample of EMB_DIR) for a sharded build."""
     from avrep.index import train_quantizer
@@ -106,8 +107,8 @@ def merge(shards, out, ondisk, overwrite) -> None:
 @click.option("--batch", type=click.Path(dir_okay=False), default=None, help="Query embeddings (.npy, [n, d]).")
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--where", multiple=True, help="Metadata filter key=value (repeatable; same key = OR).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--device", default="auto", show_default=True, help="Device for embedding audio/video queries.")
+@JSON_FLAG
+@QUERY_DEVICE
 def search(index_dir, audio, video, vector, batch, k, where, as_json, device) -> None:
     """Search INDEX_DIR with an audio/video file or embedding vectors."""
     import numpy as np

@@ -1,24 +1,41 @@
-"""`avrep prepare {synth,grid,lrw,folder} DIR --out MANIFEST.parquet`: corpus folder -> recipe manifest."""
+"""`avrep prepare {synth,grid,lrw,lrs2,folder} DIR --out MANIFEST.parquet`: corpus folder -> recipe manifest.
+
+Every subcommand parses its options, calls the recipe `prepare_<name>(DIR, ...)` (avrep.data.recipes) and
+writes the `RecipeManifest` it returns.
+"""
 from __future__ import annotations
 
 import click
 
+from avrep.commands._options import compose, ratios, seed_option
 
-def _ratios(s: str) -> tuple[float, float, float]:
-    from avrep.errors import AvrepError
-
-    try:
-        r = tuple(float(x) for x in s.split(","))
-    except ValueError:
-        raise AvrepError(f"--split {s!r}: expected three numbers like 0.8,0.1,0.1") from None
-    if len(r) != 3:
-        raise AvrepError(f"--split {s!r}: expected three numbers like 0.8,0.1,0.1")
-    return r  # type: ignore[return-value]
+CORPUS = click.argument("root", type=click.Path(exists=True, file_okay=False))
+OUT = click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="manifest .parquet to write")
 
 
-def _done(df, out: str) -> None:
+def recipe_command(name: str, *options) -> click.Command:
+    """A `prepare NAME ROOT --out M.parquet [options]` subcommand (ROOT and --out first, then `options`)."""
+    return compose(prepare.command(name), CORPUS, OUT, *options)
+
+
+def _write(res, out: str, extra: str = "") -> None:
+    """Write the manifest and say what is in it (one line; `extra` is appended)."""
+    res.write(out)
+    df = res.manifest
     counts = df["split"].value_counts().to_dict()
-    click.echo(f"{out}: {len(df)} clips, {df['speaker'].nunique()} speaker(s), splits {counts}")
+    click.echo(f"{out}: {len(df)} clips, {df['speaker'].nunique()} speaker(s), splits {counts}{extra}")
+
+
+def _split_args(split: str) -> dict:
+    """--split NAME (every clip) or --split 0.8,0.1,0.1 (seeded split by speaker) -> recipe keywords."""
+    return {"split": "test", "ratios": ratios(split)} if "," in split else {"split": split, "ratios": None}
+
+
+SPEAKERS = compose(
+    click.option("--speakers", type=click.Path(exists=True, dir_okay=False), default=None,
+                 help="CSV clip,identity (clip = file stem or relative path): speaker := identity, so a "
+                      "--split by ratios is speaker-disjoint"),
+    click.option("--drop-unlisted", is_flag=True, help="leave out videos missing from --speakers (else an error)"))
 
 
 @click.group()
@@ -26,68 +43,84 @@ def prepare() -> None:
     """Turn a corpus folder into a recipe manifest (one parquet row per clip)."""
 
 
-OUT = click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="manifest .parquet to write")
-
-
-@prepare.command("synth")
-@click.argument("corpus", type=click.Path(exists=True, file_okay=False))
-@OUT
-def synth_cmd(corpus: str, out: str) -> None:
+@recipe_command("synth")
+def synth_cmd(root: str, out: str) -> None:
     """Synthetic corpus made by `avrep synth` (keeps the true landmarks)."""
-    from avrep.data.recipes import write_manifest
     from avrep.data.recipes.synth import prepare_synth
 
-    df, vocab = prepare_synth(corpus)
-    write_manifest(df, out, corpus, recipe="synth", vocab=vocab)
-    _done(df, out)
+    _write(prepare_synth(root), out)
 
 
-@prepare.command("grid")
-@click.argument("root", type=click.Path(exists=True, file_okay=False))
-@OUT
-@click.option("--level", type=click.Choice(["word", "sentence"]), default="word", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the by-sentence split")
-@click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, help="train,val,test ratios")
+@recipe_command("grid",
+                click.option("--level", type=click.Choice(["word", "sentence"]), default="word", show_default=True),
+                seed_option("seed of the by-sentence split"),
+                click.option("--split", "split", default="0.8,0.1,0.1", show_default=True,
+                             help="train,val,test ratios"))
 def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
     """GRID corpus: 29-frame word clips from .align files (or whole sentences), split by sentence."""
-    from avrep.data.recipes import write_manifest
-    from avrep.data.recipes.grid import VOCAB, prepare_grid
+    from avrep.data.recipes.grid import prepare_grid
 
-    ratios = _ratios(split)
-    df = prepare_grid(root, level=level, seed=seed, ratios=ratios)
-    write_manifest(df, out, root, recipe="grid", vocab=VOCAB, level=level, seed=seed, ratios=ratios)
-    _done(df, out)
+    res = prepare_grid(root, level=level, seed=seed, ratios=ratios(split))
+    _write(res, out)
+    df = res.manifest
     for key, what in (("mismatched", "alignment words differ from the file name"),
                       ("no_align", "no .align file")):
         if df.attrs.get(key) and (key == "mismatched" or level == "word"):
             click.echo(f"skipped {len(df.attrs[key])} video(s): {what}", err=True)
 
 
-@prepare.command("lrw")
-@click.argument("root", type=click.Path(exists=True, file_okay=False))
-@OUT
+@recipe_command("lrw")
 def lrw_cmd(root: str, out: str) -> None:
     """LRW layout WORD/{train,val,test}/WORD_NNNNN.mp4 (+ .txt)."""
-    from avrep.data.recipes import write_manifest
     from avrep.data.recipes.lrw import prepare_lrw
 
-    df, vocab = prepare_lrw(root)
-    write_manifest(df, out, root, recipe="lrw", vocab=vocab)
-    _done(df, out)
+    _write(prepare_lrw(root), out)
 
 
-@prepare.command("folder")
-@click.argument("root", type=click.Path(exists=True, file_okay=False))
-@OUT
-@click.option("--split", "split", default="test", show_default=True,
-              help="split name for every clip, or train,val,test ratios (seeded split by speaker)")
-@click.option("--seed", type=int, default=0, show_default=True)
-def folder_cmd(root: str, out: str, split: str, seed: int) -> None:
-    """Any folder of videos (mp4, mpg, avi, mov, webm); sidecar .txt = transcript."""
-    from avrep.data.recipes import write_manifest
+@recipe_command("lrs2",
+                click.option("--level", type=click.Choice(["word", "utterance", "both"]), default="word",
+                             show_default=True, help="29-frame word clips from the timing tables, whole "
+                                                     "utterances, or both"),
+                click.option("--split", "split", default="0.8,0.1,0.1", show_default=True,
+                             help="train,val,test ratios (seeded split by speaker), or one split name for every clip"),
+                seed_option("seed of the by-speaker split"),
+                SPEAKERS,
+                click.option("--vocab", type=click.Path(exists=True, dir_okay=False), default=None,
+                             help="word list (word_id order); default: the corpus' words, sorted"),
+                click.option("--min-count", type=int, default=1, show_default=True,
+                             help="words seen fewer times stay out of the built vocabulary (word_id -1)"))
+def lrs2_cmd(root: str, out: str, level: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool,
+             vocab: str | None, min_count: int) -> None:
+    """LRS2/LRS3 layout: NNNNN.mp4 + NNNNN.txt (Text:, WORD START END ASDSCORE table), flat or nested."""
+    from avrep.data.recipes.lrs2 import prepare_lrs2
+
+    res = prepare_lrs2(root, level=level, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted,
+                       vocab=vocab, min_count=min_count, **_split_args(split))
+    df = res.manifest
+    n_words = int((df["level"] == "word").sum())
+    vocab_n = f", vocabulary {len(res.vocab)}" if res.vocab is not None else ""
+    _write(res, out, f", {n_words} word clip(s), {len(df) - n_words} utterance(s){vocab_n}")
+    for key, what in (("no_txt", "no .txt"), ("bad_txt", "no Text: line in the .txt"),
+                      ("no_timing", "no word timing table (no word clips)"), ("unlisted", "not in --speakers")):
+        if df.attrs.get(key):
+            click.echo(f"skipped {len(df.attrs[key])} video(s): {what}", err=True)
+
+
+@recipe_command("folder",
+                click.option("--split", "split", default="test", show_default=True,
+                             help="split name for every clip, or train,val,test ratios (seeded split by speaker)"),
+                seed_option(),
+                SPEAKERS,
+                click.option("--transcripts", type=click.Path(exists=True, file_okay=False), default=None,
+                             help="folder of <stem>.csv word lists or <stem>.txt (default: a words/ folder "
+                                  "beside the videos' folder)"))
+def folder_cmd(root: str, out: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool,
+               transcripts: str | None) -> None:
+    """Any folder of videos (mp4, mpg, avi, mov, webm); sidecar .txt or words/<stem>.csv = transcript."""
     from avrep.data.recipes.folder import prepare_folder
 
-    ratios = _ratios(split) if "," in split else None
-    df = prepare_folder(root, split=split if ratios is None else "test", seed=seed, ratios=ratios)
-    write_manifest(df, out, root, recipe="folder", split=split, seed=seed)
-    _done(df, out)
+    res = prepare_folder(root, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted, transcripts=transcripts,
+                         **_split_args(split))
+    _write(res, out)
+    if res.manifest.attrs.get("unlisted"):
+        click.echo(f"skipped {len(res.manifest.attrs['unlisted'])} video(s): not in --speakers", err=True)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import click
 
+from avrep.commands._options import workers_option
 from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
 
 
 @click.command()
 @click.argument("source", type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="feature store folder")
-@click.option("--workers", "-j", type=int, default=1, show_default=True, help="parallel processes")
+@workers_option(1, "parallel processes", short=True)
 @click.option("--landmarks", type=click.Choice(["dlib", "true"]), default="dlib", show_default=True,
               help="'true': use a synthetic clip's true landmarks (dlib's error is reported with 'dlib')")
 @click.option("--detect-every", type=int, default=25, show_default=True,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from avrep.commands._options import DEVICE
+
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
@@ -11,10 +13,14 @@ import click
 @click.option("--split", default=None, help="split of --data [default: the eval JSON's, else test]")
 @click.option("--images", multiple=True, type=click.Path(), help="extra PNG/JPEG files or folders (generated strips)")
 @click.option("--max-points", default=800, show_default=True, type=int, help="clips in the t-SNE / retrieval pool")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def report(run, out, data, split, images, max_points, device) -> None:
+@DEVICE
+@click.option("--goals", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="goals JSON (a table with a 'lipread' block, or that block) [default: benchmarks/goals.json "
+                   "of a source checkout, else none]")
+def report(run, out, data, split, images, max_points, device, goals) -> None:
     """Write a self-contained HTML report (images embedded) for a training RUN."""
     from avrep.report import build_report
 
-    p = build_report(run, out, data=data, split=split, images=list(images), max_points=max_points, device=device)
+    p = build_report(run, out, data=data, split=split, images=list(images), max_points=max_points, device=device,
+                     goals=goals)
     click.echo(f"report: {p} ({p.stat().st_size / 1e6:.1f} MB, self-contained)")

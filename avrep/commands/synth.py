@@ -5,6 +5,7 @@ import json
 
 import click
 
+from avrep.commands._options import SEED, shard_option, workers_option
 from avrep.errors import AvrepError
 
 
@@ -27,9 +28,9 @@ def format_stats(st: dict) -> str:
 @click.command()
 @click.option("--preset", type=str, default="tiny", show_default=True, help="tiny | small | medium | lrw500")
 @click.option("--out", type=click.Path(file_okay=False), help="output corpus directory")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="parallel processes")
-@click.option("--shard", type=str, default=None, help="i/N: generate only this machine's share")
+@SEED
+@workers_option(1, "parallel processes")
+@shard_option("i/N: generate only this machine's share")
 @click.option("--snr", "snr_db", type=float, default=None, help="add background noise at this SNR (dB)")
 @click.option("--size", type=int, default=160, show_default=True, help="frame size in pixels (>=160)")
 @click.option("--clips-per-word", type=int, default=None, help="override the preset's clips per word")

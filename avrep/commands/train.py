@@ -5,34 +5,34 @@ import json
 
 import click
 
+from avrep.commands._options import DEVICE, QUIET, training_options, workers_option
+from avrep.conventions import CLIP_FRAMES
+
 
 @click.command()
 @click.option("--config", "config", default="small", show_default=True,
               help="model config: tiny, small, base, or a path to a .json config")
-@click.option("--data", required=True, help="feature store dir (avrep preprocess), or 'toy[:key=val,...]'")
+@click.option("--data", required=True,
+              help="feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
+                   "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
-@click.option("--epochs", default=20, show_default=True, type=int)
-@click.option("--batch-size", default=32, show_default=True, type=int, help="per process")
-@click.option("--lr", default=2e-3, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
-@click.option("--workers", default=2, show_default=True, type=int, help="DataLoader worker processes")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA)")
+@training_options(epochs=20, batch_size=32, lr=2e-3)
+@click.option("--init", default=None, type=click.Path(file_okay=False),
+              help="start from a trained run's weights (tensors of another shape keep their fresh init)")
+@click.option("--epoch-size", default=None, type=int, help="clips drawn per epoch from a --data mixture")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoders")
-@click.option("--frames", default=29, show_default=True, type=int, help="frames per clip")
-@click.option("--threads", default=None, type=int, help="torch CPU threads")
+@click.option("--frames", default=CLIP_FRAMES, show_default=True, type=int, help="frames per clip")
 @click.option("--assoc", default=None, type=click.Choice(["infonce", "margin"]), help="association loss")
-@click.option("--quiet", is_flag=True, help="no progress bar")
-def train(config, data, out, epochs, batch_size, lr, seed, resume, workers, device, amp, compile_, frames,
-          threads, assoc, quiet) -> None:
+@QUIET
+def train(config, data, out, epochs, batch_size, lr, init, epoch_size, seed, resume, workers, device, amp, compile_,
+          frames, threads, assoc, quiet) -> None:
     """Train the DAVS encoders (single process, or under torchrun for DDP)."""
     from avrep.train.loop import TrainArgs
     from avrep.train.loop import train as run_train
 
     args = TrainArgs(config=config, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                      workers=workers, device=device, amp=amp, compile=compile_, frames=frames, threads=threads,
-                     loss={"assoc_kind": assoc} if assoc else {})
+                     loss={"assoc_kind": assoc} if assoc else {}, init=init, epoch_size=epoch_size)
     rec = run_train(args, resume=resume, progress=not quiet)
     import os
 
@@ -46,9 +46,9 @@ def train(config, data, out, epochs, batch_size, lr, seed, resume, workers, devi
 @click.option("--split", default="test", show_default=True)
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False),
               help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@DEVICE
 @click.option("--batch-size", default=32, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
+@workers_option(2)
 @click.option("--no-probes", is_flag=True, help="skip the disentanglement probes")
 def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes) -> None:
     """Evaluate a run: lip reading (video/audio/fused), retrieval, disentanglement probes."""

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avrep.conventions import FACE_SIZE, MOUTH_SIZE
+from avrep.conventions import MOUTH_LANDMARKS as MOUTH
 from avrep.data.landmarks import smooth
 
 REF_SIZE = 256
 STABLE_POINTS = (33, 36, 39, 42, 45)  # nose tip, eye corners
-MOUTH = slice(48, 68)
-MOUTH_SIZE = 96
-FACE_SIZE = 128
 FACE_BOX = (36.0, 40.0, 220.0, 224.0)  # x0, y0, x1, y1 of the face crop in the reference frame
 
 MEAN_FACE = np.array([
@@ -57,8 +56,8 @@ def apply(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ M[:, :2].T + M[:, 2]
 
 
-def _compose(A: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """A after M for 2x3 matrices."""
+def compose(A: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """A after M for 2x3 affine matrices (apply M, then A), as 2x3."""
     A3 = np.vstack([A, [0, 0, 1]])
     M3 = np.vstack([M, [0, 0, 1]])
     return (A3 @ M3)[:2]
@@ -130,9 +129,3 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, *, frame_scale: float =
     Ms_src[:, :, :2] /= frame_scale  # report transforms from source pixels
     return Crops(mouth=mouth, face=face, transforms=Ms_src.astype(np.float32),
                  mouth_centres=centres.astype(np.float32))
-
-
-def mouth_offset(landmarks: np.ndarray, transforms: np.ndarray, mouth_centres: np.ndarray) -> np.ndarray:
-    """Distance (px, in the reference frame) between each ROI centre and the mouth landmarks' centre."""
-    pts = np.stack([apply(M.astype(np.float64), lm[MOUTH]) for M, lm in zip(transforms, landmarks)])
-    return np.linalg.norm(pts.mean(1) - mouth_centres, axis=-1)

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from avrep.conventions import CLIP_FRAMES
+from avrep.conventions import MOUTH_CROP as CROP
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.data.store import FeatureStore
 from avrep.errors import AvrepError
-
-CROP = 88
-SPF = 640
 
 
 class FeatureDataset(Dataset):
@@ -29,7 +29,7 @@ class FeatureDataset(Dataset):
     or a custom collate).
     """
 
-    def __init__(self, store_dir: str | os.PathLike, split: str | None = "train", frames: int | None = 29,
+    def __init__(self, store_dir: str | os.PathLike, split: str | None = "train", frames: int | None = CLIP_FRAMES,
                  train: bool = True, *, flip: bool = True, time_mask: int = 5, crop: int = CROP,
                  seed: int = 0, mouth_uint8: bool = False):
         self.store = FeatureStore(store_dir)
@@ -128,7 +128,7 @@ def _worker_init(_: int) -> None:
 
 
 def make_loader(store_dir: str | os.PathLike, split: str | None = "train", *, batch_size: int = 32,
-                train: bool | None = None, frames: int | None = 29, workers: int = 1, seed: int = 0,
+                train: bool | None = None, frames: int | None = CLIP_FRAMES, workers: int = 1, seed: int = 0,
                 drop_last: bool | None = None, **dataset_kw: Any) -> DataLoader:
     """DataLoader over FeatureDataset: shuffled + augmented for training, ordered for eval."""
     train = (split == "train") if train is None else train

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from avrep.conventions import N_LANDMARKS
 from avrep.errors import AvrepError, NoFaceError
 
 MIN_FACE = 20  # px in the source frame
@@ -38,7 +39,8 @@ def model_path(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _models():
+def dlib_models():
+    """(HOG face detector, 68-point shape predictor), loaded once per process."""
     import dlib
 
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(model_path("shape_predictor_68_face_landmarks.dat"))
@@ -114,7 +116,7 @@ def detect_faces(gray: np.ndarray, target_side: int = DETECT_SIDE) -> np.ndarray
     """
     import cv2
 
-    det, _ = _models()
+    det, _ = dlib_models()
     h, w = gray.shape[:2]
     s = _detect_scale(h, w, target_side)
     img = gray if s == 1.0 else cv2.resize(gray, (int(round(w * s)), int(round(h * s))),
@@ -140,7 +142,7 @@ def predict_landmarks(gray: np.ndarray, box: np.ndarray) -> np.ndarray:
     """68 landmarks [68, 2] float32 for one face box (in `gray` pixels)."""
     import dlib
 
-    _, sp = _models()
+    _, sp = dlib_models()
     r = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])), int(round(box[3])))
     shp = sp(gray, r)
     return np.array([[p.x, p.y] for p in shp.parts()], np.float32)
@@ -184,23 +186,12 @@ def _predict_frames(face: np.ndarray, k: int) -> list[int]:
     return sorted(sel)
 
 
-def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, landmark_every: int = LANDMARK_EVERY,
-                    smooth_window: int = 3, scale: float = 1.0, cnn_fallback: bool = True,
-                    name: str = "clip") -> LandmarkTrack:
-    """Landmarks for every frame of `frames` (uint8 [T, H, W, 3] RGB or [T, H, W] gray).
-
-    `landmark_every` = k runs the shape predictor on every k-th face frame and interpolates the rest
-    (1 = every frame). `scale` maps frame pixels to source pixels (frames decoded smaller).
-    Frames before the first / after the last face, or blank, are flagged (face=False) and filled.
-    Raises NoFaceError if no frame of the clip has a face.
-    """
-    if landmark_every < 1 or detect_every < 1:
-        raise AvrepError(f"{name}: landmark_every and detect_every must be >= 1")
-    T = len(frames)
-    if T == 0:
-        raise NoFaceError(f"{name}: no frames")
-    G = to_gray(frames)
-    blank = _blank_all(G)
+def _find_faces(G: np.ndarray, blank: np.ndarray, detect_every: int,
+                cnn_fallback: bool) -> tuple[dict[int, np.ndarray | None], int, int]:
+    """Face boxes of gray frames `G` where the detector ran: every `detect_every`-th frame and the last,
+    the frames where the face appears or disappears (by bisection), and more frames when no key frame
+    has a face -> (box or None by frame, most faces seen in one frame, detector calls)."""
+    T = len(G)
     found: dict[int, np.ndarray | None] = {}
     n_faces = 0
     n_calls = 0
@@ -245,6 +236,27 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, lan
         # Key frames may all be faceless (a cut, a turned head); look at more frames before giving up.
         for i in range(0, T, 2):
             detect(i, cnn=cnn_fallback and i % 10 == 0)
+    return found, n_faces, n_calls
+
+
+def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, landmark_every: int = LANDMARK_EVERY,
+                    smooth_window: int = 3, scale: float = 1.0, cnn_fallback: bool = True,
+                    name: str = "clip") -> LandmarkTrack:
+    """Landmarks for every frame of `frames` (uint8 [T, H, W, 3] RGB or [T, H, W] gray).
+
+    `landmark_every` = k runs the shape predictor on every k-th face frame and interpolates the rest
+    (1 = every frame). `scale` maps frame pixels to source pixels (frames decoded smaller).
+    Frames before the first / after the last face, or blank, are flagged (face=False) and filled.
+    Raises NoFaceError if no frame of the clip has a face.
+    """
+    if landmark_every < 1 or detect_every < 1:
+        raise AvrepError(f"{name}: landmark_every and detect_every must be >= 1")
+    T = len(frames)
+    if T == 0:
+        raise NoFaceError(f"{name}: no frames")
+    G = to_gray(frames)
+    blank = _blank_all(G)
+    found, n_faces, n_calls = _find_faces(G, blank, detect_every, cnn_fallback)
     det_idx = sorted(i for i, b in found.items() if b is not None)
     if not det_idx:
         raise NoFaceError(f"{name}: no face found")
@@ -259,7 +271,7 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, lan
         boxes[i] = found[i]
         known[i] = True
     boxes = _fill(boxes, known)  # detector boxes, interpolated between detections
-    raw = np.zeros((T, 68, 2), np.float32)
+    raw = np.zeros((T, N_LANDMARKS, 2), np.float32)
     done = np.zeros(T, bool)
     sel = _predict_frames(face, landmark_every)
     for i in sel:

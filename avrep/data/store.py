@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avrep.conventions import SAMPLES_PER_FRAME
 from avrep.errors import AvrepError
 from avrep.utils import atomic_write_parquet
 
@@ -137,7 +138,7 @@ class FeatureStore:
         out = {}
         for k in keys:
             if k == "audio":
-                out[k] = np.asarray(sh[k][a * 640:(a + length) * 640])
+                out[k] = np.asarray(sh[k][a * SAMPLES_PER_FRAME:(a + length) * SAMPLES_PER_FRAME])
             else:
                 out[k] = np.asarray(sh[k][a:a + length])
         return out

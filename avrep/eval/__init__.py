@@ -11,18 +11,18 @@ def evaluate_run(run_dir: str | Path, data: str, split: str = "test", out_json: 
     """Evaluate a trained run on `data`'s `split`; writes JSON (+ confusion PNG beside it) if out_json."""
     import numpy as np
 
+    from avrep.data.sources import data_meta, open_dataset
+    from avrep.device import resolve_device
     from avrep.eval.extract import extract
     from avrep.eval.lipread import confusion, lipread_metrics, log_softmax, plot_confusion
     from avrep.eval.probes import disentanglement_probes
     from avrep.eval.retrieval import av_retrieval
     from avrep.models import load_run
-    from avrep.train.data import data_meta, open_dataset
-    from avrep.train.ddp import resolve_device
     from avrep.utils import atomic_write_json
 
     dev = resolve_device(device)
     model, config, words = load_run(run_dir, str(dev))
-    frames = config["model"].get("frames", 29)
+    frames = model.cfg.frames  # the run's training clip length (typed config, defaults filled in)
     ds = dataset if dataset is not None else open_dataset(data, split, frames, train=False)
     ceiling = getattr(ds, "ceiling", None)
     if ceiling is None and dataset is None:

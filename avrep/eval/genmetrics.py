@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from avrep.conventions import FACE_SIZE, MOUTH_LANDMARKS
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Mean PSNR (dB) over leading frames of uint8 images a, b [..., H, W, C]."""
@@ -60,7 +62,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean([ssim_image(x, y) for x, y in zip(a2, b2)]))
 
 
-def crop_face_box(size: int = 128) -> np.ndarray:
+def crop_face_box(size: int = FACE_SIZE) -> np.ndarray:
     """Fixed dlib box (x0, y0, x1, y1) for aligned face crops: the mean face's landmark extent."""
     from avrep.data.align import FACE_BOX, MEAN_FACE
 
@@ -84,7 +86,7 @@ def lmd(generated: np.ndarray, real: np.ndarray) -> float:
     """Mouth landmark distance (px in the crop) between generated and real aligned faces [N, S, S, 3]."""
     g = crop_landmarks(np.asarray(generated).reshape(-1, *np.shape(generated)[-3:]))
     r = crop_landmarks(np.asarray(real).reshape(-1, *np.shape(real)[-3:]))
-    return float(np.linalg.norm(g[:, 48:68] - r[:, 48:68], axis=-1).mean())
+    return float(np.linalg.norm(g[:, MOUTH_LANDMARKS] - r[:, MOUTH_LANDMARKS], axis=-1).mean())
 
 
 def sync_offset(video_frames: np.ndarray, audio_frames: np.ndarray, max_shift: int = 5) -> dict[str, float]:

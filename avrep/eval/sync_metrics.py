@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from avrep.conventions import FRAME_MS, SAMPLES_PER_FRAME, SYNC_SIGN
 from avrep.utils import window_starts
-
-FRAME_MS = 40.0  # one video frame at 25 fps
 
 
 def distance_matrix(vf: np.ndarray, af: np.ndarray, max_offset: int) -> np.ndarray:
@@ -82,7 +81,7 @@ class SyncResult:
     n_frames: int
     dists: list[float]
     windows: list[dict[str, Any]] = field(default_factory=list)
-    sign_convention: str = "positive = audio leads video (audio is early); fix by delaying the audio"
+    sign_convention: str = SYNC_SIGN
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,7 +113,7 @@ def sync_from_features(vf: np.ndarray, af: np.ndarray, max_offset: int = 15, win
 
 # ---- benchmark helpers ---------------------------------------------------------------------------------
 def shifted_pair(mouth: np.ndarray, audio: np.ndarray, offset: int, margin: int,
-                 samples_per_frame: int = 640) -> tuple[np.ndarray, np.ndarray]:
+                 samples_per_frame: int = SAMPLES_PER_FRAME) -> tuple[np.ndarray, np.ndarray]:
     """A desynchronised copy with real content on both sides (no padding the detector could spot).
 
     Video frames [margin, T - margin) with audio that leads it by `offset` frames (|offset| <= margin):

@@ -34,10 +34,11 @@ def faiss_metric(metric: str) -> int:
 
 
 def use_gpu(device: str) -> bool:
-    """GPU when asked or ('auto') when faiss-gpu sees one."""
+    """GPU when asked ('cuda', 'cuda:N' or the older 'gpu') or ('auto') when faiss-gpu sees one."""
     n = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if device == "gpu" and n == 0:
-        raise AvrepError("--device gpu: faiss sees no GPU (install the faiss-gpu extra: pip install avrep[gpu])")
+    asked = device in ("gpu", "cuda") or device.startswith("cuda:")
+    if asked and n == 0:
+        raise AvrepError(f"--device {device}: faiss sees no GPU (install the faiss-gpu extra: pip install avrep[gpu])")
     return device != "cpu" and n > 0
 
 

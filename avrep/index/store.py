@@ -5,7 +5,6 @@ import contextlib
 import ctypes
 import errno
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from avrep.errors import AvrepError
+from avrep.security import load_json_object
 
 MODALITIES = ("audio", "video", "identity")
 METRICS = ("ip", "l2")
@@ -24,15 +24,8 @@ INDEX_FILE, META_FILE, MANIFEST_FILE = "index.faiss", "metadata.parquet", "manif
 
 
 def read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise AvrepError(f"{path}: missing") from None
-    except (OSError, ValueError) as e:
-        raise AvrepError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise AvrepError(f"{path}: expected a JSON object")
-    return obj
+    """A JSON object (an embedding or index manifest); AvrepError naming the file otherwise."""
+    return load_json_object(path)
 
 
 def check_embedding_manifest(m: dict, where: Path) -> dict:

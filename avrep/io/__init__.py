@@ -1,1 +1,1 @@
-"""Media input/output: decoding (decord video, PyAV audio), probing, and mp4 encoding."""
+"""Media input/output: decoding by presentation time (PyAV), probing (`describe`), and encoding."""

@@ -7,6 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.utils import atomic_path
 
 
@@ -14,8 +15,8 @@ def write_mp4(
     path: str | os.PathLike,
     frames: np.ndarray,
     audio: np.ndarray | None = None,
-    fps: int = 25,
-    sample_rate: int = 16000,
+    fps: int = FPS,
+    sample_rate: int = SAMPLE_RATE,
     crf: int = 18,
 ) -> None:
     """Encode frames uint8 [T,H,W,3] (RGB) and mono float32 audio into an mp4, atomically.
@@ -59,9 +60,64 @@ def write_mp4(
                     out.mux(pkt)
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = 16000) -> None:
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
     """Write mono float audio as 16-bit PCM wav, atomically."""
     import soundfile as sf
 
     with atomic_path(path, ".wav") as tmp:
         sf.write(str(tmp), np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+
+
+def transcode(src: str | os.PathLike, dst: str | os.PathLike, *, vcodec: str = "mpeg1video", acodec: str = "mp2",
+              container: str | None = "mpeg", sample_rate: int = 44100, bitrate: int = 2_000_000) -> str:
+    """Re-encode a clip into another container/codec with every frame at its own presentation time.
+
+    Used to make MPEG-1 program streams (GRID's original format) from mp4s, and test media in other
+    formats; audio is resampled to `sample_rate` mono and starts where the video starts.
+    """
+    from avrep.io.media import probe, video_origin
+
+    info = probe(src)
+    with av.open(str(src)) as c:
+        vin = c.streams.video[0]
+        t0 = video_origin(vin)
+        rate = vin.average_rate or Fraction(FPS)
+        frames = [(f.to_ndarray(format="rgb24"), float(f.time) - t0) for f in c.decode(vin)]
+    wav = None
+    if info.has_audio:
+        from avrep.io.media import read_audio
+
+        wav = read_audio(src, sample_rate, info=info)
+    suffix = os.path.splitext(str(dst))[1] or ".mpg"
+    with atomic_path(dst, suffix) as tmp:
+        with av.open(str(tmp), mode="w", format=container) as out:
+            vs = out.add_stream(vcodec, rate=rate)
+            h, w = frames[0][0].shape[:2]
+            vs.width, vs.height = w - (w % 2), h - (h % 2)
+            vs.pix_fmt = "yuv420p"
+            vs.bit_rate = bitrate
+            as_ = None
+            if wav is not None:
+                as_ = out.add_stream(acodec, rate=sample_rate)
+                as_.layout = "mono"
+            for img, t in frames:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: vs.height, : vs.width]), format="rgb24")
+                vf.pts = int(round(t * rate))
+                vf.time_base = 1 / rate
+                for pkt in vs.encode(vf):
+                    out.mux(pkt)
+            for pkt in vs.encode():
+                out.mux(pkt)
+            if as_ is not None:
+                pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
+                step = as_.codec_context.frame_size or 1152
+                for j in range(0, len(pcm), step):
+                    af = av.AudioFrame.from_ndarray(pcm[None, j:j + step].copy(), format="s16", layout="mono")
+                    af.sample_rate = sample_rate
+                    af.pts = j
+                    af.time_base = Fraction(1, sample_rate)
+                    for pkt in as_.encode(af):
+                        out.mux(pkt)
+                for pkt in as_.encode():
+                    out.mux(pkt)
+    return str(dst)

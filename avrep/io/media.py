@@ -1,4 +1,5 @@
-"""Decode talking-face media: video with decord (any fps -> 25 fps), audio with PyAV (-> 16 kHz mono).
+"""Decode talking-face media with PyAV: video placed by presentation time (any rate -> 25 fps), audio
+resampled to 16 kHz mono and aligned to the video's start.
 
 Every failure becomes a one-line `MediaError` naming the file and the reason, so batch jobs can record
 it and single-file commands can print it. Limits on duration and pixel count refuse decompression
@@ -6,21 +7,18 @@ bombs before anything large is allocated.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from avrep.conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (re-exported)
 from avrep.errors import MediaError
 
-FPS = 25.0
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = 640
 MAX_DURATION = 120.0  # seconds
 MAX_PIXELS = 4096 * 4096  # per frame, in the source
-MIN_SIDE = 32  # smaller frames cannot hold a usable face (and decord fails on them)
+MIN_SIDE = 32  # smaller frames cannot hold a usable face
 DECODE_MAX_SIDE = 720  # frames larger than this are scaled down while decoding (landmarks stay in source px)
 
 
@@ -40,6 +38,14 @@ class MediaInfo:
     channels: int = 0
     video_codec: str = ""
     audio_codec: str = ""
+    container: str = ""
+    video_start: float = 0.0  # s, the video stream's start time (output frame 0 starts here)
+    audio_start: float = 0.0  # s, the audio stream's start time as the container declares it
+
+    @property
+    def av_offset_ms(self) -> float:
+        """How much later the audio stream starts than the video (ms); avrep pads/trims audio by it."""
+        return (self.audio_start - self.video_start) * 1000.0 if self.has_video and self.has_audio else 0.0
 
     @property
     def n_frames_25(self) -> int:
@@ -75,8 +81,10 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             vs = next((s for s in c.streams if s.type == "video"), None)
             as_ = next((s for s in c.streams if s.type == "audio"), None)
             dur = float(c.duration) / 1e6 if c.duration else 0.0
-            info = MediaInfo(path=p, duration=dur, has_video=vs is not None, has_audio=as_ is not None)
+            info = MediaInfo(path=p, duration=dur, has_video=vs is not None, has_audio=as_ is not None,
+                             container=c.format.name or "")
             if vs is not None:
+                info.video_start = video_origin(vs)
                 cc = vs.codec_context
                 info.width, info.height = int(cc.width or 0), int(cc.height or 0)
                 rate = vs.average_rate or vs.base_rate or vs.guessed_rate
@@ -90,6 +98,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
                 info.sample_rate = int(as_.codec_context.sample_rate or as_.rate or 0)
                 info.channels = int(as_.codec_context.channels or 0)
                 info.audio_codec = as_.codec_context.name or ""
+                if as_.start_time is not None and as_.time_base:
+                    info.audio_start = float(as_.start_time * as_.time_base)
     except MediaError:
         raise
     except Exception as e:  # PyAV raises many error types for non-media/corrupt input
@@ -107,14 +117,17 @@ def check_limits(info: MediaInfo, max_duration: float = MAX_DURATION, max_pixels
 
 
 def frame_indices_25(n_src: int, src_fps: float, fps: float = FPS) -> np.ndarray:
-    """Nearest source frame for every output frame at `fps` (identity when src_fps == fps)."""
+    """For a constant-rate source, the source frame each output frame shows (`_FrameSampler`'s rule).
+
+    Output frame k shows the latest source frame that starts before (k+1)/fps, so 25 -> 25 is the identity.
+    """
     if n_src <= 0:
         return np.zeros(0, dtype=np.int64)
     if abs(src_fps - fps) < 1e-3 or src_fps <= 0:
         return np.arange(n_src, dtype=np.int64)
     n_out = max(1, int(round(n_src * fps / src_fps)))
-    idx = np.floor((np.arange(n_out) + 0.5) * src_fps / fps).astype(np.int64)
-    return np.minimum(idx, n_src - 1)
+    idx = np.ceil(((np.arange(n_out) + 1) / fps - _FrameSampler.TOL) * src_fps).astype(np.int64) - 1
+    return np.clip(idx, 0, n_src - 1)
 
 
 def _decode_size(w: int, h: int, max_side: int) -> tuple[int, int]:
@@ -134,11 +147,68 @@ class Video:
     info: MediaInfo
 
 
+def video_origin(vs) -> float:
+    """Time (s) that output frame 0 and audio sample 0 start at: the video stream's start time.
+
+    One definition for video and audio, so a stream that starts late (or early) keeps its offset.
+    """
+    if vs is not None and vs.start_time is not None and vs.time_base:
+        return float(vs.start_time * vs.time_base)
+    return 0.0
+
+
+class _FrameSampler:
+    """Turn decoded frames (any rate, VFR, any start time) into 25 fps frames by presentation time.
+
+    Output frame k covers [k/25, (k+1)/25) s after the video's start, like audio samples
+    [k*640, (k+1)*640); it shows the latest source picture that started before that interval ends
+    (the picture on screen at its end). So an event at time t lands in frame floor(t*25) in video and
+    audio alike, and a 25 fps source maps frame i -> i exactly.
+    """
+
+    TOL = 1e-3  # s: timestamps a hair before a frame boundary still belong to the next frame
+
+    def __init__(self, start: int, end: int, convert) -> None:
+        self.start, self.end, self.convert = start, end, convert
+        self.k = 0  # next output frame to emit
+        self.prev = None  # (source frame, cached array or None)
+        self.out: list[np.ndarray] = []
+
+    def _emit_until(self, t: float, cur) -> None:
+        while self.k < self.end and (self.k + 1) / FPS - self.TOL <= t:
+            if self.k >= self.start:
+                src = self.prev if self.prev is not None else cur  # before the first picture: show it
+                if src[1] is None:
+                    src[1] = self.convert(src[0])
+                self.out.append(src[1])
+            self.k += 1
+
+    def push(self, frame, t: float) -> None:
+        cur = [frame, None]
+        self._emit_until(t, cur)
+        self.prev = cur
+
+    def finish(self, n_out: int) -> None:
+        """Emit the frames after the last picture up to n_out (the stream's end)."""
+        if self.prev is None:
+            return
+        self._emit_until((min(n_out, self.end)) / FPS, self.prev)
+
+    @property
+    def done(self) -> bool:
+        return self.k >= self.end
+
+
 def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_duration: float = MAX_DURATION,
                max_pixels: int = MAX_PIXELS, max_side: int = DECODE_MAX_SIDE,
                info: MediaInfo | None = None) -> Video:
-    """Decode frames [start, end) (25 fps indices; end=-1: to the end) as RGB uint8 with decord."""
-    import decord
+    """Decode frames [start, end) (25 fps indices; end=-1: to the end) as RGB uint8.
+
+    Every frame is placed by its presentation timestamp (PyAV), whatever the container and rate:
+    decord's frame index is off by a GOP on MPEG-1/2 program streams (GRID's `.mpg` read 12 frames
+    late) and it ignores timestamps on variable-rate video.
+    """
+    import av
 
     info = info or probe(path)
     if not info.has_video:
@@ -146,31 +216,42 @@ def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_du
     check_limits(info, max_duration, max_pixels)
     if info.width <= 0 or info.height <= 0:
         raise MediaError(f"{info.path}: video stream has no frame size")
-    if min(info.width, info.height) < MIN_SIDE:  # decord cannot copy frames under 32 px wide
+    if min(info.width, info.height) < MIN_SIDE:
         raise MediaError(f"{info.path}: resolution {info.width}x{info.height} is too small (minimum {MIN_SIDE} px a side)")
     dw, dh = _decode_size(info.width, info.height, max_side)
+    size = {} if dw < 0 else {"width": dw, "height": dh}
+    stop = 1 << 62 if end is None or end < 0 else int(end)
+    start = max(0, int(start))
+    sampler = _FrameSampler(start, stop, lambda f: f.to_ndarray(format="rgb24", **size))
+    last_t, step, n_dec = 0.0, 1.0 / (info.fps or FPS), 0
     try:
-        decord.logging.set_level(decord.logging.QUIET)
-        vr = decord.VideoReader(info.path, ctx=decord.cpu(0), width=dw, height=dh, num_threads=1)
-        n_src = len(vr)
-        src_fps = float(vr.get_avg_fps()) or info.fps
+        with av.open(info.path) as c:
+            vs = c.streams.video[0]
+            vs.thread_type = "AUTO"
+            t0 = video_origin(vs)
+            if start > 10 * FPS and vs.time_base:  # long clip, late window: seek to a key frame before it
+                c.seek(int((start / FPS + t0 - 1.0) / vs.time_base), stream=vs, backward=True)
+            for frame in c.decode(vs):
+                t = (float(frame.time) - t0) if frame.time is not None else (last_t + step if n_dec else 0.0)
+                if n_dec and t > last_t:
+                    step = min(t - last_t, 1.0)  # the source's frame duration, for the last frame's end
+                if t > max_duration + 1:
+                    raise MediaError(f"{info.path}: video longer than --max-duration {max_duration:g}s")
+                sampler.push(frame, t)
+                last_t, n_dec = max(last_t, t), n_dec + 1
+                if sampler.done:
+                    break
+            n_out = max(1, int(round((last_t + step) * FPS)))
+            sampler.finish(n_out)
+    except MediaError:
+        raise
     except Exception as e:
         raise MediaError(f"{info.path}: cannot decode video ({_short(e)})") from None
-    if n_src == 0:
+    if n_dec == 0:
         raise MediaError(f"{info.path}: video has no frames")
-    if n_src / max(src_fps, 1e-6) > max_duration + 1:
-        raise MediaError(f"{info.path}: duration {n_src / src_fps:.1f}s exceeds --max-duration {max_duration:g}s")
-    idx = frame_indices_25(n_src, src_fps)
-    end = len(idx) if end is None or end < 0 else min(end, len(idx))
-    idx = idx[max(0, start):end]
-    if len(idx) == 0:
-        raise MediaError(f"{info.path}: frames [{start}, {end}) are outside the video ({n_src} frames)")
-    try:
-        frames = vr.get_batch(idx.tolist()).asnumpy()
-    except Exception as e:
-        raise MediaError(f"{info.path}: cannot decode video ({_short(e)})") from None
-    if frames.ndim != 4 or frames.shape[0] != len(idx):
-        raise MediaError(f"{info.path}: decoded {frames.shape[0]} of {len(idx)} frames (truncated?)")
+    if not sampler.out:
+        raise MediaError(f"{info.path}: frames [{start}, {end}) are outside the video ({n_out} frames at 25 fps)")
+    frames = np.stack(sampler.out)
     scale = info.width / frames.shape[2]
     return Video(frames=np.ascontiguousarray(frames), scale=float(scale), info=info)
 
@@ -195,8 +276,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, *, max_d
         with av.open(info.path) as c:
             a = c.streams.audio[0]
             vs = c.streams.video[0] if c.streams.video else None
-            if vs is not None and vs.start_time is not None and vs.time_base:
-                v0 = float(vs.start_time * vs.time_base)
+            v0 = video_origin(vs)
             res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             limit = int((max_duration + 1) * sample_rate)
             total = 0
@@ -246,6 +326,3 @@ def read_av(path: str | os.PathLike, *, max_duration: float = MAX_DURATION, max_
     wav = read_audio(path, info=info, max_duration=max_duration) if info.has_audio else np.zeros(0, np.float32)
     return video, fit_audio(wav, len(video.frames))
 
-
-def duration_frames(seconds: float) -> int:
-    return int(math.floor(seconds * FPS + 1e-6))

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avrep.models.config import DAVSConfig, davs_config
 from avrep.models.encoders import AudioWordEncoder, IdentityEncoder, VideoWordEncoder
 from avrep.models.heads import Adversary, CosineClassifier, Projection
 
@@ -41,20 +42,25 @@ def sync_projection(dim: int, out: int = SYNC_PROJ_DIM) -> torch.Tensor:
 
 
 class DAVS(nn.Module):
-    def __init__(self, config: dict[str, Any]) -> None:
+    """The DAVS model of a config: a dict (kept as `self.config`, saved in run dirs) or a `DAVSConfig`;
+    `self.cfg` is the typed view (defaults of missing keys from `DAVSConfig`)."""
+
+    def __init__(self, config: dict[str, Any] | DAVSConfig) -> None:
         super().__init__()
-        self.config = copy.deepcopy(config)
-        d = config["embed_dim"]
-        self.video = VideoWordEncoder(config["video"])
-        self.audio = AudioWordEncoder(config["audio"])
-        self.identity = IdentityEncoder(config["identity"])
-        pool, frames = config.get("pool", "meanmax"), config.get("frames", 29)
+        cfg = davs_config(config)
+        self.cfg = cfg
+        self.config = copy.deepcopy(config) if isinstance(config, dict) else cfg.to_dict()
+        d = cfg.embed_dim
+        self.video = VideoWordEncoder(cfg.video)
+        self.audio = AudioWordEncoder(cfg.audio)
+        self.identity = IdentityEncoder(cfg.identity)
+        pool, frames = cfg.pool, cfg.frames
         self.video_proj = Projection(self.video.out_dim, d, pool, frames)
         self.audio_proj = Projection(self.audio.out_dim, d, pool, frames)
-        nw, ns = config["num_words"], config["num_speakers"]
+        nw, ns = cfg.num_words, cfg.num_speakers
         di = self.identity.out_dim
-        ah = config.get("adversary_hidden", 128)
-        self.word_head = CosineClassifier(d, nw, config.get("classifier_scale", 16.0))
+        ah = cfg.adversary_hidden
+        self.word_head = CosineClassifier(d, nw, cfg.classifier_scale)
         self.speaker_head = nn.Linear(di, ns)  # identity supervision
         self.modality_disc = Adversary(d, 2, ah)  # audio vs video from the word embedding
         self.adv_speaker_from_word = Adversary(d, ns, ah)  # dis-ID: identity must not be in word features
@@ -63,7 +69,7 @@ class DAVS(nn.Module):
 
     @property
     def sync_dim(self) -> int:
-        return int(self.config["embed_dim"] + self.config.get("frames", 29) * self.sync_proj.shape[1])
+        return int(self.cfg.embed_dim + self.cfg.frames * self.sync_proj.shape[1])
 
     def to_channels_last(self) -> "DAVS":
         """channels_last for the 2-D conv trunks (faster convs on GPU); 3-D front-end stays as is."""
@@ -89,7 +95,7 @@ class DAVS(nn.Module):
     def sync_embedding(self, frames: torch.Tensor, clip: torch.Tensor) -> torch.Tensor:
         """[B,T,D] frame features + [B,D] clip embedding -> unit [B, D + frames*32] (clips of another
         length are resampled in time to the config's `frames`)."""
-        T = int(self.config.get("frames", 29))
+        T = self.cfg.frames
         f = frames.float()
         if f.shape[1] != T:
             f = F.interpolate(f.transpose(1, 2), size=T, mode="linear", align_corners=True).transpose(1, 2)

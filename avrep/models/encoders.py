@@ -12,12 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avrep.conventions import AUDIO_HOP, FEATS_PER_FRAME, SAMPLES_PER_FRAME  # noqa: F401  (re-exported)
+from avrep.errors import AvrepError, ConfigError
+from avrep.models.config import AudioConfig, IdentityConfig, TemporalConfig, VideoConfig
+
 # Mouth ROI pixel statistics (LRW-style grayscale), applied to 0..255 inputs.
 MOUTH_MEAN, MOUTH_STD = 0.421 * 255.0, 0.165 * 255.0
 FACE_MEAN = (0.485 * 255.0, 0.456 * 255.0, 0.406 * 255.0)
 FACE_STD = (0.229 * 255.0, 0.224 * 255.0, 0.225 * 255.0)
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
-FEATS_PER_FRAME = 4  # 100 Hz audio features
 
 
 def _norm2d(kind: str, ch: int) -> nn.Module:
@@ -94,13 +96,14 @@ class BiGRU(nn.Module):
         return self.gru(x)[0]
 
 
-def make_temporal(cfg: dict[str, Any], cin: int) -> nn.Module:
-    kind = cfg.get("kind", "tcn")
-    if kind == "tcn":
-        return TemporalConvNet(cin, cfg["hidden"], cfg.get("layers", 3), cfg.get("kernel", 3), cfg.get("dropout", 0.1))
-    if kind == "bigru":
-        return BiGRU(cin, cfg["hidden"], cfg.get("layers", 2), cfg.get("dropout", 0.1))
-    raise ValueError(f"unknown temporal model {kind!r}")
+def make_temporal(cfg: dict[str, Any] | TemporalConfig, cin: int) -> nn.Module:
+    """The temporal model of a config ("tcn" | "bigru"); a bad config raises ConfigError naming the key."""
+    t = TemporalConfig.from_dict(cfg, "temporal config")
+    if t.kind == "tcn":
+        return TemporalConvNet(cin, t.hidden, t.n_layers, t.kernel, t.dropout)
+    if t.kind == "bigru":
+        return BiGRU(cin, t.hidden, t.n_layers, t.dropout)
+    raise ConfigError(f"temporal config: unknown kind {t.kind!r}")  # unreachable: from_dict checks the kind
 
 
 class VideoWordEncoder(nn.Module):
@@ -109,17 +112,18 @@ class VideoWordEncoder(nn.Module):
     3-D conv front-end (5x7x7, as in the LRW ResNet lip readers) + per-frame 2-D ResNet + temporal model.
     """
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any] | VideoConfig) -> None:
         super().__init__()
-        self.crop = cfg.get("crop", 88)
-        self.scale = cfg.get("input_scale", 1)  # >1: average-pool the crop first (tiny configs)
-        fc = cfg["frontend_channels"]
+        c = VideoConfig.from_dict(cfg, "video config")
+        self.crop = c.crop
+        self.scale = c.input_scale  # >1: average-pool the crop first (tiny configs)
+        fc = c.frontend_channels
         self.frontend = nn.Sequential(
             nn.Conv3d(1, fc, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False),
             nn.BatchNorm3d(fc), nn.ReLU(inplace=True),
             nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
-        self.trunk = ResNet2D(fc, cfg["channels"], cfg["blocks"], cfg.get("norm", "bn"))
-        self.temporal = make_temporal(cfg["temporal"], self.trunk.out_dim)
+        self.trunk = ResNet2D(fc, c.channels, c.blocks, c.norm)
+        self.temporal = make_temporal(c.temporal, self.trunk.out_dim)
         self.out_dim = self.temporal.out_dim
 
     def normalise(self, mouth: torch.Tensor) -> torch.Tensor:
@@ -153,37 +157,27 @@ class VideoWordEncoder(nn.Module):
 class LogMelFrontend(nn.Module):
     """Waveform [B, N] (16 kHz) -> log-mel [B, 4T, n_mels] with exactly 4 frames per 640 samples.
 
-    Uses `avrep.features.LogMel` when it exists; else a local torchaudio equivalent.
-    TODO: drop the fallback once avrep.features is in every checkout.
+    The one audio front-end: `avrep.features.LogMel` (slaney mel scale and norm, 0 Hz to Nyquist), computed
+    in float32 even under autocast. If it cannot be built, AvrepError - never a different spectrogram
+    (a silent change of input features would break every trained checkpoint).
     """
 
     def __init__(self, n_mels: int = 80) -> None:
         super().__init__()
         self.n_mels = n_mels
-        self.shared = None
         try:
-            from avrep.features import LogMel  # type: ignore
+            from avrep.features import LogMel
 
-            self.shared = LogMel(n_mels=n_mels)
-        except Exception:  # module absent or different signature: use the local front-end
-            import torchaudio
-
-            self.mel = torchaudio.transforms.MelSpectrogram(
-                sample_rate=16000, n_fft=512, win_length=400, hop_length=160, n_mels=n_mels,
-                f_min=20.0, f_max=7600.0, center=True, power=2.0)
+            self.shared = LogMel(n_mels=n_mels)  # attribute name fixed: checkpoints hold its buffers
+        except Exception as e:  # e.g. torchaudio missing or broken
+            raise AvrepError(f"cannot build the audio front-end avrep.features.LogMel(n_mels={n_mels}): "
+                             f"{type(e).__name__}: {e}") from e
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        n_out = wave.shape[-1] // 160
-        if self.shared is not None:
-            with torch.autocast(wave.device.type, enabled=False):  # log of a bf16 spectrum loses too much
-                m = self.shared(wave.float())
-            if m.shape[-1] != self.n_mels:  # [B, n_mels, F] layout
-                m = m.transpose(-1, -2)
-            return m[:, :n_out]
-        with torch.autocast(wave.device.type, enabled=False):
-            m = self.mel(wave.float())  # [B, n_mels, F]
-            m = torch.log(m + 1e-6)
-        return m.transpose(1, 2)[:, :n_out]
+        n_out = wave.shape[-1] // AUDIO_HOP
+        with torch.autocast(wave.device.type, enabled=False):  # log of a bf16 spectrum loses too much
+            m = self.shared(wave.float())  # [B, 4T, n_mels]
+        return m[:, :n_out]
 
 
 def spec_augment(m: torch.Tensor, freq: int = 0, time: int = 0, n: int = 2) -> torch.Tensor:
@@ -214,10 +208,11 @@ class AudioWordEncoder(nn.Module):
     -> 1-D conv stack with two stride-2 stages (100 Hz -> 25 Hz) -> temporal model.
     """
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any] | AudioConfig) -> None:
         super().__init__()
-        self.frontend = LogMelFrontend(cfg.get("n_mels", 80))
-        ch = cfg["channels"]
+        ac = AudioConfig.from_dict(cfg, "audio config")
+        self.frontend = LogMelFrontend(ac.n_mels)
+        ch = ac.channels
         layers: list[nn.Module] = []
         c = self.frontend.n_mels
         for i, co in enumerate(ch):
@@ -226,9 +221,9 @@ class AudioWordEncoder(nn.Module):
                        nn.BatchNorm1d(co), nn.ReLU(inplace=True)]
             c = co
         self.convs = nn.Sequential(*layers)
-        self.temporal = make_temporal(cfg["temporal"], c)
+        self.temporal = make_temporal(ac.temporal, c)
         self.out_dim = self.temporal.out_dim
-        self.specaug = dict(cfg.get("specaug") or {})
+        self.specaug = {} if ac.specaug is None else ac.specaug.to_dict()  # {}: off
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() != 2:
@@ -251,17 +246,18 @@ class AudioWordEncoder(nn.Module):
 class IdentityEncoder(nn.Module):
     """Aligned face [B, 3, 128, 128] (0..255) -> identity feature [B, dim] (not normalised)."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any] | IdentityConfig) -> None:
         super().__init__()
-        c0 = cfg["channels"][0]
-        self.scale = cfg.get("input_scale", 1)
+        c = IdentityConfig.from_dict(cfg, "identity config")
+        c0 = c.channels[0]
+        self.scale = c.input_scale
         self.stem = nn.Sequential(nn.Conv2d(3, c0, 7, 2, 3, bias=False), nn.BatchNorm2d(c0),
                                   nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-        self.trunk = ResNet2D(c0, cfg["channels"], cfg["blocks"], cfg.get("norm", "bn"))
-        self.proj = nn.Linear(self.trunk.out_dim, cfg["dim"])
+        self.trunk = ResNet2D(c0, c.channels, c.blocks, c.norm)
+        self.proj = nn.Linear(self.trunk.out_dim, c.dim)
         self.register_buffer("mean", torch.tensor(FACE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(FACE_STD).view(1, 3, 1, 1), persistent=False)
-        self.out_dim = cfg["dim"]
+        self.out_dim = c.dim
 
     def forward(self, face: torch.Tensor) -> torch.Tensor:
         if face.dim() != 4 or face.shape[1] != 3:

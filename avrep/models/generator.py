@@ -19,8 +19,6 @@ another size are resized inside.
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,46 +26,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avrep.conventions import FACE_SIZE, MOUTH_SIZE  # aligned face crop / mouth ROI sides of the feature store
 from avrep.errors import AvrepError
+from avrep.models.config import CONFIG_DIR  # noqa: F401  (re-exported)
+from avrep.models.config import GeneratorConfig, config_label, generator_config, list_configs, load_config
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-FACE_SIZE = 128  # aligned face crop of the feature store
 MASK_FROM = 0.5  # rows >= MASK_FROM * S are hidden in the pose input (mouth, jaw)
 
 
-# ---- configs ---------------------------------------------------------------------------------------------
+# ---- configs (the registry and the typed defaults: avrep.models.config) ----------------------------------
 def list_generators() -> list[str]:
-    return sorted(p.stem[4:] for p in CONFIG_DIR.glob("gen_*.json"))
-
-
-from avrep.models.factory import _merge  # noqa: E402  (one nested-merge rule for all configs)
+    """Names of the shipped generator configs (tiny, small, base)."""
+    return list_configs("generator")
 
 
 def get_generator_config(name_or_path: str | dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """Generator config by name (tiny/small/base), JSON path or dict; nested overrides merge."""
-    if isinstance(name_or_path, dict):
-        cfg = copy.deepcopy(name_or_path)
-    else:
-        p = Path(name_or_path)
-        if p.suffix != ".json":
-            p = CONFIG_DIR / f"gen_{name_or_path}.json"
-            if not p.exists():
-                raise AvrepError(f"unknown generator config {name_or_path!r}; choose one of "
-                                 f"{', '.join(list_generators())} or give a .json path")
-        if not p.exists():
-            raise AvrepError(f"{p}: generator config not found")
-        try:
-            cfg = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise AvrepError(f"{p}: invalid JSON ({e})") from None
-    return _merge(cfg, overrides)
+    return load_config(name_or_path, "generator", **overrides)
 
 
 def create_generator(name_or_path: str | dict[str, Any], **overrides: Any) -> "TalkingFaceGenerator":
+    """Build a generator; unknown keys and bad values raise ConfigError (an AvrepError) naming the key."""
     cfg = get_generator_config(name_or_path, **overrides)
-    for key in ("size", "channels", "cond_dim", "speech_dim"):
-        if key not in cfg:
-            raise AvrepError(f"generator config {cfg.get('name', name_or_path)!r} lacks {key!r}")
+    generator_config(cfg, config_label(cfg, name_or_path, "generator"))  # validate, naming the config
     return TalkingFaceGenerator(cfg)
 
 
@@ -166,23 +147,25 @@ class TalkingFaceGenerator(nn.Module):
     Images may be uint8 or float; they are resized to S. `pose=None` uses the reference (inference).
     With config["speech"]["source"] == "own" the model carries its own audio encoder
     (`speech_features(wave)`), trained jointly; otherwise speech features come from a frozen DAVS model.
+    `config`: a dict (kept as `self.config`, saved in run dirs) or a `GeneratorConfig`; defaults of missing
+    keys come from `GeneratorConfig`.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any] | GeneratorConfig) -> None:
         super().__init__()
-        self.config = copy.deepcopy(config)
-        self.size = int(config["size"])
-        ch = list(config["channels"])
-        cond = int(config["cond_dim"])
+        cfg = generator_config(config)
+        self.config = copy.deepcopy(config) if isinstance(config, dict) else cfg.to_dict()
+        self.size = cfg.size
+        ch = list(cfg.channels)
+        cond = cfg.cond_dim
         self.stem = nn.Conv2d(6, ch[0], 3, 1, 1)
         self.enc = nn.ModuleList()
         c = ch[0]
         for co in ch:
             self.enc.append(ConvBlock(c, co, 2))
             c = co
-        self.id_proj = nn.Linear(c, int(config.get("identity_dim", 64)))
-        self.speech = SpeechContext(int(config["speech_dim"]), cond, int(config.get("temporal_kernel", 5)),
-                                    int(config.get("temporal_layers", 2)))
+        self.id_proj = nn.Linear(c, cfg.identity_dim)
+        self.speech = SpeechContext(cfg.speech_dim, cond, cfg.temporal_kernel, cfg.temporal_layers)
         self.cond_mix = nn.Linear(cond + self.id_proj.out_features, cond)
         self.bottleneck = ConvBlock(c + cond, c)
         self.dec = nn.ModuleList()
@@ -196,10 +179,10 @@ class TalkingFaceGenerator(nn.Module):
         # Direct speech -> mouth path: a low-res RGB residual over a fixed box around the mean-face mouth
         # (aligned crops keep the mouth there). The U-Net alone learns to ignore speech and copy the
         # reference mouth for thousands of steps; this linear-ish path makes the mouth move early.
-        mh = config.get("mouth_head")
+        mh = cfg.mouth_head
         self.mouth_head = None
-        if mh:
-            g, hid = int(mh.get("grid", 16)), int(mh.get("hidden", 256))
+        if mh is not None:
+            g, hid = mh.grid, mh.hidden
             self.mouth_grid = g
             self.mouth_head = nn.Sequential(nn.Linear(cond, hid), nn.LeakyReLU(0.2), nn.Linear(hid, 3 * g * g))
             nn.init.zeros_(self.mouth_head[-1].weight)
@@ -210,16 +193,16 @@ class TalkingFaceGenerator(nn.Module):
             cx, cy = float(c0[0, 0]) * self.size / FACE_SIZE, float(c0[0, 1]) * self.size / FACE_SIZE
             self.mouth_rect = (max(0, int(cy - hh)), min(self.size, int(cy + hh)),
                                max(0, int(cx - hw)), min(self.size, int(cx + hw)))
-        sp = config.get("speech", {})
         self.own_audio = None
-        if sp.get("source", "davs") == "own":
+        if cfg.speech.source == "own":
             from avrep.models.encoders import AudioWordEncoder
 
-            self.own_audio = AudioWordEncoder(sp["audio"])
-            self.own_proj = nn.Linear(self.own_audio.out_dim, int(config["speech_dim"]))
+            self.own_audio = AudioWordEncoder(cfg.speech.audio)
+            self.own_proj = nn.Linear(self.own_audio.out_dim, cfg.speech_dim)
 
     # -- helpers --
-    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [N, 3, H, W] in [0, 1] -> this generator's size (area down, bilinear up; same size: as is)."""
         if x.shape[-1] == self.size and x.shape[-2] == self.size:
             return x
         mode = "area" if x.shape[-1] > self.size else "bilinear"
@@ -234,8 +217,8 @@ class TalkingFaceGenerator(nn.Module):
     def encode_reference(self, ref: torch.Tensor, pose: torch.Tensor | None = None
                          ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """(skips, bottleneck map, identity feature) for images [N,3,H,W]; pose defaults to ref."""
-        ref = self._resize(to_unit(ref))
-        pose = ref if pose is None else self._resize(to_unit(pose))
+        ref = self.resize(to_unit(ref))
+        pose = ref if pose is None else self.resize(to_unit(pose))
         x = torch.cat([ref, mask_lower(pose)], 1) * 2 - 1
         h = F.leaky_relu(self.stem(x), 0.2)
         skips = [h]
@@ -278,14 +261,14 @@ class TalkingFaceGenerator(nn.Module):
             speech = self.speech_features(wave)
         B, T = speech.shape[:2]
         cond = self.condition(speech).reshape(B * T, -1)
-        ref_u = self._resize(to_unit(ref))
+        ref_u = self.resize(to_unit(ref))
         if pose is None:  # one encoder pass per clip, shared by its frames
             skips, h, ident = self.encode_reference(ref_u)
             rep = lambda x: x.repeat_interleave(T, 0)  # noqa: E731
             skips, h, ident, base = [rep(s) for s in skips], rep(h), rep(ident), rep(ref_u)
         else:
             ref_rep = ref_u.repeat_interleave(T, 0)
-            pose_u = self._resize(to_unit(pose.reshape(B * T, *pose.shape[2:])))
+            pose_u = self.resize(to_unit(pose.reshape(B * T, *pose.shape[2:])))
             skips, h, ident = self.encode_reference(ref_rep, pose_u)
             base = blend_base(ref_rep, pose_u)
         out = self.decode(skips, h, ident, cond, base)
@@ -311,19 +294,15 @@ class PatchDiscriminator(nn.Module):
         return self.net(lower * 2 - 1)
 
 
-def count_parameters(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 # ---- mouth ROI from generated faces (for the frozen lip reader) ------------------------------------------
-def face_to_mouth_roi(faces: torch.Tensor, centres: torch.Tensor, out: int = 96) -> torch.Tensor:
+def face_to_mouth_roi(faces: torch.Tensor, centres: torch.Tensor, out: int = MOUTH_SIZE) -> torch.Tensor:
     """Differentiable 96x96 grayscale mouth ROIs (0..255) from face crops [N,3,S,S] in [0,1].
 
     centres [N, 2]: mouth centre in 128x128 face-crop pixels. The ROI spans the same area as the store's
     mouth ROI (96 px of the 256-px reference frame = 96 * 128/184 face-crop px), so a lip reader trained
     on store ROIs reads it.
     """
-    from avrep.data.align import FACE_BOX, MOUTH_SIZE
+    from avrep.data.align import FACE_BOX
 
     N, _, S, _ = faces.shape
     scale = FACE_SIZE / (FACE_BOX[2] - FACE_BOX[0])

@@ -12,6 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from avrep.conventions import CLIP_FRAMES
+from avrep.errors import ConfigError
+
 
 class _GradReverse(torch.autograd.Function):
     @staticmethod
@@ -39,10 +42,10 @@ class Projection(nn.Module):
     pooling. The bias is interpolated to other lengths, so any clip length still works.
     """
 
-    def __init__(self, cin: int, dim: int, pool: str = "meanmax", frames: int = 29) -> None:
+    def __init__(self, cin: int, dim: int, pool: str = "meanmax", frames: int = CLIP_FRAMES) -> None:
         super().__init__()
         if pool not in ("meanmax", "attn"):
-            raise ValueError(f"unknown pool {pool!r} (meanmax | attn)")
+            raise ConfigError(f"unknown pool {pool!r} (meanmax | attn)")
         self.pool = pool
         self.frame = nn.Linear(cin, dim)
         self.clip = nn.Sequential(nn.Linear(cin, cin), nn.ReLU(inplace=True), nn.Linear(cin, dim))

@@ -6,6 +6,10 @@ identity embeddings, the other half of the disentanglement), audio->video retrie
 mouth-ROI thumbnails, and generated frame strips (PNGs found in the run dir or given with --images).
 The data for t-SNE / retrieval is the store the eval JSON names (or `data=`); without one those
 sections say so instead of failing.
+
+The goals are not the library's: they come from a goals table, the `lipread` block of
+`benchmarks/goals.json` in a source checkout (the table the benchmarks record with their results) or a
+JSON file the caller passes (`avrep report --goals FILE`); without one, metrics are shown without goals.
 """
 from __future__ import annotations
 
@@ -21,11 +25,37 @@ import numpy as np
 
 from avrep.errors import AvrepError
 
-# goals from the DAVS model issue; None = shown without a goal
-GOAL_VIDEO_OVER_CEILING = 0.95
-GOAL_AUDIO = 0.99
-GOAL_A2V_R1 = 0.90
-PROBE_MARGIN = 0.10  # "near chance": within 10 points of the majority-class rate
+# the goals table of a source checkout (benchmarks/goals.json); absent in an installed package
+GOALS_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "goals.json"
+GOALS_SECTION = "lipread"  # the block of the table that judges a run's eval results
+Goals = dict[str, float]
+
+
+def load_goals(source: str | os.PathLike | dict[str, Any] | None = None) -> tuple[Goals, str | None]:
+    """The goals for a run's eval results and where they came from -> (goals, source or None).
+
+    `source`: a goals JSON file (either the whole table, whose `lipread` block is used, or that block
+    alone), an already-loaded mapping, or None for the checkout's `benchmarks/goals.json` when there is
+    one (else no goals). Keys: video_top1_over_ceiling, audio_top1, a2v_R@1, a2v_gallery, probe_margin;
+    a missing key shows its metric without a goal."""
+    from avrep.security import load_json_object
+
+    if source is None:
+        if not GOALS_FILE.is_file():
+            return {}, None
+        source = GOALS_FILE
+    if isinstance(source, dict):
+        table, where = source, "given"
+    else:
+        table, where = load_json_object(source), str(source)
+    block = table.get(GOALS_SECTION, table)
+    if not isinstance(block, dict):
+        raise AvrepError(f"{where}: goals block {GOALS_SECTION!r} must be a JSON object")
+    goals: Goals = {}
+    for k, v in block.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            goals[k] = float(v)
+    return goals, where
 
 
 def _read_json(p: Path) -> Any:
@@ -70,65 +100,111 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def goal_rows(res: dict[str, Any], ceiling: float | None) -> list[dict[str, Any]]:
-    """(metric, value, goal, met) rows for one eval result."""
-    lr = res.get("lipread", {})
-    rt = res.get("retrieval", {})
-    pr = res.get("probes") or {}
-    ceiling = lr.get("homophene_ceiling", ceiling)
-    rows: list[dict[str, Any]] = []
+def _row(name: str, value: Any, goal: str | None = None, met: bool | None = None, note: str = "") -> dict[str, Any]:
+    """One metrics-table row; `met` None = no goal to judge against."""
+    return {"metric": name, "value": value, "goal": goal, "met": met, "note": note}
 
-    def row(name, value, goal=None, met=None, note=""):
-        rows.append({"metric": name, "value": value, "goal": goal, "met": met, "note": note})
 
+def _word_rows(lr: dict[str, Any], ceiling: float | None, goals: Goals) -> list[dict[str, Any]]:
+    """Word-classification rows: video (against a share of the homophene ceiling), audio, fused, chance."""
+    rows = []
     v = (lr.get("video") or {}).get("top1")
     a = (lr.get("audio") or {}).get("top1")
     f = (lr.get("fused") or {}).get("top1")
-    chance = lr.get("chance_top1")
-    if ceiling:
-        g = GOAL_VIDEO_OVER_CEILING * ceiling
-        row("video word top-1", v, f">= {g:.3f} (0.95 x ceiling {ceiling:.3f})", v is not None and v >= g,
-            f"= {v / ceiling:.2f} x ceiling" if v is not None else "")
+    k = goals.get("video_top1_over_ceiling")
+    if ceiling and k is not None:
+        g = k * ceiling
+        rows.append(_row("video word top-1", v, f">= {g:.3f} ({k:g} x ceiling {ceiling:.3f})",
+                         v is not None and v >= g, f"= {v / ceiling:.2f} x ceiling" if v is not None else ""))
+    elif ceiling:
+        rows.append(_row("video word top-1", v, None, None, f"= {v / ceiling:.2f} x ceiling" if v is not None else ""))
     else:
-        row("video word top-1", v, "0.95 x homophene ceiling", None, "no ceiling known for this vocabulary")
-    row("video word top-5", (lr.get("video") or {}).get("top5"))
-    row("audio word top-1", a, f">= {GOAL_AUDIO}", a is not None and a >= GOAL_AUDIO)
-    row("fused word top-1", f, ">= video", f is not None and v is not None and f >= v)
-    if chance:
-        row("chance (top-1)", chance)
+        rows.append(_row("video word top-1", v, f"{k:g} x homophene ceiling" if k is not None else None, None,
+                         "no ceiling known for this vocabulary"))
+    rows.append(_row("video word top-5", (lr.get("video") or {}).get("top5")))
+    ga = goals.get("audio_top1")
+    rows.append(_row("audio word top-1", a, f">= {ga:g}" if ga is not None else None,
+                     (a is not None and a >= ga) if ga is not None else None))
+    rows.append(_row("fused word top-1", f, ">= video", f is not None and v is not None and f >= v))
+    if lr.get("chance_top1"):
+        rows.append(_row("chance (top-1)", lr["chance_top1"]))
+    return rows
+
+
+def _retrieval_rows(rt: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
+    """Audio->video retrieval rows (the R@1 goal is on the sync embedding when the run has one)."""
+    rows = []
+    g, gallery = goals.get("a2v_R@1"), int(goals.get("a2v_gallery", 0))  # 0: the goal names no gallery
     a2v, a2v_s = rt.get("a2v") or {}, rt.get("a2v_sync") or {}
-    for name, r, goal in (("audio->video R@1 (sync embedding)", a2v_s, True),
-                          ("audio->video R@1 (word embedding)", a2v, not a2v_s)):
+    for name, r, judged in (("audio->video R@1 (sync embedding)", a2v_s, True),
+                            ("audio->video R@1 (word embedding)", a2v, not a2v_s)):
         if not r:
             continue
         n = r.get("N")
-        note = f"at 1:{n}" + (" (smaller gallery than the goal's 1:1,000)" if n and n < 1000 else "")
-        if goal:
-            row(name, r.get("R@1"), f">= {GOAL_A2V_R1} at 1:1,000", r.get("R@1", 0) >= GOAL_A2V_R1, note)
+        note = f"at 1:{n}" + (f" (smaller gallery than the goal's 1:{gallery:,})" if n and n < gallery else "")
+        if judged and g is not None:
+            at = f" at 1:{gallery:,}" if gallery else ""
+            rows.append(_row(name, r.get("R@1"), f">= {g:g}{at}", r.get("R@1", 0) >= g, note))
+        elif judged:
+            rows.append(_row(name, r.get("R@1"), None, None, note))
         else:
-            row(name, r.get("R@1"), "", None, note + "; same-word clips are its neighbours by design")
-        row(name.replace("R@1", "R@5 / median rank"), f"{r.get('R@5', 0):.3f} / {r.get('median_rank', 0):g}")
+            rows.append(_row(name, r.get("R@1"), "", None, note + "; same-word clips are its neighbours by design"))
+        rows.append(_row(name.replace("R@1", "R@5 / median rank"),
+                         f"{r.get('R@5', 0):.3f} / {r.get('median_rank', 0):g}"))
     v2a = rt.get("v2a") or {}
     if v2a:
-        row("video->audio R@1", v2a.get("R@1"))
+        rows.append(_row("video->audio R@1", v2a.get("R@1")))
+    return rows
+
+
+def _probe_rows(pr: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
+    """Disentanglement probes: near chance (within the goal's margin) where the features should not tell."""
+    rows = []
+    margin = goals.get("probe_margin")
     for key, want_low in (("speaker_from_word_features", True), ("word_from_identity_features", True),
                           ("word_from_word_features", False), ("speaker_from_identity_features", False)):
         p = pr.get(key)
         if not p or p.get("accuracy") is None:
             continue
         acc, ch = p["accuracy"], p["chance"]
-        if want_low:
-            row(f"probe: {key.replace('_', ' ')}", acc, f"<= chance + {PROBE_MARGIN:.2f} ({ch + PROBE_MARGIN:.3f})",
-                acc <= ch + PROBE_MARGIN, f"chance {ch:.3f}")
+        name = f"probe: {key.replace('_', ' ')}"
+        if want_low and margin is not None:
+            rows.append(_row(name, acc, f"<= chance + {margin:.2f} ({ch + margin:.3f})", acc <= ch + margin,
+                             f"chance {ch:.3f}"))
+        elif want_low:
+            rows.append(_row(name, acc, None, None, f"chance {ch:.3f}"))
         else:
-            row(f"probe: {key.replace('_', ' ')}", acc, f"well above chance {ch:.3f}", acc >= min(1.0, 2 * ch),
-                "")
+            rows.append(_row(name, acc, f"well above chance {ch:.3f}", acc >= min(1.0, 2 * ch), ""))
     return rows
 
 
-def _img(png: bytes, alt: str, width: str = "100%") -> str:
-    b64 = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" style="max-width:{width}" src="data:image/png;base64,{b64}">'
+def goal_rows(res: dict[str, Any], ceiling: float | None, goals: Goals | None = None) -> list[dict[str, Any]]:
+    """(metric, value, goal, met) rows for one eval result; `goals` as `load_goals` returns them
+    (None: the default goals table)."""
+    if goals is None:
+        goals = load_goals()[0]
+    lr = res.get("lipread", {})
+    ceiling = lr.get("homophene_ceiling", ceiling)
+    return (_word_rows(lr, ceiling, goals) + _retrieval_rows(res.get("retrieval", {}), goals)
+            + _probe_rows(res.get("probes") or {}, goals))
+
+
+def _bar_goals(goals: Goals, ceiling: float | None) -> dict[str, float | None]:
+    """Goal marks for the metrics bar chart, by metric name."""
+    k = goals.get("video_top1_over_ceiling")
+    return {"video word top-1": k * ceiling if ceiling and k is not None else None,
+            "audio word top-1": goals.get("audio_top1"), "audio->video R@1 (sync embedding)": goals.get("a2v_R@1")}
+
+
+def _img(data: bytes, alt: str, width: str = "100%", mime: str = "png") -> str:
+    """An <img> with the image embedded as base64 (the page stays one self-contained file)."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" style="max-width:{width}" src="data:image/{mime};base64,{b64}">'
+
+
+def _not_available(reason: str | None) -> str:
+    """The paragraph a section shows instead of its figure."""
+    return f"<p class=muted>Not available ({html.escape(reason or '')}).</p>"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -156,15 +232,15 @@ def data_sections(run: Path, data: str, split: str, *, max_points: int = 800, n_
     import torch
     from torch.utils.data import Subset
 
+    from avrep.data.sources import open_dataset
+    from avrep.device import resolve_device
     from avrep.eval.extract import extract
     from avrep.models import load_run
     from avrep.report import plots
-    from avrep.train.data import open_dataset
-    from avrep.train.ddp import resolve_device
 
     dev = resolve_device(device)
     model, config, words = load_run(run, str(dev))
-    frames = config["model"].get("frames", 29)
+    frames = model.cfg.frames  # the run's training clip length (typed config, defaults filled in)
     ds = open_dataset(data, split, frames, train=False)
     rng = np.random.default_rng(seed)
     idx = np.arange(len(ds))
@@ -241,9 +317,11 @@ figure{margin:0.8em 0}figcaption{color:#555;font-size:0.9em}
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, data: str | None = None,
                  split: str | None = None, images: list[str | os.PathLike] | None = None, max_points: int = 800,
-                 device: str = "auto", seed: int = 0, progress: bool = False) -> Path:
-    """Write the HTML report for a run; returns its path (default RUN/report.html)."""
-    from avrep.report import plots
+                 device: str = "auto", seed: int = 0, progress: bool = False,
+                 goals: str | os.PathLike | dict[str, Any] | None = None) -> Path:
+    """Write the HTML report for a run; returns its path (default RUN/report.html).
+
+    `goals`: a goals JSON file or mapping (see `load_goals`); default the checkout's benchmarks/goals.json."""
     from avrep.utils import atomic_write_bytes
 
     run = Path(run_dir)
@@ -260,65 +338,100 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     primary = evals.get(primary_name) if primary_name else None
     data = data or (primary or {}).get("data")
     split = split or (primary or {}).get("split") or "test"
+    title = f"avrep report: {run.name}"
 
-    parts: list[str] = []
+    parts = [f"<h1>{html.escape(title)}</h1>", _summary(config, words, log)]
+    parts += _metrics_section(evals, log, ceiling, *load_goals(goals))
+    parts += _curves_section(log)
+    ds_out, ds_err = _data_or_reason(run, data, split, max_points=max_points, device=device, seed=seed,
+                                     progress=progress)
+    used: set[str] = set()
+    parts += _confusion_section(run, primary, primary_name, ds_out, ds_err, words, used)
+    parts += _tsne_section(ds_out, ds_err, data, split)
+    parts += _retrieval_section(ds_out, ds_err)
+    parts += _strips_section(find_images(run, images, used))
+    doc = ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+           + "\n".join(parts) + "\n</body></html>\n")
+    atomic_write_bytes(out, doc.encode("utf-8"))
+    return out
+
+
+def _summary(config: dict[str, Any], words: list[str], log: list[dict[str, Any]]) -> str:
+    """The line under the title: model config, vocabulary size, training data, epochs, seed, date."""
     mcfg = config.get("model", {})
     tcfg = config.get("train", {})
-    title = f"avrep report: {run.name}"
-    parts.append(f"<h1>{html.escape(title)}</h1>")
-    parts.append(f"<p class=muted>model config <b>{html.escape(str(mcfg.get('name', 'custom')))}</b>, "
-                 f"{len(words)} words, trained on <code>{html.escape(str(tcfg.get('data', '?')))}</code> for "
-                 f"{len(log)} epochs (seed {tcfg.get('seed', '?')}); made {time.strftime('%Y-%m-%d %H:%M')}."
-                 "</p>")
+    return (f"<p class=muted>model config <b>{html.escape(str(mcfg.get('name', 'custom')))}</b>, "
+            f"{len(words)} words, trained on <code>{html.escape(str(tcfg.get('data', '?')))}</code> for "
+            f"{len(log)} epochs (seed {tcfg.get('seed', '?')}); made {time.strftime('%Y-%m-%d %H:%M')}."
+            "</p>")
 
-    # ---- metrics vs goals
-    parts.append("<h2>Metrics vs goals</h2>")
+
+def _metrics_section(evals: dict[str, dict[str, Any]], log: list[dict[str, Any]], ceiling: float | None,
+                     goals: Goals, goals_from: str | None) -> list[str]:
+    """Metrics vs goals: a table and a bar chart per eval JSON (else the last validation record)."""
+    from avrep.report import plots
+
+    parts = ["<h2>Metrics vs goals</h2>"]
+    if goals_from:
+        parts.append(f"<p class=muted>Goals from <code>{html.escape(goals_from)}</code>.</p>")
+    else:
+        parts.append("<p class=muted>No goals table (benchmarks/goals.json of a source checkout, or "
+                     "<code>--goals FILE</code>): metrics are shown without goals.</p>")
     if not evals:
         parts.append("<p class=muted>No evaluation JSON in the run dir: run <code>avrep eval RUN --data STORE"
                      "</code> first. Showing the last validation record of training instead.</p>")
         if log:
             last = log[-1]
-            parts.append(_table([{"metric": k, "value": v, "goal": None, "met": None, "note": ""}
-                                 for k, v in last.items() if k.startswith("val_")]))
+            parts.append(_table([_row(k, v) for k, v in last.items() if k.startswith("val_")]))
     for name, res in evals.items():
         ceil = (res.get("lipread") or {}).get("homophene_ceiling", ceiling)
         parts.append(f"<h3>{html.escape(name)}: <code>{html.escape(str(res.get('data', '?')))}</code>, split "
                      f"<b>{html.escape(str(res.get('split', '?')))}</b>, n = {(res.get('lipread') or {}).get('n', '?')}"
                      + (f", homophene ceiling {ceil:.3f}" if ceil else "") + "</h3>")
-        rows = goal_rows(res, ceil)
+        rows = goal_rows(res, ceil, goals)
         parts.append(_table(rows))
         vals = {r["metric"]: float(r["value"]) for r in rows if isinstance(r["value"], float)
                 and r["metric"] in ("video word top-1", "audio word top-1", "fused word top-1",
                                     "audio->video R@1 (sync embedding)", "audio->video R@1 (word embedding)")}
         if ceil:
             vals["homophene ceiling"] = float(ceil)
-        goals = {"video word top-1": GOAL_VIDEO_OVER_CEILING * ceil if ceil else None, "audio word top-1": GOAL_AUDIO,
-                 "audio->video R@1 (sync embedding)": GOAL_A2V_R1}
         if vals:
-            parts.append(f"<figure>{_img(plots.bars(vals, goals, name), 'metrics vs goals ' + name, '700px')}</figure>")
+            png = plots.bars(vals, _bar_goals(goals, ceil), name)
+            parts.append(f"<figure>{_img(png, 'metrics vs goals ' + name, '700px')}</figure>")
+    return parts
 
-    # ---- training curves
-    parts.append("<h2>Training curves</h2>")
+
+def _curves_section(log: list[dict[str, Any]]) -> list[str]:
+    """Training curves from log.jsonl."""
+    from avrep.report import plots
+
+    parts = ["<h2>Training curves</h2>"]
     if log:
         parts.append(f"<figure>{_img(plots.training_curves(log), 'training curves')}<figcaption>losses per epoch "
                      "(log scale) and train/validation accuracies from log.jsonl</figcaption></figure>")
     else:
         parts.append("<p class=muted>No log.jsonl in the run dir.</p>")
+    return parts
 
-    # ---- data-based sections
-    ds_out: dict[str, Any] | None = None
-    ds_err = None
-    if data:
-        try:
-            ds_out = data_sections(run, data, split, max_points=max_points, device=device, seed=seed,
-                                   progress=progress)
-        except AvrepError as e:
-            ds_err = str(e)
-    else:
-        ds_err = "no data: the run has no eval JSON naming a store; pass --data STORE"
 
-    parts.append("<h2>Confusion matrix (video only)</h2>")
-    used: set[str] = set()
+def _data_or_reason(run: Path, data: str | None, split: str, **kw: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """`data_sections` of the store, or None and the reason the data-based sections are not available."""
+    if not data:
+        return None, "no data: the run has no eval JSON naming a store; pass --data STORE"
+    try:
+        return data_sections(run, data, split, **kw), None
+    except AvrepError as e:
+        return None, str(e)
+
+
+def _confusion_section(run: Path, primary: dict[str, Any] | None, primary_name: str | None,
+                       ds_out: dict[str, Any] | None, ds_err: str | None, words: list[str],
+                       used: set[str]) -> list[str]:
+    """Video confusion matrix: the eval's own PNG (added to `used`), else one made from the store's logits."""
+    from avrep.report import plots
+
+    parts = ["<h2>Confusion matrix (video only)</h2>"]
     cpng = (primary or {}).get("confusion_png")
     if cpng and (run / cpng).exists():
         used.add(cpng)
@@ -333,9 +446,13 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         parts.append(f"<figure>{_img(plots.confusion(cm, words, 'video confusion'), 'confusion matrix')}"
                      "</figure>")
     else:
-        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or '')}).</p>")
+        parts.append(_not_available(ds_err))
+    return parts
 
-    parts.append("<h2>Disentanglement made visible: t-SNE</h2>")
+
+def _tsne_section(ds_out: dict[str, Any] | None, ds_err: str | None, data: str | None, split: str) -> list[str]:
+    """t-SNE of word and identity embeddings."""
+    parts = ["<h2>Disentanglement made visible: t-SNE</h2>"]
     if ds_out and "tsne_word" in ds_out:
         parts.append(f"<p>{ds_out['n']} clips of <code>{html.escape(str(data))}</code> ({html.escape(split)}). "
                      "Word embeddings should cluster by word and mix identities; identity embeddings the "
@@ -343,34 +460,34 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         parts.append(f"<figure>{_img(ds_out['tsne_word'], 't-SNE of word embeddings')}</figure>")
         parts.append(f"<figure>{_img(ds_out['tsne_identity'], 't-SNE of identity embeddings')}</figure>")
     else:
-        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or 'too few clips')}).</p>")
+        parts.append(_not_available(ds_err or "too few clips"))
+    return parts
 
-    parts.append("<h2>Retrieval examples</h2>")
+
+def _retrieval_section(ds_out: dict[str, Any] | None, ds_err: str | None) -> list[str]:
+    """Audio->video retrieval examples with mouth-ROI thumbnails."""
+    parts = ["<h2>Retrieval examples</h2>"]
     if ds_out and "retrieval_png" in ds_out:
         parts.append(f"<figure>{_img(ds_out['retrieval_png'], 'retrieval examples')}<figcaption>audio queries "
                      f"against the video sync embeddings of {ds_out['n']} clips (the clip in sync should come "
                      "first, same-word clips next); mouth ROIs (88x88 centre crop)."
                      "</figcaption></figure>")
     else:
-        parts.append(f"<p class=muted>Not available ({html.escape(ds_err or '')}).</p>")
+        parts.append(_not_available(ds_err))
+    return parts
 
-    parts.append("<h2>Generated frame strips</h2>")
-    imgs = find_images(run, images, used)
-    if imgs:
-        for p in imgs:
-            mime = "jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "png"
-            b64 = base64.b64encode(p.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{html.escape(p.name)}" style="max-width:100%" '
-                         f'src="data:image/{mime};base64,{b64}"><figcaption>{html.escape(str(p))}</figcaption></figure>')
-    else:
+
+def _strips_section(imgs: list[Path]) -> list[str]:
+    """Generated frame strips, each embedded with its path as the caption."""
+    parts = ["<h2>Generated frame strips</h2>"]
+    for p in imgs:
+        mime = "jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "png"
+        parts.append(f"<figure>{_img(p.read_bytes(), p.name, mime=mime)}"
+                     f"<figcaption>{html.escape(str(p))}</figcaption></figure>")
+    if not imgs:
         parts.append("<p class=muted>None found (generator strips are picked up from the run dir, or pass "
                      "<code>--images DIR</code>).</p>")
-
-    doc = ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
-           + "\n".join(parts) + "\n</body></html>\n")
-    atomic_write_bytes(out, doc.encode("utf-8"))
-    return out
+    return parts
 
 
-__all__ = ["build_report", "eval_results", "goal_rows", "read_log"]
+__all__ = ["build_report", "eval_results", "goal_rows", "load_goals", "read_log"]

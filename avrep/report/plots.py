@@ -1,32 +1,16 @@
 """Figures for `avrep report`, each returned as PNG bytes (matplotlib Agg; nothing touches a display)."""
 from __future__ import annotations
 
-import io
 from typing import Any, Sequence
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig, dpi: int = 90) -> bytes:
-    plt = _plt()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+from avrep.plotting import confusion, png_bytes, pyplot
 
 
 def training_curves(log: list[dict[str, Any]]) -> bytes:
     """Loss terms (left) and train/val accuracies and A->V R@1 (right) per epoch."""
-    plt = _plt()
+    plt = pyplot()
     ep = [r.get("epoch", i + 1) for i, r in enumerate(log)]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     loss_keys = sorted({k for r in log for k in r if k.startswith("train_") and not k.endswith("_acc")})
@@ -46,7 +30,7 @@ def training_curves(log: list[dict[str, Any]]) -> bytes:
     a2.set_title("accuracy / retrieval")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -60,7 +44,7 @@ def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def _colours(labels: np.ndarray):
-    plt = _plt()
+    plt = pyplot()
     u, inv = np.unique(labels, return_inverse=True)
     cmap = plt.get_cmap("tab20" if len(u) <= 20 else "nipy_spectral")
     return inv / max(1, len(u) - 1) if len(u) > 20 else inv, cmap, len(u), u
@@ -68,7 +52,7 @@ def _colours(labels: np.ndarray):
 
 def tsne_panels(xy: np.ndarray, word: np.ndarray, speaker: np.ndarray, words: Sequence[str], title: str) -> bytes:
     """The same 2-D map twice: coloured by word (left) and by identity (right)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, lab, name in ((axes[0], word, "word"), (axes[1], speaker, "identity")):
         c, cmap, n, u = _colours(np.asarray(lab))
@@ -83,7 +67,7 @@ def tsne_panels(xy: np.ndarray, word: np.ndarray, speaker: np.ndarray, words: Se
                 ax.text(mx, my, words[int(w)] if 0 <= int(w) < len(words) else str(w), fontsize=8,
                         ha="center", weight="bold", bbox=dict(fc="white", alpha=0.6, lw=0, pad=1))
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _border(img: np.ndarray, ok: bool, w: int = 4) -> np.ndarray:
@@ -99,7 +83,7 @@ def retrieval_examples(rows: list[dict[str, Any]]) -> bytes:
     rows: {"query_word", "query_mouth" uint8 [n,h,w] (frames of the query's own video),
            "hits": [{"word", "mouth" uint8 [h,w], "correct_clip", "correct_word", "score"}]}.
     """
-    plt = _plt()
+    plt = pyplot()
     k = max(len(r["hits"]) for r in rows)
     nq = len(rows[0]["query_mouth"])
     fig, axes = plt.subplots(len(rows), nq + k, figsize=(1.25 * (nq + k), 1.5 * len(rows)), squeeze=False)
@@ -121,32 +105,12 @@ def retrieval_examples(rows: list[dict[str, Any]]) -> bytes:
     fig.suptitle("audio -> video retrieval: the query's own mouth frames, then the top hits "
                  "(green = same word, * = the query's own clip)", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
-
-
-def confusion(cm: np.ndarray, words: Sequence[str], title: str, *, max_inches: float = 16, min_inches: float = 4.5,
-              inches_per_word: float = 0.16, max_labels: int = 60, font: int = 9, dpi: int = 90) -> bytes:
-    """Row-normalised confusion matrix (compact for the report; `avrep eval` asks for a larger one)."""
-    plt = _plt()
-    n = len(words)
-    rown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    size = min(max_inches, max(min_inches, inches_per_word * n + 3))
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(rown, cmap="viridis", vmin=0, vmax=1)
-    if n <= max_labels:
-        ax.set_xticks(range(n), words, rotation=90, fontsize=max(4, font - n // 10))
-        ax.set_yticks(range(n), words, fontsize=max(4, font - n // 10))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return _png(fig, dpi)
+    return png_bytes(fig)
 
 
 def bars(values: dict[str, float], goals: dict[str, float | None], title: str) -> bytes:
     """Horizontal bars of metrics with their goal marked."""
-    plt = _plt()
+    plt = pyplot()
     names = list(values)
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1))
     y = np.arange(len(names))
@@ -160,7 +124,7 @@ def bars(values: dict[str, float], goals: dict[str, float | None], title: str) -
     ax.invert_yaxis()
     ax.set_title(title + " (red = goal)")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 __all__ = ["bars", "confusion", "retrieval_examples", "training_curves", "tsne_2d", "tsne_panels"]

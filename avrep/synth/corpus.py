@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from avrep.conventions import CLIP_FRAMES as N_FRAMES
+from avrep.conventions import CLIP_SAMPLES, FPS, SAMPLE_RATE
 from avrep.errors import AvrepError
+from avrep.security import load_json, load_json_object
 from avrep.utils import atomic_save_npy, atomic_write_json, atomic_write_parquet, write_manifest_json
 
-FPS = 25
-SAMPLE_RATE = 16000
-N_FRAMES = 29
-CLIP_SAMPLES = N_FRAMES * SAMPLE_RATE // FPS  # 18,560
 SPLITS = ("train", "val", "test")
 SPLIT_SHARE = (0.7, 0.15, 0.15)
 
@@ -259,7 +258,7 @@ def _prepare_out(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if overwrite:
             shutil.rmtree(out)
-        elif state_file.exists() and json.loads(state_file.read_text()) == _state(cfg):
+        elif state_file.exists() and load_json(state_file) == _state(cfg):
             return  # same job: resume
         else:
             raise AvrepError(f"{out}: directory is not empty (use --overwrite, or the same arguments to resume)")
@@ -345,7 +344,7 @@ def corpus_stats(out: str | os.PathLike) -> dict[str, Any]:
     if not mf.exists():
         raise AvrepError(f"{out}: not a synthetic corpus (no manifest.parquet)")
     df = pd.read_parquet(mf)
-    vocab = json.loads((out / "vocab.json").read_text()) if (out / "vocab.json").exists() else vocabulary_info(sorted(df.word.unique()))
+    vocab = load_json_object(out / "vocab.json") if (out / "vocab.json").exists() else vocabulary_info(sorted(df.word.unique()))
     per_split = {s: {"clips": int((df.split == s).sum()), "identities": int(df[df.split == s].identity_id.nunique()),
                      "voices": int(df[df.split == s].voice_id.nunique())} for s in SPLITS}
     return {

@@ -20,6 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from avrep.conventions import FPS, N_LANDMARKS
 from avrep.errors import AvrepError
 
 __all__ = ["Identity", "FaceRenderer", "render_sequence", "head_motion", "blink_track", "ARTIC_NAMES"]
@@ -376,7 +377,7 @@ class FaceRenderer:
         u[31:36, 0] *= idn.nose_width
         self.u = u
         self.mouth_c = np.array([0.0, _MOUTH_Y * idn.face_length + idn.mouth_shift])
-        base = np.zeros((68, 2))
+        base = np.zeros((N_LANDMARKS, 2))
         base[:48] = self._to_px(u)
         outer, inner, _ = self._mouth(np.zeros(5))
         base[48:60], base[60:68] = outer, inner
@@ -472,12 +473,33 @@ class FaceRenderer:
         return n / (n.std() + 1e-6)
 
     def _build_layers(self, R: _Region) -> dict[str, np.ndarray]:
-        idn, F, cx, ye = self.id, self.F, self.cx, self.ye
+        """The identity's static layers over region `R`: what lies under the face (background, body),
+        the shaded skin, the front layer (hair cap, glasses; premultiplied) and the beard texture.
+
+        Texture noise comes from `_tex_rng` in a fixed order, so a layer helper must not be reordered."""
+        under = self._background(R)
+        # long hair hangs behind the neck and shoulders
+        hair_tex = 1 + 0.18 * self._noise((R.h, R.w), (0.6 * R.ss, 5 * R.ss))
+        if self.id.hair_style == "long":
+            self._draw_back_hair(R, under, hair_tex)
+        neck_m = self._draw_shirt_and_neck(R, under)
+        if self.id.hair_style not in ("long",):  # ears (hidden under long hair)
+            self._draw_ears(R, under)
+        skin_img = self._shaded_skin(R)
+        self._draw_eye_sockets(R, skin_img)
+        self._draw_nose(R, skin_img)
+        self._draw_brows(R, skin_img, hair_tex)
+        fa, frgb = self._hair_cap(R, hair_tex)
+        if self.id.glasses != "none":
+            fa, frgb = self._add_glasses(R, fa, frgb)
+        beard_tex = np.clip(0.75 + 0.35 * self._noise((R.h, R.w), (0.5 * R.ss, 1.2 * R.ss)), 0, 1)
+        return {"under": under, "skin": np.clip(skin_img, 0, 1).astype(np.float32), "neck": neck_m,
+                "front_a": fa.astype(np.float32), "front_rgb": frgb.astype(np.float32), "beard": beard_tex}
+
+    def _background(self, R: _Region) -> np.ndarray:
+        """Background: two-colour gradient, a few soft shapes and a vignette -> float32 [H, W, 3]."""
+        idn, cx = self.id, self.cx
         xs, ys = R.grid
-        H, W = R.h, R.w
-        L = self.light
-        b = self.base
-        # background: two-colour gradient, vignette and a few soft shapes
         ang = math.radians(idn.bg_angle)
         t = ((xs - cx) * math.cos(ang) + (ys - cx) * math.sin(ang)) / self.canvas + 0.5
         t = np.clip(t, 0, 1)[..., None]
@@ -490,17 +512,24 @@ class FaceRenderer:
             _blend(under, c, m * self._tex_rng.uniform(0.3, 0.7))
         r2 = ((xs - cx) ** 2 + (ys - cx) ** 2) / (0.7 * self.canvas) ** 2
         under *= (1 - 0.25 * r2)[..., None]
-        # long hair hangs behind the neck and shoulders
+        return under
+
+    def _draw_back_hair(self, R: _Region, under: np.ndarray, hair_tex: np.ndarray) -> None:
+        """Long hair behind the neck and shoulders, drawn into `under`."""
+        idn, F, cx, ye = self.id, self.F, self.cx, self.ye
         hair = np.array(idn.hair_color, np.float32)
-        hair_tex = 1 + 0.18 * self._noise((H, W), (0.6 * R.ss, 5 * R.ss))
-        if idn.hair_style == "long":
-            sk = self._skull(0.08)
-            drop = ye + (0.95 + 0.2 * idn.hair_volume) * F
-            back = np.vstack([sk, [[cx - 0.62 * F, ye + 0.3 * F], [cx - 0.6 * F, drop], [cx - 0.3 * F, drop + 0.08 * F],
-                                   [cx + 0.3 * F, drop + 0.08 * F], [cx + 0.6 * F, drop], [cx + 0.62 * F, ye + 0.3 * F]]])
-            m = R.mask([back], blur=0.5)
-            _blend(under, np.clip(hair * 0.6 * hair_tex[..., None], 0, 1), m)
-        # shirt and neck
+        sk = self._skull(0.08)
+        drop = ye + (0.95 + 0.2 * idn.hair_volume) * F
+        back = np.vstack([sk, [[cx - 0.62 * F, ye + 0.3 * F], [cx - 0.6 * F, drop], [cx - 0.3 * F, drop + 0.08 * F],
+                               [cx + 0.3 * F, drop + 0.08 * F], [cx + 0.6 * F, drop], [cx + 0.62 * F, ye + 0.3 * F]]])
+        m = R.mask([back], blur=0.5)
+        _blend(under, np.clip(hair * 0.6 * hair_tex[..., None], 0, 1), m)
+
+    def _draw_shirt_and_neck(self, R: _Region, under: np.ndarray) -> np.ndarray:
+        """Shirt and neck, drawn into `under`; returns the neck mask (the chin casts its shadow there)."""
+        idn, F, cx = self.id, self.F, self.cx
+        xs, ys = R.grid
+        L, b = self.light, self.base
         chin_y = b[8, 1]
         ysh = chin_y + 0.27 * F
         shirt_poly = np.vstack([[cx - 1.4 * F, self.canvas + 5], [cx - 1.2 * F, ysh + 0.2 * F],
@@ -517,21 +546,29 @@ class FaceRenderer:
         skin = np.array(idn.skin, np.float32)
         nshade = 0.72 + 0.16 * np.clip((xs - cx) / nw, -1, 1) * float(L[0]) - 0.12 * np.abs((xs - cx) / nw) ** 2
         _blend(under, np.clip(skin * nshade[..., None], 0, 1), neck_m)
-        # ears (hidden under long hair)
-        if idn.hair_style not in ("long",):
-            for sgn in (-1, 1):
-                ecx, ecy = cx + sgn * 0.52 * F, ye + 0.12 * F
-                ear = _superellipse(ecx, ecy, 0.07 * F, 0.15 * F, 0, 2 * math.pi, 2.2, 32)
-                m = R.mask([ear], blur=0.4)
-                _blend(under, skin * (0.78 + 0.1 * sgn * float(L[0])), m)
-                inner = _superellipse(ecx + sgn * 0.008 * F, ecy, 0.035 * F, 0.09 * F, 0, 2 * math.pi, 2, 24)
-                _blend(under, skin * 0.55, R.mask([inner], blur=0.8) * 0.6)
-        # ---- skin layer: shaded by a height map and one directional light
-        z = np.zeros((H, W), np.float32)
+        return neck_m
+
+    def _draw_ears(self, R: _Region, under: np.ndarray) -> None:
+        """Both ears with their inner shadow, drawn into `under`."""
+        F, cx, ye, L = self.F, self.cx, self.ye, self.light
+        skin = np.array(self.id.skin, np.float32)
+        for sgn in (-1, 1):
+            ecx, ecy = cx + sgn * 0.52 * F, ye + 0.12 * F
+            ear = _superellipse(ecx, ecy, 0.07 * F, 0.15 * F, 0, 2 * math.pi, 2.2, 32)
+            m = R.mask([ear], blur=0.4)
+            _blend(under, skin * (0.78 + 0.1 * sgn * float(L[0])), m)
+            inner = _superellipse(ecx + sgn * 0.008 * F, ecy, 0.035 * F, 0.09 * F, 0, 2 * math.pi, 2, 24)
+            _blend(under, skin * 0.55, R.mask([inner], blur=0.8) * 0.6)
+
+    def _height_map(self, R: _Region) -> np.ndarray:
+        """Face height map [H, W]: an ellipsoid plus bumps for nose, brows, cheeks, mouth and chin."""
+        idn, F, cx, ye = self.id, self.F, self.cx, self.ye
+        xs, ys = R.grid
+        b, u = self.base, self.u
+        z = np.zeros((R.h, R.w), np.float32)
         uu = (xs - cx) / (0.56 * F)
         vv = (ys - (ye + 0.05 * F)) / np.where(ys > ye + 0.05 * F, 1.25 * F, 0.95 * F)
         z += 0.55 * F * np.sqrt(np.clip(1 - uu ** 2 - vv ** 2, 0.02, 1))
-        u = self.u
         nb = self._to_px(u[27:31])
         for k, (px, py) in enumerate(nb):
             _bump(z, R, px, py, (0.035 + 0.006 * k) * F, 0.06 * F, (0.02 + 0.03 * k) * F)
@@ -548,19 +585,31 @@ class FaceRenderer:
         mc = self._to_px(self.mouth_c)
         _bump(z, R, mc[0], mc[1], 0.2 * F, 0.12 * F, 0.04 * F)
         _bump(z, R, cx, b[8, 1] - 0.1 * F, 0.09 * F, 0.06 * F, 0.025 * F)
+        return z
+
+    def _shaded_skin(self, R: _Region) -> np.ndarray:
+        """Skin shaded by the height map and one directional light, with texture and blush -> [H, W, 3]."""
+        idn, F, cx, ye, L = self.id, self.F, self.cx, self.ye, self.light
+        z = self._height_map(R)
         gy, gx = np.gradient(z, 1.0 / R.ss)
         nrm = np.sqrt(gx * gx + gy * gy + 1)
         lam = np.clip((-gx * L[0] - gy * L[1] + L[2]) / nrm, 0, 1)
         shade = (1 - idn.light_strength) * 0.85 + idn.light_strength * 1.05 * lam
         spec = np.clip((-gx * L[0] * 0.5 - gy * L[1] * 0.5 + 1) / nrm, 0, 1) ** 30 * 0.12
-        tex = 1 + 0.015 * self._noise((H, W), (1.2 * R.ss, 1.2 * R.ss))
+        tex = 1 + 0.015 * self._noise((R.h, R.w), (1.2 * R.ss, 1.2 * R.ss))
         # darker skin keeps redder shadows (sub-surface look)
+        skin = np.array(idn.skin, np.float32)
         gam = np.array([0.85, 1.0, 1.1], np.float32)
         skin_img = (skin[None, None] * (shade[..., None] ** gam) * tex[..., None] + spec[..., None]).astype(np.float32)
         blush = R.mask([_superellipse(cx + s * 0.25 * F, ye + 0.24 * F, 0.1 * F, 0.06 * F, 0, 2 * math.pi, 2, 24)
                         for s in (-1, 1)], blur=0.06 * F) * idn.blush * 0.25
         _blend(skin_img, np.clip(skin * np.array([1.05, 0.72, 0.72]), 0, 1), blush)
-        # eye sockets and lid creases (ambient occlusion the height map cannot give)
+        return skin_img
+
+    def _draw_eye_sockets(self, R: _Region, skin_img: np.ndarray) -> None:
+        """Eye sockets and lid creases (ambient occlusion the height map cannot give)."""
+        F, b = self.F, self.base
+        skin = np.array(self.id.skin, np.float32)
         for lo in (36, 42):
             e = b[lo:lo + 6]
             ec = e.mean(0)
@@ -569,7 +618,13 @@ class FaceRenderer:
             _blend(skin_img, skin * 0.55, R.mask([sock], blur=0.05 * F) * 0.45)
             crease = _catmull(np.array([e[0], e[1], e[2], e[3]]) + np.array([0, -0.028 * F]), 5)
             _blend(skin_img, skin * 0.5, R.lines(crease, 0.012 * F, blur=0.35) * 0.5)
-        # nose: side shadow opposite the light, nostrils, shadow under the tip, nasolabial folds
+
+    def _draw_nose(self, R: _Region, skin_img: np.ndarray) -> None:
+        """Nose: side shadow opposite the light, nostrils, shadow under the tip, nasolabial folds."""
+        idn, F, cx, L, b, u = self.id, self.F, self.cx, self.light, self.base, self.u
+        skin = np.array(idn.skin, np.float32)
+        tip = self._to_px(u[30])
+        mc = self._to_px(self.mouth_c)
         for s in (-1, 1):
             side = np.array([[cx + s * 0.045 * F, b[28, 1]], [cx + s * 0.06 * F, b[29, 1]], [cx + s * 0.085 * F, b[31, 1] - 0.01 * F]])
             dark = 0.15 + 0.3 * max(0.0, -s * float(L[0])) / 0.8
@@ -587,10 +642,13 @@ class FaceRenderer:
         _blend(skin_img, skin * 0.55, R.mask([under_nose], blur=0.02 * F) * 0.45)
         tiph = _superellipse(tip[0] - 0.01 * F * L[0], tip[1] - 0.005 * F, 0.02 * F, 0.015 * F, 0, 2 * math.pi, 2, 16)
         _blend(skin_img, np.minimum(skin * 1.2 + 0.05, 1), R.mask([tiph], blur=0.02 * F) * 0.35)
-        # brows (hair texture, tapered)
+
+    def _draw_brows(self, R: _Region, skin_img: np.ndarray, hair_tex: np.ndarray) -> None:
+        """Brows: tapered strokes along points 17-21 and 22-26 with the hair texture."""
+        idn, F = self.id, self.F
         bcol = np.array(idn.brow_color, np.float32)
         for lo, hi in ((17, 22), (22, 27)):
-            br = b[lo:hi]
+            br = self.base[lo:hi]
             c = _catmull(br, 6)
             n = len(c)
             tt = np.linspace(0, 1, n)
@@ -601,76 +659,84 @@ class FaceRenderer:
             poly = np.vstack([c - nrm2 * th[:, None] * 0.3, (c + nrm2 * th[:, None] * 0.7)[::-1]])
             m = R.mask([poly], blur=0.45) * np.clip(0.85 + 0.25 * hair_tex - 0.2, 0, 1)
             _blend(skin_img, bcol, m * 0.9)
-        # ---- front layer: hair cap and glasses (premultiplied)
-        fa = np.zeros((H, W), np.float32)
-        frgb = np.zeros((H, W, 3), np.float32)
+
+    def _hair_cap(self, R: _Region, hair_tex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Front layer's hair cap for the identity's style -> (alpha [H, W], premultiplied rgb [H, W, 3])."""
+        idn, F, cx, ye, L, b = self.id, self.F, self.cx, self.ye, self.light, self.base
+        xs, ys = R.grid
+        fa = np.zeros((R.h, R.w), np.float32)
+        frgb = np.zeros((R.h, R.w, 3), np.float32)
         st = idn.hair_style
-        if st != "bald":
-            vol = idn.hair_volume if st != "buzz" else 0.01
-            outer = self._skull(vol, 41)
-            if st in ("curly", "afro"):
-                ang_ = np.linspace(0, np.pi, len(outer))
-                ph = self._tex_rng.uniform(0, 6.28, 2)
-                rr = 1 + 0.025 * np.sin(17 * ang_ + ph[0]) + 0.015 * np.sin(29 * ang_ + ph[1])
-                ctr = np.array([cx, ye])
-                outer = ctr + (outer - ctr) * rr[:, None]
-            side = (-0.02 if st in ("short", "side_part", "fringe", "buzz", "bun") else 0.28) * F
-            if st in ("afro", "curly"):
-                side = 0.35 * F
-            outer = np.vstack([[outer[0][0], ye + side], outer, [outer[-1][0], ye + side]])
-            hl = idn.hairline
-            asym = 0.08 if st == "side_part" else 0.0
-            hair_l = np.array([[cx - 0.49 * F, ye + 0.06 * F], [cx - 0.47 * F, ye - 0.2 * F],
-                               [cx - 0.36 * F, ye - (hl + 0.02 - asym) * F], [cx - 0.12 * F, ye - (hl + 0.01 + asym * 0.3) * F],
-                               [cx + 0.12 * F, ye - (hl + 0.01 - asym * 0.3) * F], [cx + 0.36 * F, ye - (hl + 0.02 + asym * 0.6) * F],
-                               [cx + 0.47 * F, ye - 0.2 * F], [cx + 0.49 * F, ye + 0.06 * F]])
-            hairline = _catmull(hair_l, 6)
-            if st == "fringe":
-                xx = hairline[:, 0]
-                hairline[:, 1] += 0.018 * F * np.sin((xx - cx) / F * 40) * (np.abs(xx - cx) < 0.38 * F)
-            window = np.vstack([hairline, b[15:0:-1]])
-            hm = R.mask([outer], blur=0.4) * (1 - R.mask([window], blur=0.35))
-            if st == "bun":
-                bun = _superellipse(cx, ye - (idn.forehead + vol + 0.08) * F, 0.17 * F, 0.13 * F, 0, 2 * math.pi, 2, 32)
-                hm = np.maximum(hm, R.mask([bun], blur=0.4))
-            if st in ("curly", "afro"):
-                htex = 1 + 0.3 * self._noise((H, W), (1.0 * R.ss, 1.0 * R.ss))
-            else:
-                htex = hair_tex
-            alpha = 0.85 if st == "buzz" else 1.0
-            top = ye - (idn.forehead + vol) * F
-            hshade = 0.7 + 0.35 * np.clip(1 - ((xs - cx + L[0] * 0.3 * F) ** 2 + (ys - top - 0.25 * F) ** 2) / (0.45 * F) ** 2, 0, 1)
-            hcol = np.clip(hair * hshade[..., None] * htex[..., None] + 0.03 * (htex[..., None] - 1), 0, 1)
-            fa = hm * alpha
-            frgb = hcol * fa[..., None]
-        if idn.glasses != "none":
-            gc = np.array(idn.glasses_color, np.float32)
-            n = 2.2 if idn.glasses == "round" else 4.5
-            rims = []
-            for lo in (36, 42):
-                ec = b[lo:lo + 6].mean(0) + np.array([0, 0.005 * F])
-                rims.append(_superellipse(ec[0], ec[1], 0.115 * F, 0.08 * F, 0, 2 * math.pi, n, 48))
-            gm = np.zeros((H, W), np.float32)
-            for r in rims:
-                gm = np.maximum(gm, R.lines(r, 0.018 * F, blur=0.25, closed=True))
-            l0, r0 = rims[0], rims[1]
-            bridge = np.array([[l0[:, 0].max() - 0.005 * F, l0[:, 1].mean() - 0.02 * F], [cx, l0[:, 1].mean() - 0.035 * F],
-                               [r0[:, 0].min() + 0.005 * F, r0[:, 1].mean() - 0.02 * F]])
-            gm = np.maximum(gm, R.lines(_catmull(bridge, 5), 0.016 * F, blur=0.25))
-            for r, s in ((l0, -1), (r0, 1)):
-                xo = r[:, 0].min() if s < 0 else r[:, 0].max()
-                temple = np.array([[xo, r[:, 1].mean() - 0.02 * F], [cx + s * 0.5 * F, r[:, 1].mean() - 0.01 * F]])
-                gm = np.maximum(gm, R.lines(temple, 0.016 * F, blur=0.25))
-            lm = R.mask(rims, blur=0.3) * 0.12
-            lens_col = np.array([0.85, 0.9, 0.95], np.float32)
-            la = lm * (1 - fa)
-            frgb = frgb * (1 - la[..., None]) + lens_col * la[..., None]
-            fa = fa + la * (1 - fa)
-            frgb = frgb * (1 - gm[..., None]) + gc * gm[..., None]
-            fa = fa + gm * (1 - fa)
-        beard_tex = np.clip(0.75 + 0.35 * self._noise((H, W), (0.5 * R.ss, 1.2 * R.ss)), 0, 1)
-        return {"under": under, "skin": np.clip(skin_img, 0, 1).astype(np.float32), "neck": neck_m,
-                "front_a": fa.astype(np.float32), "front_rgb": frgb.astype(np.float32), "beard": beard_tex}
+        if st == "bald":
+            return fa, frgb
+        hair = np.array(idn.hair_color, np.float32)
+        vol = idn.hair_volume if st != "buzz" else 0.01
+        outer = self._skull(vol, 41)
+        if st in ("curly", "afro"):
+            ang_ = np.linspace(0, np.pi, len(outer))
+            ph = self._tex_rng.uniform(0, 6.28, 2)
+            rr = 1 + 0.025 * np.sin(17 * ang_ + ph[0]) + 0.015 * np.sin(29 * ang_ + ph[1])
+            ctr = np.array([cx, ye])
+            outer = ctr + (outer - ctr) * rr[:, None]
+        side = (-0.02 if st in ("short", "side_part", "fringe", "buzz", "bun") else 0.28) * F
+        if st in ("afro", "curly"):
+            side = 0.35 * F
+        outer = np.vstack([[outer[0][0], ye + side], outer, [outer[-1][0], ye + side]])
+        hl = idn.hairline
+        asym = 0.08 if st == "side_part" else 0.0
+        hair_l = np.array([[cx - 0.49 * F, ye + 0.06 * F], [cx - 0.47 * F, ye - 0.2 * F],
+                           [cx - 0.36 * F, ye - (hl + 0.02 - asym) * F], [cx - 0.12 * F, ye - (hl + 0.01 + asym * 0.3) * F],
+                           [cx + 0.12 * F, ye - (hl + 0.01 - asym * 0.3) * F], [cx + 0.36 * F, ye - (hl + 0.02 + asym * 0.6) * F],
+                           [cx + 0.47 * F, ye - 0.2 * F], [cx + 0.49 * F, ye + 0.06 * F]])
+        hairline = _catmull(hair_l, 6)
+        if st == "fringe":
+            xx = hairline[:, 0]
+            hairline[:, 1] += 0.018 * F * np.sin((xx - cx) / F * 40) * (np.abs(xx - cx) < 0.38 * F)
+        window = np.vstack([hairline, b[15:0:-1]])
+        hm = R.mask([outer], blur=0.4) * (1 - R.mask([window], blur=0.35))
+        if st == "bun":
+            bun = _superellipse(cx, ye - (idn.forehead + vol + 0.08) * F, 0.17 * F, 0.13 * F, 0, 2 * math.pi, 2, 32)
+            hm = np.maximum(hm, R.mask([bun], blur=0.4))
+        if st in ("curly", "afro"):
+            htex = 1 + 0.3 * self._noise((R.h, R.w), (1.0 * R.ss, 1.0 * R.ss))
+        else:
+            htex = hair_tex
+        alpha = 0.85 if st == "buzz" else 1.0
+        top = ye - (idn.forehead + vol) * F
+        hshade = 0.7 + 0.35 * np.clip(1 - ((xs - cx + L[0] * 0.3 * F) ** 2 + (ys - top - 0.25 * F) ** 2) / (0.45 * F) ** 2, 0, 1)
+        hcol = np.clip(hair * hshade[..., None] * htex[..., None] + 0.03 * (htex[..., None] - 1), 0, 1)
+        fa = hm * alpha
+        frgb = hcol * fa[..., None]
+        return fa, frgb
+
+    def _add_glasses(self, R: _Region, fa: np.ndarray, frgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Glasses (tinted lenses, rims, bridge, temples) composited over the front layer (fa, frgb)."""
+        idn, F, cx, b = self.id, self.F, self.cx, self.base
+        gc = np.array(idn.glasses_color, np.float32)
+        n = 2.2 if idn.glasses == "round" else 4.5
+        rims = []
+        for lo in (36, 42):
+            ec = b[lo:lo + 6].mean(0) + np.array([0, 0.005 * F])
+            rims.append(_superellipse(ec[0], ec[1], 0.115 * F, 0.08 * F, 0, 2 * math.pi, n, 48))
+        gm = np.zeros((R.h, R.w), np.float32)
+        for r in rims:
+            gm = np.maximum(gm, R.lines(r, 0.018 * F, blur=0.25, closed=True))
+        l0, r0 = rims[0], rims[1]
+        bridge = np.array([[l0[:, 0].max() - 0.005 * F, l0[:, 1].mean() - 0.02 * F], [cx, l0[:, 1].mean() - 0.035 * F],
+                           [r0[:, 0].min() + 0.005 * F, r0[:, 1].mean() - 0.02 * F]])
+        gm = np.maximum(gm, R.lines(_catmull(bridge, 5), 0.016 * F, blur=0.25))
+        for r, s in ((l0, -1), (r0, 1)):
+            xo = r[:, 0].min() if s < 0 else r[:, 0].max()
+            temple = np.array([[xo, r[:, 1].mean() - 0.02 * F], [cx + s * 0.5 * F, r[:, 1].mean() - 0.01 * F]])
+            gm = np.maximum(gm, R.lines(temple, 0.016 * F, blur=0.25))
+        lm = R.mask(rims, blur=0.3) * 0.12
+        lens_col = np.array([0.85, 0.9, 0.95], np.float32)
+        la = lm * (1 - fa)
+        frgb = frgb * (1 - la[..., None]) + lens_col * la[..., None]
+        fa = fa + la * (1 - fa)
+        frgb = frgb * (1 - gm[..., None]) + gc * gm[..., None]
+        fa = fa + gm * (1 - fa)
+        return fa, frgb
 
     # --- per-frame drawing ----------------------------------------------------------------
     def _render_region(self, R: _Region, layers: dict[str, np.ndarray], artic: np.ndarray, blink: float) -> np.ndarray:
@@ -855,7 +921,7 @@ class FaceRenderer:
     def landmarks(self, artic: np.ndarray, blink: float = 0.0) -> np.ndarray:
         """True 68 points in canvas coordinates (before the head transform)."""
         outer, inner, chin = self._mouth(artic)
-        pts = np.zeros((68, 2))
+        pts = np.zeros((N_LANDMARKS, 2))
         pts[:17] = self._jaw_points(chin)
         pts[17:36] = self.base[17:36]
         pts[36:48] = self._eye_points(blink)
@@ -920,7 +986,7 @@ def head_motion(n: int, rng: np.random.Generator) -> np.ndarray:
 _BLINK_SHAPE = np.array([0.45, 1.0, 0.75, 0.35, 0.1])
 
 
-def blink_track(n: int, rng: np.random.Generator, fps: float = 25.0) -> np.ndarray:
+def blink_track(n: int, rng: np.random.Generator, fps: float = FPS) -> np.ndarray:
     """[n] eyelid closure: a ~5-frame blink every 2-4 s, at a random phase."""
     out = np.zeros(n)
     t = -rng.uniform(0, 3.0) * fps
@@ -953,7 +1019,7 @@ def render_sequence(identity: Identity | FaceRenderer, artic_track: np.ndarray, 
     poses = head_motion(n, rng)
     blinks = blink_track(n, rng)
     frames = np.empty((n, r.size, r.size, 3), np.uint8)
-    lms = np.empty((n, 68, 2), np.float32)
+    lms = np.empty((n, N_LANDMARKS, 2), np.float32)
     for i in range(n):
         frames[i], lms[i] = r.render(tr[i], poses[i], blinks[i])
     return frames, lms

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avrep.conventions import SAMPLE_RATE
 from avrep.errors import AvrepError
 
 # --- speak_lib.h (espeak-ng 1.52) -----------------------------------------------------------
@@ -252,7 +253,7 @@ def _silent_run_start(silent: np.ndarray, lo: int, hi: int) -> int:
     return lo + int(loud[-1]) + 1 if loud.size else lo
 
 
-def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_rate: int = 16000,
+def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_rate: int = SAMPLE_RATE,
                pitch_range: int = 50, seed: int = 0) -> Speech:
     """Speak `text` with espeak-ng voice `voice` (e.g. "en-us+m1"); words/phonemes in output samples.
 

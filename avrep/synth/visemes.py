@@ -32,6 +32,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.errors import AvrepError
 
 VISEMES: tuple[str, ...] = (
@@ -187,8 +188,8 @@ def phonemes_to_visemes(names: Iterable[str], collapse: bool = False,
     return out
 
 
-def articulation_track(phonemes: Sequence[tuple[str, int, int]], n_frames: int, fps: float = 25,
-                       sample_rate: int = 16000, offset_samples: int = 0,
+def articulation_track(phonemes: Sequence[tuple[str, int, int]], n_frames: int, fps: float = FPS,
+                       sample_rate: int = SAMPLE_RATE, offset_samples: int = 0,
                        voice: str | None = None) -> np.ndarray:
     """Mouth articulators per video frame: float32 [n_frames, 5] in ARTICULATORS order, in [0, 1].
 

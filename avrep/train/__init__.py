@@ -1,1 +1,3 @@
-"""DAVS training: losses, loop, checkpoints (safetensors + JSON), torchrun DDP."""
+"""Training (the top of the library stack; nothing below imports it): DAVS (loop, losses) and the
+talking-face generator (gen_data, gen_losses, gen_loop), sharing run start, schedule and epoch commit
+(epochs), checkpoints (safetensors + JSON) and torchrun DDP."""

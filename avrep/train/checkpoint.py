@@ -9,7 +9,6 @@ consistent run that `--resume` continues exactly.
 """
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -17,29 +16,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from avrep.errors import AvrepError
+from avrep.security import load_json_object, load_safetensors
 from avrep.utils import atomic_path, atomic_write_json
 
 
 def save_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write tensors (moved to the CPU) to a .safetensors file atomically; read back with
+    `avrep.security.load_safetensors`."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(path, ".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-
-
-def load_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    from avrep.security import refuse_pickle
-
-    path = Path(path)
-    if not path.exists():
-        raise AvrepError(f"{path}: weights file not found")
-    refuse_pickle(path)  # a pickle named .safetensors gets a clear refusal, never an unpickling
-    try:
-        return load_file(str(path), device=str(device))
-    except Exception as e:  # corrupt / truncated file
-        raise AvrepError(f"{path}: cannot read safetensors weights ({e})") from None
 
 
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -116,12 +105,12 @@ def load_checkpoint(run_dir: str | Path, model: torch.nn.Module, optimizer: torc
     sp = run_dir / "state.json"
     if not sp.exists():
         raise AvrepError(f"{sp}: no checkpoint to resume from")
-    state = json.loads(sp.read_text())
+    state = load_json_object(sp)
     ck = run_dir / state["checkpoint"]
-    model.load_state_dict(load_weights(ck / "model.safetensors", device))
-    extra = json.loads((ck / "extra.json").read_text())
+    model.load_state_dict(load_safetensors(ck / "model.safetensors", device))
+    extra = load_json_object(ck / "extra.json")
     if optimizer is not None:
-        optimizer_from_flat(optimizer, load_weights(ck / "optimizer.safetensors", device), extra["optimizer"])
+        optimizer_from_flat(optimizer, load_safetensors(ck / "optimizer.safetensors", device), extra["optimizer"])
     if restore_rng:
-        set_rng_state(load_weights(ck / "rng.safetensors"), extra["rng"])
+        set_rng_state(load_safetensors(ck / "rng.safetensors"), extra["rng"])
     return {**state, "extra": extra}

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from avrep.device import resolve_device
+
 
 @dataclass
 class DistInfo:
@@ -25,18 +27,6 @@ class DistInfo:
     @property
     def main(self) -> bool:
         return self.rank == 0
-
-
-def resolve_device(pref: str = "auto", local_rank: int = 0) -> torch.device:
-    if pref == "auto":
-        pref = "cuda" if torch.cuda.is_available() else "cpu"
-    if pref == "cuda":
-        if not torch.cuda.is_available():
-            from avrep.errors import AvrepError
-
-            raise AvrepError("--device cuda: no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(pref)
 
 
 def init_distributed(device_pref: str = "auto") -> DistInfo:

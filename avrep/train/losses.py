@@ -18,12 +18,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from avrep.models.config import DAVSLossConfig
 from avrep.models.heads import grad_reverse
 from avrep.train.ddp import gather_with_grad
 
-DEFAULT_LOSS = {"cls": 1.0, "assoc": 1.0, "sync": 0.5, "id": 1.0, "mod": 0.1, "dis": 0.1,
-                "assoc_kind": "infonce", "temperature": 0.07, "sync_temperature": 0.1, "margin": 1.0,
-                "adv_mode": "uniform"}
+DEFAULT_LOSS: dict[str, Any] = DAVSLossConfig().to_dict()  # the defaults live in avrep.models.config
 
 
 def infonce(a: torch.Tensor, b_all: torch.Tensor, tau: float, offset: int = 0) -> torch.Tensor:
@@ -51,10 +50,21 @@ def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float) -> torch.Tensor:
                   + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt))
 
 
+def masked_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the rows whose target is known (>= 0); 0 (with a graph) when none is: clips
+    without word labels still train every other term."""
+    keep = target >= 0
+    if bool(keep.all()):
+        return F.cross_entropy(logits, target)
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[keep], target[keep])
+
+
 def _against(head: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: str) -> torch.Tensor:
     """Encoder-side adversarial loss against a frozen adversary head."""
     if mode == "grl":
-        return F.cross_entropy(head.forward_frozen(grad_reverse(x)), y)
+        return masked_ce(head.forward_frozen(grad_reverse(x)), y)
     logp = F.log_softmax(head.forward_frozen(x).float(), -1)
     return -logp.mean()  # cross-entropy to the uniform distribution
 
@@ -77,7 +87,7 @@ class DAVSLoss(nn.Module):
         terms: dict[str, torch.Tensor] = {}
 
         lv, la = m.word_head(ve), m.word_head(ae)
-        terms["cls"] = F.cross_entropy(lv, word) + F.cross_entropy(la, word)
+        terms["cls"] = masked_ce(lv, word) + masked_ce(la, word)  # only where the words are known
 
         if c["assoc_kind"] == "infonce":
             a_all, offset = gather_with_grad(an)
@@ -95,7 +105,7 @@ class DAVSLoss(nn.Module):
         spk2 = torch.cat([speaker, speaker])
         adv_train = (F.cross_entropy(m.modality_disc(emb.detach()), modality)
                      + F.cross_entropy(m.adv_speaker_from_word(emb.detach()), spk2)
-                     + F.cross_entropy(m.adv_word_from_identity(idf.detach()), word))
+                     + masked_ce(m.adv_word_from_identity(idf.detach()), word))
         # ... and the encoders are trained to defeat them
         mode = c["adv_mode"]
         terms["mod"] = _against(m.modality_disc, emb, modality, mode)
@@ -104,6 +114,8 @@ class DAVSLoss(nn.Module):
         total = adv_train + sum(c[k] * v for k, v in terms.items())
         terms["adv_heads"] = adv_train
         with torch.no_grad():
-            stats = {"video_correct": (lv.argmax(-1) == word).sum(), "audio_correct": (la.argmax(-1) == word).sum(),
+            known = word >= 0  # accuracy over the clips whose word is known
+            stats = {"video_correct": ((lv.argmax(-1) == word) & known).sum(),
+                     "audio_correct": ((la.argmax(-1) == word) & known).sum(), "n_labelled": known.sum(),
                      "n": torch.tensor(word.shape[0], device=word.device)}
         return total, {k: v.detach() for k, v in terms.items()}, stats

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from rbharness import (CLI, MEDIA_COMMANDS, REPO, SUB_ENV, face_source, make_media_zoo, make_photo_zoo,
-                       run_cli, run_media_command)
+                       run_cli, run_media_command, zoo_manifest)
 
 # Which commands a valid-but-odd file is run through (all of them decode through the same
 # avrep.io.media + avrep.preprocess.process_file path; the error cases run every command).
@@ -118,13 +118,7 @@ def test_limits_are_configurable(zoo, tmp_path):
 
 
 def test_batch_records_failures_and_finishes_the_rest(zoo, tmp_path):
-    from avrep.data.recipes import write_manifest
-
-    root = zoo[0].path.parent
-    cases = [c for c in zoo if c.path.is_relative_to(root)]
-    rows = [dict(clip_id=c.name, path=str(c.path.relative_to(root)), word=None, word_id=-1, transcript=None,
-                 speaker="s", split="test", start_frame=0, end_frame=-1, landmarks_path=None) for c in cases]
-    man = write_manifest(pd.DataFrame(rows), tmp_path / "zoo.parquet", root, recipe="folder")
+    man, cases = zoo_manifest(zoo, tmp_path / "zoo.parquet")
     out = tmp_path / "store"
     r = run_cli(["preprocess", str(man), "--out", str(out), "--shard-size", "3", "--no-preview"])
     assert r.code == 0, r.err[-2000:]

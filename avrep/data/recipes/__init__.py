@@ -1,5 +1,10 @@
 """Corpus recipes: each turns a corpus folder into a recipe manifest (one parquet row per clip).
 
+The contract (after lhotse): `prepare_<name>(corpus_dir, **options) -> RecipeManifest` for every recipe
+(synth, grid, lrw, lrs2, folder); `RecipeManifest.write(out)` writes the parquet. A speaker table
+(`clip,identity` CSV: `read_speaker_table`, `assign_speakers`) makes any split speaker-disjoint.
+The CLI only parses options.
+
 Manifest columns (docs/architecture.md): clip_id, path (relative to the manifest's root), word,
 word_id, transcript, speaker, split, start_frame, end_frame (exclusive, -1 = to the end),
 landmarks_path; recipes may add columns (word_start_frame, word_end_frame, ...). The root, the
@@ -10,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -78,6 +84,26 @@ def write_manifest(df: pd.DataFrame, out: str | os.PathLike, root: str | os.Path
     return out
 
 
+@dataclass
+class RecipeManifest:
+    """What every recipe returns: the manifest table, its vocabulary in word_id order (None: no fixed
+    vocabulary), the recipe's name, the corpus root and the options it was made with (provenance)."""
+
+    manifest: pd.DataFrame
+    vocab: list[str] | None
+    recipe: str
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Any]:
+        """`df, vocab = prepare_x(...)` (the pair the synth and lrw recipes returned before)."""
+        return iter((self.manifest, self.vocab))
+
+    def write(self, out: str | os.PathLike) -> Path:
+        """The manifest parquet at `out` (atomic), with root/vocab/provenance in its metadata."""
+        return write_manifest(self.manifest, out, self.root, recipe=self.recipe, vocab=self.vocab, **self.config)
+
+
 def manifest_meta(path: str | os.PathLike) -> dict[str, Any]:
     md = pq.read_schema(path).metadata or {}
     return json.loads(md[b"avrep"]) if b"avrep" in md else {}
@@ -125,3 +151,72 @@ def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> 
 def find_videos(root: str | os.PathLike, exts: tuple[str, ...] = VIDEO_EXTS) -> list[Path]:
     root = Path(root)
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+
+
+def read_speaker_table(path: str | os.PathLike) -> dict[str, str]:
+    """A speaker table CSV (`clip,identity`; `speaker` is accepted for `identity`) -> {clip key: speaker}.
+
+    The clip key is a file stem (`00139`) or a path relative to the corpus folder, with or without its
+    extension (`video/00139`, `video/00139.mp4`); rows with an empty identity are ignored."""
+    p = Path(path)
+    if not p.is_file():
+        raise AvrepError(f"{p}: speaker table not found")
+    try:
+        tab = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except Exception as e:
+        raise AvrepError(f"{p}: not a CSV speaker table ({' '.join(str(e).split())[:120]})") from None
+    cols = {c.strip().lower(): c for c in tab.columns}
+    who = cols.get("identity") or cols.get("speaker")
+    if "clip" not in cols or who is None:
+        raise AvrepError(f"{p}: speaker table needs columns clip,identity (has {', '.join(map(str, tab.columns))})")
+    out: dict[str, str] = {}
+    for ln, (clip, ident) in enumerate(zip(tab[cols["clip"]], tab[who]), 2):
+        key, ident = _clip_key(clip), str(ident).strip()
+        if not key or not ident:
+            continue
+        if out.get(key, ident) != ident:
+            raise AvrepError(f"{p}:{ln}: clip {clip!r} is listed as both {out[key]!r} and {ident!r}")
+        out[key] = ident
+    if not out:
+        raise AvrepError(f"{p}: speaker table has no clip,identity rows")
+    return out
+
+
+def _clip_key(clip: Any) -> str:
+    key = str(clip).strip().replace("\\", "/")
+    while key.startswith("./"):
+        key = key[2:]
+    return key[: -len(Path(key).suffix)] if Path(key).suffix.lower() in VIDEO_EXTS else key
+
+
+def assign_speakers(videos: list[Path], root: str | os.PathLike, table: dict[str, str],
+                    table_path: str | os.PathLike, *, drop_unlisted: bool = False) -> tuple[dict[Path, str], list[str]]:
+    """Speaker of each video from a speaker table: ({video: speaker}, relative paths of unlisted videos).
+
+    A video matches the row keyed by its relative path without extension, else by its file stem (a stem
+    shared by several videos must be keyed by path). Unlisted videos raise AvrepError (how many and the
+    first few) unless `drop_unlisted`, which leaves them out of the mapping."""
+    root = Path(root)
+    rels = [v.relative_to(root) for v in videos]
+    stems: dict[str, int] = {}
+    for r in rels:
+        stems[r.stem] = stems.get(r.stem, 0) + 1
+    found: dict[Path, str] = {}
+    unlisted, ambiguous = [], []
+    for v, r in zip(videos, rels):
+        key = r.with_suffix("").as_posix()
+        if key in table:
+            found[v] = table[key]
+        elif r.stem in table:
+            if stems[r.stem] > 1:
+                ambiguous.append(key)
+            found[v] = table[r.stem]
+        else:
+            unlisted.append(r.as_posix())
+    if ambiguous:
+        raise AvrepError(f"{table_path}: {len(ambiguous)} clip stem(s) name several videos under {root} "
+                         f"(first: {', '.join(ambiguous[:3])}); key those rows by relative path")
+    if unlisted and not drop_unlisted:
+        raise AvrepError(f"{table_path}: {len(unlisted)} of {len(videos)} videos under {root} have no row "
+                         f"(first: {', '.join(unlisted[:3])}); add them or drop them (--drop-unlisted)")
+    return found, unlisted

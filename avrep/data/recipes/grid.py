@@ -16,9 +16,8 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
-
-from avrep.data.recipes import VIDEO_EXTS, finalize, split_keys
+from avrep.conventions import CLIP_FRAMES
+from avrep.data.recipes import VIDEO_EXTS, RecipeManifest, finalize, split_keys
 from avrep.errors import AvrepError
 
 COMMANDS = {"b": "bin", "l": "lay", "p": "place", "s": "set"}
@@ -31,7 +30,7 @@ LETTERS = [c for c in "abcdefghijklmnopqrstuvxyz"]  # GRID has no 'w' letter
 VOCAB = sorted(set(COMMANDS.values()) | set(COLOURS.values()) | set(PREPOSITIONS.values()) | set(LETTERS)
                | set(DIGITS.values()) | set(ADVERBS.values()))  # 51 words; word_id = index
 WORD_ID = {w: i for i, w in enumerate(VOCAB)}
-WINDOW = 29
+WINDOW = CLIP_FRAMES  # LRW-style word windows
 SILENCE = {"sil", "sp"}
 
 
@@ -105,8 +104,8 @@ def _n_frames(path: Path) -> int:
 
 def prepare_grid(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
                  ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), window: int = WINDOW,
-                 probe_frames: bool = True) -> pd.DataFrame:
-    """GRID folder -> manifest DataFrame (level 'word': 29-frame word clips; 'sentence': whole videos).
+                 probe_frames: bool = True) -> RecipeManifest:
+    """GRID folder -> manifest (level 'word': 29-frame word clips; 'sentence': whole videos) + VOCAB.
 
     Word clips carry word_start_frame/word_end_frame relative to the window and `sentence` (the
     sentence id); windows are clamped inside the video (length from the container when probe_frames).
@@ -156,4 +155,4 @@ def prepare_grid(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
                              sentence=v.stem))
     df = finalize(rows, root)
     df.attrs.update(mismatched=mismatched, no_align=no_align)
-    return df
+    return RecipeManifest(df, VOCAB, "grid", root, {"level": level, "seed": seed, "ratios": ratios})

@@ -9,12 +9,11 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
-
-from avrep.data.recipes import SPLITS, finalize
+from avrep.conventions import CLIP_FRAMES, FPS
+from avrep.data.recipes import SPLITS, RecipeManifest, finalize
 from avrep.errors import AvrepError
 
-WINDOW = 29
+WINDOW = CLIP_FRAMES  # LRW clips are 29 frames
 
 
 def read_lrw_txt(path: str | os.PathLike) -> tuple[str | None, float | None]:
@@ -25,8 +24,8 @@ def read_lrw_txt(path: str | os.PathLike) -> tuple[str | None, float | None]:
     return (w.group(1).strip() if w else None), (float(d.group(1)) if d else None)
 
 
-def prepare_lrw(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
-    """LRW tree -> (manifest, vocab). word_id indexes the sorted word folders."""
+def prepare_lrw(root: str | os.PathLike) -> RecipeManifest:
+    """LRW tree -> manifest + vocab. word_id indexes the sorted word folders."""
     root = Path(root)
     if not root.is_dir():
         raise AvrepError(f"{root}: not a folder")
@@ -44,11 +43,11 @@ def prepare_lrw(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
                     raise AvrepError(f"{txt}: says {word!r} but lies in folder {w!r}")
                 ws = we = None
                 if dur is not None:
-                    n = max(1, int(round(dur * 25)))
+                    n = max(1, int(round(dur * FPS)))
                     ws = max(0, (WINDOW - n) // 2)
                     we = min(WINDOW, ws + n)
                 rows.append(dict(clip_id=f"{w}_{split}_{v.stem}", path=str(v.relative_to(root)), word=w.lower(),
                                  word_id=wid[w], transcript=w.lower(), speaker="unknown", split=split,
                                  start_frame=0, end_frame=-1, word_start_frame=ws, word_end_frame=we,
                                  word_duration=dur))
-    return finalize(rows, root), [w.lower() for w in words]
+    return RecipeManifest(finalize(rows, root), [w.lower() for w in words], "lrw", root)

@@ -1,18 +1,18 @@
 """Synthetic corpus (`avrep synth`) -> recipe manifest, keeping the true landmarks for each clip."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from avrep.data.recipes import finalize
+from avrep.data.recipes import RecipeManifest, finalize
 from avrep.errors import AvrepError
+from avrep.security import load_json
 
 
-def prepare_synth(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str] | None]:
-    """Read `manifest.parquet` of a synthetic corpus; returns (manifest, vocab in word_id order).
+def prepare_synth(root: str | os.PathLike) -> RecipeManifest:
+    """Read `manifest.parquet` of a synthetic corpus -> manifest + vocab (word_id order, from vocab.json).
 
     speaker = the face identity (what the video encoder sees); the voice is kept as extra columns.
     """
@@ -39,6 +39,6 @@ def prepare_synth(root: str | os.PathLike) -> tuple[pd.DataFrame, list[str] | No
     vocab = None
     vf = root / "vocab.json"
     if vf.exists():
-        v = json.loads(vf.read_text())
+        v = load_json(vf)
         vocab = v.get("words") if isinstance(v, dict) else v
-    return finalize(rows, root), vocab
+    return RecipeManifest(finalize(rows, root), vocab, "synth", root)

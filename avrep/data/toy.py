@@ -13,12 +13,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from avrep.conventions import CLIP_FRAMES, FACE_SIZE, MOUTH_CROP, SAMPLE_RATE
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.errors import AvrepError
 
 
 class ToyAVDataset(Dataset):
     def __init__(self, split: str = "train", n_words: int = 6, n_speakers: int = 4, n_test_speakers: int = 2,
-                 clips_per_pair: int = 8, frames: int = 29, size: int = 88, seed: int = 0) -> None:
+                 clips_per_pair: int = 8, frames: int = CLIP_FRAMES, size: int = MOUTH_CROP, seed: int = 0) -> None:
         if split not in ("train", "val", "test"):
             raise AvrepError(f"toy dataset: unknown split {split!r}")
         self.split, self.frames, self.size, self.seed = split, frames, size, seed
@@ -74,15 +76,15 @@ class ToyAVDataset(Dataset):
         bg = 150 + self.spk_bright[s] + 25 * np.sin(yy * self.spk_stripe[s])[None]
         mouth = np.where(inside, 40.0, bg) + r.normal(0, 8, (self.frames, sz, sz))
         # audio: syllable tones with the mouth's envelope (in step per frame) + speaker hum + noise
-        n = self.frames * 640
-        ts = np.arange(n) / 16000.0
-        fr = np.repeat(np.arange(self.frames), 640) + (np.arange(n) % 640) / 640.0  # frame time of each sample
+        n = self.frames * SPF
+        ts = np.arange(n) / SAMPLE_RATE
+        fr = np.repeat(np.arange(self.frames), SPF) + (np.arange(n) % SPF) / SPF  # frame time of each sample
         audio = np.zeros(n)
         for j in range(self.word_syl[w]):
             env = np.interp(fr, np.arange(self.frames), amp * self.word_amp[w, j] * bumps[j])
             audio += 0.3 * env * np.sin(2 * np.pi * self.word_freq[w, j] * ts)
         audio += 0.05 * np.sin(2 * np.pi * self.spk_hum[s] * ts) + r.normal(0, 0.01, n)
-        face = self.spk_color[s][:, None, None] + r.normal(0, 12, (3, 128, 128))
+        face = self.spk_color[s][:, None, None] + r.normal(0, 12, (3, FACE_SIZE, FACE_SIZE))
         return {"mouth": torch.from_numpy(np.clip(mouth, 0, 255).astype(np.uint8)),
                 "audio": torch.from_numpy(audio.astype(np.float32)),
                 "face": torch.from_numpy(np.clip(face, 0, 255).astype(np.uint8)),

@@ -1,15 +1,16 @@
-"""Opening training/eval data: a feature store (`FeatureDataset`) or the built-in `toy` set.
+"""Opening training/eval data by name: a feature store (`FeatureDataset`) or the built-in `toy` set.
 
 `--data toy` or `--data toy:n_words=8,n_speakers=4,clips_per_pair=8` selects `ToyAVDataset`.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avrep.conventions import CLIP_FRAMES
 from avrep.errors import AvrepError
+from avrep.security import load_json
 
 
 @dataclass
@@ -37,13 +38,19 @@ def _toy_kwargs(spec: str) -> dict[str, int]:
 
 
 def is_toy(spec: str) -> bool:
+    """True for `toy` and `toy:key=int,...` data specs."""
     return spec == "toy" or spec.startswith("toy:")
 
 
-def open_dataset(spec: str, split: str, frames: int = 29, train: bool = False):
-    """A Dataset of item dicts (mouth, audio, face, word_id, speaker_id, clip_id)."""
+def open_dataset(spec: str, split: str, frames: int = CLIP_FRAMES, train: bool = False):
+    """A Dataset of item dicts (mouth, audio, face, word_id, speaker_id, clip_id); a mixture spec
+    (`store_a=0.6,store_b=0.4`) gives a `MixtureDataset` over several corpora."""
+    from avrep.data.mixture import is_mixture, open_mixture
+
+    if is_mixture(spec):
+        return open_mixture(spec, split, frames, train, open_dataset=open_dataset, data_meta=data_meta)
     if is_toy(spec):
-        from avrep.train.toy import ToyAVDataset
+        from avrep.data.toy import ToyAVDataset
 
         return ToyAVDataset(split, frames=frames, **_toy_kwargs(spec))
     store = Path(spec)
@@ -61,6 +68,11 @@ def open_dataset(spec: str, split: str, frames: int = 29, train: bool = False):
 
 def data_meta(spec: str, split: str = "train") -> DataMeta:
     """Vocabulary (word_id order), number of speakers in `split`, homophene ceiling if known."""
+    from avrep.data.mixture import is_mixture
+
+    if is_mixture(spec):
+        ds = open_dataset(spec, split)
+        return DataMeta(list(ds.words), ds.num_speakers, None, spec, {"parts": ds.counts()})
     if is_toy(spec):
         ds = open_dataset(spec, split)
         return DataMeta(list(ds.words), ds.num_speakers, None, spec)
@@ -77,7 +89,7 @@ def data_meta(spec: str, split: str = "train") -> DataMeta:
     ceiling = None
     vp = store / "vocab.json"
     if vp.exists():
-        v = json.loads(vp.read_text())
+        v = load_json(vp)
         if isinstance(v, dict):
             words = list(v.get("words", []))
             ceiling = v.get("ceiling")

@@ -1,0 +1,120 @@
+"""Options shared by the `avrep` commands: one spelling, one type and one help text for each.
+
+Commands only parse options and call the Python API; a value every command spells the same way
+(`--device`, `--checkpoint`, `--seed`, `--workers`, `--quiet`, the training options...) is defined here once.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import click
+
+from avrep.device import DEVICES
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def compose(*decorators: Decorator) -> Decorator:
+    """One decorator applying `decorators` as if stacked in this order (first = top of the stack)."""
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
+class DeviceChoice(click.Choice):
+    """auto | cpu | cuda, plus cuda:N (one GPU); `aliases` map extra spellings (index: gpu -> cuda)."""
+
+    def __init__(self, aliases: dict[str, str] | None = None) -> None:
+        self.aliases = dict(aliases or {})
+        super().__init__([*DEVICES, *self.aliases], case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if isinstance(value, str) and re.fullmatch(r"cuda:\d+", value.strip().lower()):
+            return value.strip().lower()
+        v = super().convert(value, param, ctx)
+        return self.aliases.get(v, v)
+
+
+def device_option(help: str = "torch device: auto = CUDA when available, else cpu; cuda:N = one GPU",
+                  aliases: dict[str, str] | None = None) -> Decorator:
+    """--device, default auto, for every command (the API resolves it with avrep.device.resolve_device)."""
+    return click.option("--device", default="auto", show_default=True, type=DeviceChoice(aliases), help=help)
+
+
+DEVICE = device_option()
+# faiss runs on all GPUs it sees: cuda:N means a GPU too; `gpu` stays accepted (older scripts)
+INDEX_DEVICE = device_option("faiss device: auto = GPU when faiss sees one, else cpu (gpu = cuda)",
+                             aliases={"gpu": "cuda"})
+QUERY_DEVICE = device_option("torch device for embedding audio/video queries (auto = CUDA when available)")
+
+
+def checkpoint_option(*, required: bool = False, generator: bool = False, file_okay: bool = False) -> Decorator:
+    """--checkpoint/-c: a trained DAVS run dir (apps also read $AVREP_CHECKPOINT), or a generator run;
+    `file_okay`: a file inside the run dir (its model.safetensors) names the run too."""
+    if generator:
+        help = "generator run dir (or a DAVS run dir holding generator/)"
+    elif required:
+        help = "trained run directory (`avrep train --out`)"
+    else:
+        help = "trained run dir (`avrep train --out`); default: $AVREP_CHECKPOINT, else the shipped pretrained model"
+    return click.option("--checkpoint", "-c", required=required, default=None, help=help,
+                        type=click.Path() if file_okay else click.Path(file_okay=False))
+
+
+CHECKPOINT = checkpoint_option()
+
+
+def seed_option(help: str | None = None) -> Decorator:
+    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+
+
+SEED = seed_option()
+QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
+JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
+
+
+def workers_option(default: int, help: str = "DataLoader worker processes", short: bool = False) -> Decorator:
+    """--workers (with -j where it counts processes of a batch job)."""
+    names = ("--workers", "-j") if short else ("--workers",)
+    return click.option(*names, type=int, default=default, show_default=True, help=help)
+
+
+def shard_option(help: str = "i/N: this machine's share of the work") -> Decorator:
+    return click.option("--shard", default=None, help=help)
+
+
+def training_options(*, epochs: int, batch_size: int, lr: float, workers: int = 2) -> Decorator:
+    """The options `avrep train` and `avrep train-generator` share (defaults per command)."""
+    return compose(
+        click.option("--epochs", default=epochs, show_default=True, type=int),
+        click.option("--batch-size", default=batch_size, show_default=True, type=int, help="clips per process"),
+        click.option("--lr", default=lr, show_default=True, type=float),
+        SEED,
+        click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
+        workers_option(workers),
+        DEVICE,
+        click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA)"),
+        click.option("--threads", default=None, type=int, help="torch CPU threads"),
+    )
+
+
+def ratios(value: str) -> tuple[float, float, float]:
+    """'0.8,0.1,0.1' -> (0.8, 0.1, 0.1); AvrepError naming --split otherwise."""
+    from avrep.errors import AvrepError
+
+    try:
+        r = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise AvrepError(f"--split {value!r}: expected three numbers like 0.8,0.1,0.1") from None
+    if len(r) != 3:
+        raise AvrepError(f"--split {value!r}: expected three numbers like 0.8,0.1,0.1")
+    return r  # type: ignore[return-value]
+
+
+__all__ = ["CHECKPOINT", "DEVICE", "INDEX_DEVICE", "JSON_FLAG", "QUERY_DEVICE", "QUIET", "SEED", "DeviceChoice",
+           "checkpoint_option", "compose", "device_option", "ratios", "seed_option", "shard_option",
+           "training_options", "workers_option"]

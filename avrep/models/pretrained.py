@@ -1,0 +1,61 @@
+"""The shipped pretrained DAVS model, and how every command finds a model.
+
+The weights live in the package (`avrep/models/pretrained/<name>/`: config.json, model.safetensors,
+vocab.json, card.json), as face-recognition-models ships dlib's, so nothing is downloaded. A command
+given no `--checkpoint` (and no $AVREP_CHECKPOINT) uses it and says so on stderr. Its model card is
+docs/model_card.md; `benchmarks/pretrained.py` reproduces it from ../shared/data with a fixed seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from avrep.errors import AvrepError
+
+PRETRAINED_ROOT = Path(__file__).resolve().parent / "pretrained"
+DEFAULT_NAME = "davs_small_v1"
+
+
+def pretrained_dir(name: str = DEFAULT_NAME) -> Path | None:
+    """The shipped run dir of `name`, or None when this install has none."""
+    d = PRETRAINED_ROOT / name
+    return d if (d / "model.safetensors").exists() and (d / "config.json").exists() else None
+
+
+def weights_sha256(run_dir: str | os.PathLike) -> str:
+    """sha256 of a run's model.safetensors (the hash the model card names)."""
+    h = hashlib.sha256()
+    with open(Path(run_dir) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def card(name: str = DEFAULT_NAME) -> dict:
+    """The shipped model's card.json (data, figures on unseen people, sha256), {} if absent."""
+    d = pretrained_dir(name)
+    p = d / "card.json" if d else None
+    return json.loads(p.read_text()) if p and p.exists() else {}
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
+    """--checkpoint, else $AVREP_CHECKPOINT, else the shipped pretrained model (noted on stderr)."""
+    ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
+    if ck:
+        p = Path(ck)
+        if p.is_file() and p.name == "model.safetensors":
+            p = p.parent
+        if not (p / "model.safetensors").exists():
+            raise AvrepError(f"{p}: not a trained avrep run (no model.safetensors)")
+        return p
+    d = pretrained_dir()
+    if d is None:
+        raise AvrepError("no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT "
+                         "(this install has no shipped pretrained model)")
+    if not quiet:
+        print(f"avrep: no --checkpoint given: using the shipped pretrained model {d.name} "
+              f"(docs/model_card.md)", file=sys.stderr)
+    return d
