@@ -3,6 +3,7 @@
 Top-level names load lazily so `import avrep` stays cheap:
 `avrep.Embedder`, `avrep.Index`, `avrep.create_model`, `avrep.load_run`.
 """
+
 from __future__ import annotations
 
 from typing import Any

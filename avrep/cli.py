@@ -1,4 +1,5 @@
 """The `avrep` command line: a lazy click group over `avrep.commands.*` (thin wrappers over the API)."""
+
 from __future__ import annotations
 
 import importlib

@@ -22,6 +22,7 @@ Sync offset sign
   frame t sits at audio frame t - o, and the file is put back in sync by delaying its audio by o frames
   (o * `FRAME_MS` ms). Offsets are reported in frames and in ms. This is SyncNet's convention too.
 """
+
 from __future__ import annotations
 
 # ---- time ---------------------------------------------------------------------------------------------
@@ -54,6 +55,21 @@ SYNC_SIGN: str = "positive = audio leads video (audio is early); fix by delaying
 
 assert SAMPLE_RATE % FPS == 0 and SAMPLES_PER_FRAME % AUDIO_HOP == 0  # whole samples / features per frame
 
-__all__ = ["FPS", "SAMPLE_RATE", "SAMPLES_PER_FRAME", "FRAME_MS", "AUDIO_HOP", "AUDIO_WIN", "AUDIO_N_FFT",
-           "FEATS_PER_FRAME", "CLIP_FRAMES", "CLIP_SAMPLES", "MOUTH_SIZE", "MOUTH_CROP", "FACE_SIZE",
-           "N_LANDMARKS", "MOUTH_LANDMARKS", "SYNC_SIGN"]
+__all__ = [
+    "FPS",
+    "SAMPLE_RATE",
+    "SAMPLES_PER_FRAME",
+    "FRAME_MS",
+    "AUDIO_HOP",
+    "AUDIO_WIN",
+    "AUDIO_N_FFT",
+    "FEATS_PER_FRAME",
+    "CLIP_FRAMES",
+    "CLIP_SAMPLES",
+    "MOUTH_SIZE",
+    "MOUTH_CROP",
+    "FACE_SIZE",
+    "N_LANDMARKS",
+    "MOUTH_LANDMARKS",
+    "SYNC_SIGN",
+]

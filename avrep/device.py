@@ -4,6 +4,7 @@ A low module (`avrep.errors` only; torch is imported when a device is resolved, 
 offer `DEVICES` without loading torch), so training, evaluation, embedding and the apps all resolve
 `--device` the same way.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -3,11 +3,13 @@
 Raw files go through the same preprocessing as training (dlib landmarks -> aligned mouth ROI and face
 crop; PyAV audio at 16 kHz); arrays skip it. Every embedding is float32 and L2-normalised.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,8 +52,9 @@ def center_crop(mouth: np.ndarray, size: int = CROP) -> np.ndarray:
 class Embedder:
     """Embeds raw clips or preprocessed arrays with one trained run."""
 
-    def __init__(self, model: torch.nn.Module, config: dict[str, Any], words: list[str], run_dir: Path,
-                 device: torch.device):
+    def __init__(
+        self, model: torch.nn.Module, config: dict[str, Any], words: list[str], run_dir: Path, device: torch.device
+    ):
         self.model, self.words, self.run_dir, self.device = model, words, run_dir, device
         # load_run gives the run's config.json ({"model": ..., "train": ...}); embed_dim/frames/name live in "model"
         self.run_config = config
@@ -61,7 +64,7 @@ class Embedder:
         self._sha: str | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "Embedder":
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> Embedder:
         """A trained run (its dir or a file in it); None: $AVREP_CHECKPOINT, else the shipped model."""
         from avrep.models import load_run
         from avrep.models.pretrained import resolve_checkpoint
@@ -157,8 +160,16 @@ class Embedder:
             raise AvrepError(f"--modality {modality!r}: choose from {', '.join(MODALITIES)}")
         return out.float().cpu().numpy().astype(np.float32)
 
-    def iter_store(self, store_dir: str | os.PathLike, modality: str, rows: np.ndarray | None = None,
-                   split: str | None = None, batch_size: int = 64, workers: int = 0, kind: str = "word") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_store(
+        self,
+        store_dir: str | os.PathLike,
+        modality: str,
+        rows: np.ndarray | None = None,
+        split: str | None = None,
+        batch_size: int = 64,
+        workers: int = 0,
+        kind: str = "word",
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (row indices, embeddings) over a feature store's clips (eval-time crops, no augmentation)."""
         from torch.utils.data import DataLoader, Subset
 

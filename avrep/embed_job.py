@@ -5,6 +5,7 @@ manifest.json. Rows are cut into fixed chunks; a chunk is written atomically (em
 last, so a metadata file marks a finished chunk) and skipped on re-run. `shard=(i, N)` takes every N-th
 chunk, so N machines (or torchrun ranks) split one job and write into one folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,21 @@ def shard_from_env(shard: tuple[int, int]) -> tuple[int, int]:
     return shard
 
 
-def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, modality: str, out: str | os.PathLike,
-                *, split: str | None = None, batch_size: int = 64, chunk_size: int = 8192, shard: tuple[int, int] = (0, 1),
-                device: str = "auto", workers: int = 0, progress: bool = True, kind: str = "word") -> dict[str, Any]:
+def embed_store(
+    store_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    modality: str,
+    out: str | os.PathLike,
+    *,
+    split: str | None = None,
+    batch_size: int = 64,
+    chunk_size: int = 8192,
+    shard: tuple[int, int] = (0, 1),
+    device: str = "auto",
+    workers: int = 0,
+    progress: bool = True,
+    kind: str = "word",
+) -> dict[str, Any]:
     """Embed every clip of a store (optionally one split) with one modality; returns a summary.
 
     kind: "word" (same-word clips are neighbours) or "sync" (the clip in sync with the query wins)."""
@@ -62,32 +75,49 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     man = out / "manifest.json"
-    fields = {"modality": modality, "kind": kind, "dim": dim, "metric": "ip", "normalized": True,
-              "checkpoint": str(emb.run_dir.resolve()), "checkpoint_sha256": emb.sha256,
-              "model": emb.cfg.name, "store": str(Path(store_dir).resolve()), "split": split,
-              "chunk_size": chunk_size, "n": int(len(clips))}
+    fields = {
+        "modality": modality,
+        "kind": kind,
+        "dim": dim,
+        "metric": "ip",
+        "normalized": True,
+        "checkpoint": str(emb.run_dir.resolve()),
+        "checkpoint_sha256": emb.sha256,
+        "model": emb.cfg.name,
+        "store": str(Path(store_dir).resolve()),
+        "split": split,
+        "chunk_size": chunk_size,
+        "n": int(len(clips)),
+    }
     if man.exists():
         from avrep.security import load_json_object
 
         old = load_json_object(man)
         for k in ("modality", "kind", "dim", "checkpoint_sha256", "store", "split", "chunk_size"):
             if old.get(k, "word" if k == "kind" else None) != fields[k]:
-                raise AvrepError(f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
-                                 "use another --out")
+                raise AvrepError(
+                    f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
+                    "use another --out"
+                )
     i, n_sh = shard_from_env(shard)
     # positions in the split-filtered dataset == positions in `clips`
     n_chunks = (len(clips) + chunk_size - 1) // chunk_size
     mine = [c for c in range(n_chunks) if c % n_sh == i]
     todo = [c for c in mine if not (out / f"meta_{c:05d}.parquet").exists()]
     write_manifest_json(out, "avrep embed", **fields)
-    bar = tqdm(total=sum(min(chunk_size, len(clips) - c * chunk_size) for c in todo), desc=f"embed {modality}",
-               unit="clip", disable=not progress)
+    bar = tqdm(
+        total=sum(min(chunk_size, len(clips) - c * chunk_size) for c in todo),
+        desc=f"embed {modality}",
+        unit="clip",
+        disable=not progress,
+    )
     for c in todo:
         rows = np.arange(c * chunk_size, min((c + 1) * chunk_size, len(clips)))
         vecs = np.zeros((len(rows), dim), np.float32)
         pos = 0
-        for _, e in emb.iter_store(store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers,
-                                    kind=kind):
+        for _, e in emb.iter_store(
+            store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers, kind=kind
+        ):
             vecs[pos : pos + len(e)] = e
             pos += len(e)
             bar.update(len(e))
@@ -95,8 +125,16 @@ def embed_store(store_dir: str | os.PathLike, checkpoint: str | os.PathLike, mod
         atomic_write_parquet(out / f"meta_{c:05d}.parquet", _meta(clips.iloc[rows]))
     bar.close()
     done = sum((out / f"meta_{c:05d}.parquet").exists() for c in range(n_chunks))
-    return {"out": str(out), "chunks_written": len(todo), "chunks_done": done, "chunks_total": n_chunks,
-            "n": int(len(clips)), "dim": dim, "kind": kind, "shard": [i, n_sh]}
+    return {
+        "out": str(out),
+        "chunks_written": len(todo),
+        "chunks_done": done,
+        "chunks_total": n_chunks,
+        "n": int(len(clips)),
+        "dim": dim,
+        "kind": kind,
+        "shard": [i, n_sh],
+    }
 
 
 def load_embeddings(emb_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:

@@ -4,6 +4,7 @@ Input waveforms [B, T*640] (or [T*640]) -> features [B, 4T, n] (or [4T, n]). tor
 is the functional core, `LogMel` the module that holds its window and filterbank as buffers. `LogMel` is
 the one audio front-end of avrep (the DAVS audio encoder reads it).
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,9 @@ def log_mel(wav: torch.Tensor, fb: torch.Tensor, window: torch.Tensor, normalize
     import torchaudio.functional as AF
 
     wav, squeeze, n = _frames(wav)
-    spec = AF.spectrogram(wav.float(), 0, window, N_FFT, HOP, WIN, 2.0, False, center=True, pad_mode="reflect",
-                          onesided=True)  # [B, freq, frames]
+    spec = AF.spectrogram(
+        wav.float(), 0, window, N_FFT, HOP, WIN, 2.0, False, center=True, pad_mode="reflect", onesided=True
+    )  # [B, freq, frames]
     x = torch.matmul(spec.transpose(-1, -2), fb)[:, :n]  # [B, 4T, n_mels]
     x = torch.log(x + 1e-6)
     if normalize:
@@ -58,16 +60,33 @@ class LogMel(nn.Module):
     checkpoints keep their keys.
     """
 
-    def __init__(self, n_mels: int = 80, sample_rate: int = SAMPLE_RATE, normalize: bool = False,
-                 f_min: float = 0.0, f_max: float | None = None):
+    def __init__(
+        self,
+        n_mels: int = 80,
+        sample_rate: int = SAMPLE_RATE,
+        normalize: bool = False,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+    ):
         super().__init__()
         import torchaudio
 
         self.normalize = normalize
         self.n_mels = n_mels
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=N_FFT, win_length=WIN, hop_length=HOP, f_min=f_min, f_max=f_max,
-            n_mels=n_mels, power=2.0, center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
+            sample_rate=sample_rate,
+            n_fft=N_FFT,
+            win_length=WIN,
+            hop_length=HOP,
+            f_min=f_min,
+            f_max=f_max,
+            n_mels=n_mels,
+            power=2.0,
+            center=True,
+            pad_mode="reflect",
+            norm="slaney",
+            mel_scale="slaney",
+        )
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return log_mel(wav, self.mel.mel_scale.fb, self.mel.spectrogram.window, self.normalize)
@@ -76,8 +95,14 @@ class LogMel(nn.Module):
 class MFCC(nn.Module):
     """MFCCs (+ optional deltas and delta-deltas): [B, T*640] -> [B, 4T, n_mfcc * (3 if deltas else 1)]."""
 
-    def __init__(self, n_mfcc: int = 13, n_mels: int = 40, deltas: bool = False, normalize: bool = False,
-                 sample_rate: int = SAMPLE_RATE):
+    def __init__(
+        self,
+        n_mfcc: int = 13,
+        n_mels: int = 40,
+        deltas: bool = False,
+        normalize: bool = False,
+        sample_rate: int = SAMPLE_RATE,
+    ):
         super().__init__()
         import torchaudio
 
@@ -85,9 +110,20 @@ class MFCC(nn.Module):
         self.normalize = normalize
         self.n_features = n_mfcc * (3 if deltas else 1)
         self.mfcc = torchaudio.transforms.MFCC(
-            sample_rate=sample_rate, n_mfcc=n_mfcc, log_mels=True,
-            melkwargs=dict(n_fft=N_FFT, win_length=WIN, hop_length=HOP, n_mels=n_mels, center=True,
-                           pad_mode="reflect", norm="slaney", mel_scale="slaney"))
+            sample_rate=sample_rate,
+            n_mfcc=n_mfcc,
+            log_mels=True,
+            melkwargs=dict(
+                n_fft=N_FFT,
+                win_length=WIN,
+                hop_length=HOP,
+                n_mels=n_mels,
+                center=True,
+                pad_mode="reflect",
+                norm="slaney",
+                mel_scale="slaney",
+            ),
+        )
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         import torchaudio

@@ -3,10 +3,11 @@
 A low module (numpy + matplotlib only), so `avrep.eval` and `avrep.report` both draw with it and
 neither imports the other for a figure.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,8 +31,18 @@ def png_bytes(fig, dpi: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def confusion(cm: np.ndarray, words: Sequence[str], title: str, *, max_inches: float = 16, min_inches: float = 4.5,
-              inches_per_word: float = 0.16, max_labels: int = 60, font: int = 9, dpi: int = 90) -> bytes:
+def confusion(
+    cm: np.ndarray,
+    words: Sequence[str],
+    title: str,
+    *,
+    max_inches: float = 16,
+    min_inches: float = 4.5,
+    inches_per_word: float = 0.16,
+    max_labels: int = 60,
+    font: int = 9,
+    dpi: int = 90,
+) -> bytes:
     """Row-normalised confusion matrix (compact for the report; `avrep eval` asks for a larger one)."""
     plt = pyplot()
     n = len(words)

@@ -8,6 +8,7 @@ API:
     preprocess(manifest, out_dir, workers=1, config=None) -> PreprocessResult
     process_file(path, config=None, landmarks_path=None) -> ProcessedVideo   (raises AvrepError)
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ class PreprocessConfig:
     shard_size: int = 32  # source videos per shard
     require_audio: bool = True
 
-    def check(self) -> "PreprocessConfig":
+    def check(self) -> PreprocessConfig:
         if self.landmarks not in ("dlib", "true"):
             raise AvrepError(f"--landmarks {self.landmarks!r}: use dlib or true")
         if self.detect_every < 1 or self.landmark_every < 1 or self.shard_size < 1 or self.max_side < 64:
@@ -68,8 +69,14 @@ class ProcessedVideo:
     counts: dict[str, int] = field(default_factory=dict)  # detector / shape-predictor calls, frames
 
 
-def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None, *, start: int = 0,
-                 end: int = -1, landmarks_path: str | None = None) -> ProcessedVideo:
+def process_file(
+    path: str | os.PathLike,
+    config: PreprocessConfig | None = None,
+    *,
+    start: int = 0,
+    end: int = -1,
+    landmarks_path: str | None = None,
+) -> ProcessedVideo:
     """Process one video (frames [start, end) at 25 fps). Raises MediaError/NoFaceError with the reason."""
     from avrep.data.align import crop_clip
     from avrep.data.landmarks import landmark_error, to_gray, track_landmarks
@@ -82,14 +89,17 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
         raise MediaError(f"{info.path}: no video stream")
     if cfg.require_audio and not info.has_audio:
         raise MediaError(f"{info.path}: no audio stream")
-    video = media.read_video(path, start, end, info=info, max_duration=cfg.max_duration,
-                             max_pixels=cfg.max_pixels, max_side=cfg.max_side)
+    video = media.read_video(
+        path, start, end, info=info, max_duration=cfg.max_duration, max_pixels=cfg.max_pixels, max_side=cfg.max_side
+    )
     frames = video.frames
     T = len(frames)
     tm["decode"] = time.perf_counter() - t
     t = time.perf_counter()
-    wav = media.read_audio(path, info=info, max_duration=cfg.max_duration) if info.has_audio else np.zeros(0, np.float32)
-    wav = media.fit_audio(wav[start * SPF:], T)
+    wav = (
+        media.read_audio(path, info=info, max_duration=cfg.max_duration) if info.has_audio else np.zeros(0, np.float32)
+    )
+    wav = media.fit_audio(wav[start * SPF :], T)
     tm["audio"] = time.perf_counter() - t
     t = time.perf_counter()
     true_lm = None
@@ -98,7 +108,7 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
             true_lm = np.load(landmarks_path).astype(np.float32)
         except Exception as e:
             raise MediaError(f"{landmarks_path}: cannot read landmarks ({e})") from None
-        true_lm = true_lm[start:start + T]
+        true_lm = true_lm[start : start + T]
         if true_lm.shape != (T, N_LANDMARKS, 2):
             raise MediaError(f"{landmarks_path}: landmarks shape {true_lm.shape} does not match {T} frames")
     tm["landmarks"] = time.perf_counter() - t
@@ -111,9 +121,15 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
     if cfg.landmarks == "true" and true_lm is not None:
         lms, mask, n_faces = true_lm, np.ones(T, bool), 1  # no dlib at all
     else:
-        tr = track_landmarks(grays, detect_every=cfg.detect_every, landmark_every=cfg.landmark_every,
-                             smooth_window=cfg.smooth_window, scale=video.scale, cnn_fallback=cfg.cnn_fallback,
-                             name=str(path))
+        tr = track_landmarks(
+            grays,
+            detect_every=cfg.detect_every,
+            landmark_every=cfg.landmark_every,
+            smooth_window=cfg.smooth_window,
+            scale=video.scale,
+            cnn_fallback=cfg.cnn_fallback,
+            name=str(path),
+        )
         lms, mask, n_faces = tr.landmarks, tr.face, tr.n_faces
         counts.update(detections=tr.n_detections, predictions=tr.n_predictions)
         if true_lm is not None:
@@ -122,9 +138,20 @@ def process_file(path: str | os.PathLike, config: PreprocessConfig | None = None
     t = time.perf_counter()
     crops = crop_clip(frames, lms, frame_scale=video.scale, stable_window=cfg.stable_window, grays=grays)
     tm["crop"] += time.perf_counter() - t
-    return ProcessedVideo(mouth=crops.mouth, face=crops.face, audio=wav.astype(np.float32), landmarks=lms,
-                          face_mask=mask, start=start, n_video_frames=T + start, n_faces=n_faces,
-                          lm_error_px=err_px, lm_error_iod=err_iod, timings=tm, counts=counts)
+    return ProcessedVideo(
+        mouth=crops.mouth,
+        face=crops.face,
+        audio=wav.astype(np.float32),
+        landmarks=lms,
+        face_mask=mask,
+        start=start,
+        n_video_frames=T + start,
+        n_faces=n_faces,
+        lm_error_px=err_px,
+        lm_error_iod=err_iod,
+        timings=tm,
+        counts=counts,
+    )
 
 
 def _reason(e: BaseException, path: str) -> str:
@@ -132,7 +159,7 @@ def _reason(e: BaseException, path: str) -> str:
     msg = " ".join(str(e).split())
     for p in (f"{path}: ", f"{Path(path)}: "):
         if msg.startswith(p):
-            msg = msg[len(p):]
+            msg = msg[len(p) :]
     if not isinstance(e, AvrepError):
         msg = f"{type(e).__name__}: {msg}"
     return msg[:300] or type(e).__name__
@@ -161,16 +188,22 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
     lo = pv.start
     T = len(pv.mouth)
     n_video = pv.n_video_frames
-    parts = {"mouth": [pv.mouth], "face": [pv.face], "audio": [pv.audio], "landmarks": [pv.landmarks],
-             "face_mask": [pv.face_mask]}
+    parts = {
+        "mouth": [pv.mouth],
+        "face": [pv.face],
+        "audio": [pv.audio],
+        "landmarks": [pv.landmarks],
+        "face_mask": [pv.face_mask],
+    }
     extra = T
     ok, fails = [], []
     for r in rows:
         s = int(r["start_frame"])
         e = int(r["end_frame"]) if int(r["end_frame"]) >= 0 else n_video
         if s >= n_video or e <= s:
-            fails.append(dict(clip_id=r["clip_id"], path=path,
-                              reason=f"frames [{s}, {e}) outside the video ({n_video} frames)"))
+            fails.append(
+                dict(clip_id=r["clip_id"], path=path, reason=f"frames [{s}, {e}) outside the video ({n_video} frames)")
+            )
             continue
         padded = s < lo or e > lo + T
         if not padded:
@@ -178,16 +211,29 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
             idx = np.arange(s - lo, e - lo)
         else:  # window runs past the video: repeat the edge frames (stored as its own copy)
             idx = np.clip(np.arange(s, e), lo, lo + T - 1) - lo
-            for k, arr in (("mouth", pv.mouth), ("face", pv.face), ("landmarks", pv.landmarks),
-                           ("face_mask", pv.face_mask)):
+            for k, arr in (
+                ("mouth", pv.mouth),
+                ("face", pv.face),
+                ("landmarks", pv.landmarks),
+                ("face_mask", pv.face_mask),
+            ):
                 parts[k].append(arr[idx])
-            parts["audio"].append(np.concatenate([pv.audio[i * SPF:(i + 1) * SPF] for i in idx]))
+            parts["audio"].append(np.concatenate([pv.audio[i * SPF : (i + 1) * SPF] for i in idx]))
             off = base + extra
             extra += len(idx)
         out = dict(r)
-        out.update(shard=-1, offset=int(off), n_frames=int(e - s), status="ok", padded=bool(padded),
-                   face_frames=int(pv.face_mask[idx].sum()), n_faces=int(pv.n_faces),
-                   video_frames=int(n_video), lm_error_px=pv.lm_error_px, lm_error_iod=pv.lm_error_iod)
+        out.update(
+            shard=-1,
+            offset=int(off),
+            n_frames=int(e - s),
+            status="ok",
+            padded=bool(padded),
+            face_frames=int(pv.face_mask[idx].sum()),
+            n_faces=int(pv.n_faces),
+            video_frames=int(n_video),
+            lm_error_px=pv.lm_error_px,
+            lm_error_iod=pv.lm_error_iod,
+        )
         ok.append(out)
     if not ok:
         return None, [], fails, pv.timings, pv.counts
@@ -195,8 +241,9 @@ def _process_group(rows: list[dict[str, Any]], cfg: PreprocessConfig, base: int)
     return arrays, ok, fails, pv.timings, pv.counts
 
 
-def _sum_into(timings: dict[str, float], counts: dict[str, int], more_timings: dict[str, float],
-              more_counts: dict[str, int]) -> None:
+def _sum_into(
+    timings: dict[str, float], counts: dict[str, int], more_timings: dict[str, float], more_counts: dict[str, int]
+) -> None:
     """Add one video's (or shard's) stage timings and detector / predictor call counts to running totals."""
     for k, v in more_timings.items():
         timings[k] += v
@@ -243,17 +290,28 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
         ok_rows += ok
         base += len(arrays["mouth"])
     t = time.perf_counter()
-    empty = {"mouth": np.zeros((0, MOUTH_SIZE, MOUTH_SIZE), np.uint8),
-             "face": np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.uint8),
-             "audio": np.zeros(0, np.float32), "landmarks": np.zeros((0, N_LANDMARKS, 2), np.float32),
-             "face_mask": np.zeros(0, bool)}
+    empty = {
+        "mouth": np.zeros((0, MOUTH_SIZE, MOUTH_SIZE), np.uint8),
+        "face": np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.uint8),
+        "audio": np.zeros(0, np.float32),
+        "landmarks": np.zeros((0, N_LANDMARKS, 2), np.float32),
+        "face_mask": np.zeros(0, bool),
+    }
     arrays = {k: (np.concatenate(chunks[k]) if chunks[k] else empty[k]) for k in st.ARRAYS}
     clips = pd.DataFrame(ok_rows)
     fails = pd.DataFrame(fail_rows, columns=st.FAILURE_COLUMNS)
     st.write_shard(store_dir, index, arrays, clips, fails)
     tm["write"] = time.perf_counter() - t
-    return {"index": index, "n_ok": len(ok_rows), "n_failed": len(fail_rows), "n_frames": int(base),
-            "timings": tm, "counts": counts, "setup_s": setup, "cpu_s": time.process_time() - cpu0}
+    return {
+        "index": index,
+        "n_ok": len(ok_rows),
+        "n_failed": len(fail_rows),
+        "n_frames": int(base),
+        "timings": tm,
+        "counts": counts,
+        "setup_s": setup,
+        "cpu_s": time.process_time() - cpu0,
+    }
 
 
 @dataclass
@@ -278,15 +336,26 @@ def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(df[["clip_id", "path", "start_frame", "end_frame"]].astype(str),
-                                        index=False).values.tobytes())
+    h.update(
+        pd.util.hash_pandas_object(
+            df[["clip_id", "path", "start_frame", "end_frame"]].astype(str), index=False
+        ).values.tobytes()
+    )
     h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
-def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *, workers: int = 1,
-               config: PreprocessConfig | None = None, progress: bool = True, overwrite: bool = False,
-               limit: int | None = None, allow_outside_root: bool = False) -> PreprocessResult:
+def preprocess(
+    manifest: str | os.PathLike | pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int = 1,
+    config: PreprocessConfig | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    limit: int | None = None,
+    allow_outside_root: bool = False,
+) -> PreprocessResult:
     """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet.
 
     Manifest paths outside the dataset root are refused unless `allow_outside_root`."""
@@ -300,28 +369,49 @@ def preprocess(manifest: str | os.PathLike | pd.DataFrame, out_dir: str | os.Pat
     plan_id = _plan_id(df, cfg)
     _claim_out_dir(out, plan_id, overwrite)
     groups = group_by_video(df)
-    shards = [sum(groups[i:i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
+    shards = [sum(groups[i : i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
     atomic_write_json(out / "plan.json", {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
     todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
     total = _run_shards(out, shards, todo, cfg, workers=workers, n_clips=len(df), progress=progress)
     clips, fails = st.write_index(out, len(shards))
     err_px, err_iod = _mean_landmark_error(clips)
     secs = time.perf_counter() - t0
-    res = PreprocessResult(out_dir=str(out), n_clips=len(df), n_ok=len(clips), n_failed=len(fails),
-                           n_shards=len(shards), n_shards_skipped=len(shards) - len(todo),
-                           n_frames=total["n_frames"], seconds=secs, timings=total["timings"],
-                           counts=total["counts"], setup_s=total["setup_s"], cpu_s=total["cpu_s"],
-                           lm_error_px=err_px, lm_error_iod=err_iod)
+    res = PreprocessResult(
+        out_dir=str(out),
+        n_clips=len(df),
+        n_ok=len(clips),
+        n_failed=len(fails),
+        n_shards=len(shards),
+        n_shards_skipped=len(shards) - len(todo),
+        n_frames=total["n_frames"],
+        seconds=secs,
+        timings=total["timings"],
+        counts=total["counts"],
+        setup_s=total["setup_s"],
+        cpu_s=total["cpu_s"],
+        lm_error_px=err_px,
+        lm_error_iod=err_iod,
+    )
     inputs = {"manifest": manifest_path, "manifest_sha256": sha256_file(manifest_path) if manifest_path else None}
-    write_manifest_json(out, "preprocess", config=asdict(cfg), seed=None, inputs=inputs, plan_id=plan_id,
-                        landmarks=_landmarks_info(cfg, total["counts"]),
-                        workers=workers, result=asdict(res), vocab=df.attrs.get("vocab"),
-                        recipe=df.attrs.get("recipe"))
+    write_manifest_json(
+        out,
+        "preprocess",
+        config=asdict(cfg),
+        seed=None,
+        inputs=inputs,
+        plan_id=plan_id,
+        landmarks=_landmarks_info(cfg, total["counts"]),
+        workers=workers,
+        result=asdict(res),
+        vocab=df.attrs.get("vocab"),
+        recipe=df.attrs.get("recipe"),
+    )
     return res
 
 
-def _load_rows(manifest: str | os.PathLike | pd.DataFrame, limit: int | None,
-               allow_outside_root: bool) -> tuple[pd.DataFrame, str | None]:
+def _load_rows(
+    manifest: str | os.PathLike | pd.DataFrame, limit: int | None, allow_outside_root: bool
+) -> tuple[pd.DataFrame, str | None]:
     """The manifest's rows (optional columns filled, only the first `limit` source videos) and its path
     (None when given as a DataFrame)."""
     from avrep.data.recipes import load_manifest
@@ -354,15 +444,24 @@ def _claim_out_dir(out: Path, plan_id: str, overwrite: bool) -> None:
         old = load_json_object(plan_file).get("plan_id") if plan_file.exists() else None
         if old != plan_id:
             if not overwrite:
-                raise AvrepError(f"{out}: holds a different store (other manifest or settings); "
-                                 "use a new --out or --overwrite")
+                raise AvrepError(
+                    f"{out}: holds a different store (other manifest or settings); use a new --out or --overwrite"
+                )
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     st.clean_temp(out)
 
 
-def _run_shards(out: Path, shards: list[list[dict[str, Any]]], todo: list[int], cfg: PreprocessConfig, *,
-                workers: int, n_clips: int, progress: bool) -> dict[str, Any]:
+def _run_shards(
+    out: Path,
+    shards: list[list[dict[str, Any]]],
+    todo: list[int],
+    cfg: PreprocessConfig,
+    *,
+    workers: int,
+    n_clips: int,
+    progress: bool,
+) -> dict[str, Any]:
     """Process the `todo` shards, in this process or a spawn pool of `workers` -> their summed timings,
     counts, setup_s, cpu_s and n_frames."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -370,10 +469,20 @@ def _run_shards(out: Path, shards: list[list[dict[str, Any]]], todo: list[int], 
 
     from tqdm import tqdm
 
-    total: dict[str, Any] = {"timings": {k: 0.0 for k in STAGES}, "counts": {}, "setup_s": 0.0, "cpu_s": 0.0,
-                             "n_frames": 0}
-    bar = tqdm(total=n_clips, desc="preprocess", unit="clip", disable=not progress, initial=n_clips - sum(
-        len(shards[i]) for i in todo))
+    total: dict[str, Any] = {
+        "timings": {k: 0.0 for k in STAGES},
+        "counts": {},
+        "setup_s": 0.0,
+        "cpu_s": 0.0,
+        "n_frames": 0,
+    }
+    bar = tqdm(
+        total=n_clips,
+        desc="preprocess",
+        unit="clip",
+        disable=not progress,
+        initial=n_clips - sum(len(shards[i]) for i in todo),
+    )
     cfg_dict = asdict(cfg)
 
     def collect(res: dict) -> None:
@@ -416,15 +525,24 @@ def _landmarks_info(cfg: PreprocessConfig, counts: dict[str, int]) -> dict[str, 
     if cfg.landmarks == "true":
         lm_method = "true landmarks from landmarks_path where given (no dlib); dlib for other rows"
     else:
-        lm_method = (f"dlib HOG detection every {cfg.detect_every} frames (boxes interpolated), 68-point shape "
-                     f"predictor every {cfg.landmark_every} frame(s), linear interpolation between, "
-                     f"smoothed over {cfg.smooth_window} frames")
-    return {"method": lm_method, "landmarks": cfg.landmarks, "landmark_every": cfg.landmark_every,
-            "detect_every": cfg.detect_every, "smooth_window": cfg.smooth_window, "counts": counts}
+        lm_method = (
+            f"dlib HOG detection every {cfg.detect_every} frames (boxes interpolated), 68-point shape "
+            f"predictor every {cfg.landmark_every} frame(s), linear interpolation between, "
+            f"smoothed over {cfg.smooth_window} frames"
+        )
+    return {
+        "method": lm_method,
+        "landmarks": cfg.landmarks,
+        "landmark_every": cfg.landmark_every,
+        "detect_every": cfg.detect_every,
+        "smooth_window": cfg.smooth_window,
+        "counts": counts,
+    }
 
 
-def preview(store_dir: str | os.PathLike, out_png: str | os.PathLike, *, n_clips: int = 8, n_cols: int = 10,
-            seed: int = 0) -> Path:
+def preview(
+    store_dir: str | os.PathLike, out_png: str | os.PathLike, *, n_clips: int = 8, n_cols: int = 10, seed: int = 0
+) -> Path:
     """PNG strip for a human: per row one clip's mouth ROIs over time, then its face crop."""
     import cv2
 

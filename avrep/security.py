@@ -3,6 +3,7 @@ weights, and JSON / .npy / parquet tables whose types are checked before use.
 
 Every refusal is an `AvrepError` whose one-line message names the file and the reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,14 @@ from avrep.errors import AvrepError
 ALLOW_FLAG = "--allow-outside-root"
 
 
-def check_inside(root: str | os.PathLike, path: Any, allow_outside: bool = False, *, what: str = "path",
-                 where: str | os.PathLike | None = None) -> str:
+def check_inside(
+    root: str | os.PathLike,
+    path: Any,
+    allow_outside: bool = False,
+    *,
+    what: str = "path",
+    where: str | os.PathLike | None = None,
+) -> str:
     """Absolute, normalised `path` (relative paths are taken from `root`).
 
     Refuses paths that leave `root` (absolute elsewhere, or `..` climbing out) unless `allow_outside`.
@@ -35,8 +42,10 @@ def check_inside(root: str | os.PathLike, path: Any, allow_outside: bool = False
     base = os.path.normpath(os.path.abspath(os.fspath(root)))
     full = os.path.normpath(s if os.path.isabs(s) else os.path.join(base, s))
     if not allow_outside and os.path.commonpath([base, full]) != base:
-        raise AvrepError(f"{src}: {what} {s!r} is outside the dataset root {base} "
-                         f"(refused; pass {ALLOW_FLAG} if you trust this manifest)")
+        raise AvrepError(
+            f"{src}: {what} {s!r} is outside the dataset root {base} "
+            f"(refused; pass {ALLOW_FLAG} if you trust this manifest)"
+        )
     return full
 
 
@@ -52,8 +61,10 @@ def refuse_pickle(path: str | os.PathLike) -> None:
     except OSError as e:
         raise AvrepError(f"{path}: cannot read ({e.strerror})") from None
     if head[:2] in PICKLE_MAGIC or head == ZIP_MAGIC:
-        raise AvrepError(f"{path}: is a pickle / torch.save file; avrep loads weights only from safetensors "
-                         "(pickles can run code when loaded)")
+        raise AvrepError(
+            f"{path}: is a pickle / torch.save file; avrep loads weights only from safetensors "
+            "(pickles can run code when loaded)"
+        )
 
 
 def load_safetensors(path: str | os.PathLike, device: str = "cpu") -> dict:
@@ -141,8 +152,10 @@ def check_int_column(df, col: str, where: str | os.PathLike, *, minimum: int | N
 def check_str_column(df, col: str, where: str | os.PathLike, *, nullable: bool = True) -> None:
     bad = [x for x in df[col].tolist() if not (isinstance(x, str) or (nullable and _is_missing(x)))]
     if bad:
-        raise AvrepError(f"{where}: column {col!r} must hold strings{' or nulls' if nullable else ''}, "
-                         f"got {type(bad[0]).__name__} {bad[0]!r}")
+        raise AvrepError(
+            f"{where}: column {col!r} must hold strings{' or nulls' if nullable else ''}, "
+            f"got {type(bad[0]).__name__} {bad[0]!r}"
+        )
 
 
 def validate_recipe_manifest(df, where: str | os.PathLike) -> None:

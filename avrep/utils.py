@@ -1,4 +1,5 @@
 """Small shared helpers: atomic writes, hashing, manifest.json, sliding-window starts, --shard parsing."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,8 +8,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

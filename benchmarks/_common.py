@@ -9,6 +9,7 @@ It owns: the repository paths (`ROOT`, `RESULTS`, `DATA`), the goals table (`goa
 file in the same folder, then `os.replace`, through `avrep.utils`) and the robustness harness that
 benchmarks/robustness.py shares with tests/robustness.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,13 @@ def _cpu_model() -> str:
 def machine_info(**extra: Any) -> dict[str, Any]:
     """CPU (model, count), RAM, platform, Python, 1-minute load and the GPU when torch sees one; `extra`
     adds benchmark-specific fields (thread counts, a note on shared CPUs)."""
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "cpu": _cpu_model(), "platform": platform.platform(),
-                            "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0]}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_1m": os.getloadavg()[0],
+    }
     try:
         info["ram_bytes"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

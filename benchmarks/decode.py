@@ -7,6 +7,7 @@ timestamp read (mean abs pixel difference per frame, and the frame shift that ex
 fast is each (frames/s, interleaved runs so both see the same machine load). Writes
 benchmarks/results/decode.json. Speeds are ratios from one run; absolute numbers are this CPU's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ def shift_of(a: np.ndarray, b: np.ndarray, max_shift: int = 15) -> int:
         i0, i1 = max(0, -s), min(len(fb), len(fa) - s)
         if i1 - i0 < 5:
             continue
-        d = float(np.abs(fb[i0:i1] - fa[i0 + s:i1 + s]).mean())
+        d = float(np.abs(fb[i0:i1] - fa[i0 + s : i1 + s]).mean())
         if d < best:
             best, best_s = d, s
     return best_s
@@ -52,7 +53,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--per-set", type=int, default=40, help="files per data set (grid_s1, lrc_ar)")
     args = ap.parse_args()
-    import av  # before decord: decord's bundled FFmpeg would otherwise shadow PyAV's
 
     from avrep.io import media
 
@@ -60,8 +60,11 @@ def main() -> None:
         "grid_mpg (MPEG-1 PS, 25 fps)": sorted((DATA / "grid").glob("*.mpg")),
         "grid_s1_mp4 (H.264, 25 fps)": sorted((DATA / "grid_s1" / "video").glob("*.mp4"))[: args.per_set],
         "lrc_ar (H.264, 25/30 fps)": sorted((DATA / "lrc_ar" / "video").glob("*.mp4"))[: args.per_set],
-        "wild (H.264, 25/30 fps, VFR)": [p for p in sorted((DATA / "wild").glob("*.mp4"))
-                                         if max(media.probe(p).width, media.probe(p).height) <= media.DECODE_MAX_SIDE],
+        "wild (H.264, 25/30 fps, VFR)": [
+            p
+            for p in sorted((DATA / "wild").glob("*.mp4"))
+            if max(media.probe(p).width, media.probe(p).height) <= media.DECODE_MAX_SIDE
+        ],
     }
     out: dict = {**stamp("av", "decord", "numpy"), "sets": {}}
     for name, files in sets.items():
@@ -72,9 +75,15 @@ def main() -> None:
             ts = media.read_video(p).frames
             dc = decord_read(p)
             n = min(len(ts), len(dc))
-            agree.append({"file": p.name, "frames_timestamp": len(ts), "frames_decord": len(dc),
-                          "shift_frames": shift_of(ts, dc),
-                          "mean_abs_diff": round(float(np.abs(ts[:n].astype(np.int16) - dc[:n]).mean()), 2)})
+            agree.append(
+                {
+                    "file": p.name,
+                    "frames_timestamp": len(ts),
+                    "frames_decord": len(dc),
+                    "shift_frames": shift_of(ts, dc),
+                    "mean_abs_diff": round(float(np.abs(ts[:n].astype(np.int16) - dc[:n]).mean()), 2),
+                }
+            )
         times = {"pyav_timestamps": [], "decord_index": []}
         n_frames = sum(a["frames_timestamp"] for a in agree)
         for _ in range(args.repeats):  # interleaved: both see the same load
@@ -89,7 +98,8 @@ def main() -> None:
         best = {k: min(v) for k, v in times.items()}
         shifted = [a for a in agree if a["shift_frames"] != 0]
         out["sets"][name] = {
-            "files": len(files), "frames": n_frames,
+            "files": len(files),
+            "frames": n_frames,
             "frames_per_s": {k: round(n_frames / v, 1) for k, v in best.items()},
             "pyav_time_over_decord": round(best["pyav_timestamps"] / best["decord_index"], 2),
             "decord_off_timeline": len(shifted),
@@ -97,9 +107,11 @@ def main() -> None:
             "per_file": agree if len(files) <= 12 else shifted,
         }
         log(name, out["sets"][name]["frames_per_s"], "decord off timeline:", len(shifted), "of", len(files))
-    out["note"] = ("avrep decodes with PyAV by presentation timestamp everywhere. decord reads frames by index: "
-                   "right on constant-rate mp4 at 25 fps, off by a GOP on MPEG-1 program streams, and off on "
-                   "resampled/VFR sources. shift_frames = s where decord's frame i shows the true frame i + s.")
+    out["note"] = (
+        "avrep decodes with PyAV by presentation timestamp everywhere. decord reads frames by index: "
+        "right on constant-rate mp4 at 25 fps, off by a GOP on MPEG-1 program streams, and off on "
+        "resampled/VFR sources. shift_frames = s where decord's frame i shows the true frame i + s."
+    )
     p = write_result("decode", out)
     print(p.read_text())
 

@@ -6,6 +6,7 @@ detector (upsample 1) and the 68-point shape predictor, and compares with the tr
 
     .venv/bin/python benchmarks/face_detect.py --identities 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import os
 import time
 
 import numpy as np
-
 from _common import RESULTS, versions, write_result
+
 from avrep.synth.face import FaceRenderer, Identity, render_sequence
 
 STATES = {  # [jaw, spread, round, teeth, tongue]
@@ -59,8 +60,15 @@ def main() -> None:
             d = det(img, 1)
             hits[name].append(int(len(d) > 0))
             if not len(d):
-                misses.append({"identity": s, "state": name, "hair": r.id.hair_style, "beard": r.id.beard,
-                               "glasses": r.id.glasses})
+                misses.append(
+                    {
+                        "identity": s,
+                        "state": name,
+                        "hair": r.id.hair_style,
+                        "beard": r.id.beard,
+                        "glasses": r.id.glasses,
+                    }
+                )
                 continue
             box = max(d, key=lambda b: b.area())
             sh = sp(img, box)
@@ -80,13 +88,16 @@ def main() -> None:
     all_err = np.concatenate([np.stack(v) for v in errs.values() if v])
     res = {
         "versions": versions("dlib-bin", "face-recognition-models", "opencv-python-headless"),
-        "identities": args.identities, "size": args.size, "states": list(STATES),
+        "identities": args.identities,
+        "size": args.size,
+        "states": list(STATES),
         "detection_rate": float(np.mean([h for v in hits.values() for h in v])),
         "detection_rate_by_state": {k: float(np.mean(v)) for k, v in hits.items()},
         "nme_iod_mean": float(all_err.mean()),
         "nme_iod_by_group": {g: float(all_err[:, a:b].mean()) for g, (a, b) in GROUPS.items()},
         "nme_iod_mouth_by_state": {k: float(np.stack(v)[:, 48:].mean()) for k, v in errs.items() if v},
-        "init_ms": float(np.mean(t_init) * 1000), "ms_per_frame": float(np.mean(t_frame) * 1000),
+        "init_ms": float(np.mean(t_init) * 1000),
+        "ms_per_frame": float(np.mean(t_frame) * 1000),
         "misses": misses[:50],
     }
     write_result(args.out, res)

@@ -10,6 +10,7 @@ Also writes benchmarks/results/generate_strip.png (real row over generated row) 
 
     python benchmarks/generate.py --train-clips 160 --test-clips 30 --epochs 8
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import DATA, RESULTS, read_result, stamp, write_result
 
 
@@ -37,9 +37,14 @@ class DavsArrays(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         a = self.a
-        return {"mouth": torch.from_numpy(a["mouth"][i][:, 4:92, 4:92].copy()), "audio": torch.from_numpy(a["audio"][i]),
-                "face": torch.from_numpy(a["face"][i][14].transpose(2, 0, 1).copy()), "word_id": int(a["word_id"][i]),
-                "speaker_id": self.spk[int(a["speaker_id"][i])], "clip_id": a["clip_id"][i]}
+        return {
+            "mouth": torch.from_numpy(a["mouth"][i][:, 4:92, 4:92].copy()),
+            "audio": torch.from_numpy(a["audio"][i]),
+            "face": torch.from_numpy(a["face"][i][14].transpose(2, 0, 1).copy()),
+            "word_id": int(a["word_id"][i]),
+            "speaker_id": self.spk[int(a["speaker_id"][i])],
+            "clip_id": a["clip_id"][i],
+        }
 
 
 @torch.no_grad()
@@ -77,8 +82,7 @@ def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
         for i in range(len(reals)):
             t = time.perf_counter()
             cond = conditioning(G, davs, len(reals[i]), audio=te["audio"][i])
-            gen = generate_frames(G, reals[i][0], cond, progress=False,
-                                  pose=reals[i] if mode == "dubbing" else None)
+            gen = generate_frames(G, reals[i][0], cond, progress=False, pose=reals[i] if mode == "dubbing" else None)
             gen_time += time.perf_counter() - t
             n_frames += len(gen)
             gens.append(gen)
@@ -87,12 +91,17 @@ def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
             syncs.append(sy)
         gens = np.stack(gens)
         acc = float(np.mean(accs))
-        modes[mode] = {"psnr": psnr(gens, reals), "ssim": ssim(gens, reals),
-                       "psnr_lower_face": psnr(gens[:, :, lower], reals[:, :, lower]),
-                       "ssim_lower_face": ssim(gens[:, :, lower], reals[:, :, lower]),
-                       "lmd_px": lmd(gens.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
-                       "lipread_acc_generated": acc, "lipread_ratio_generated_vs_real": acc / max(acc_real, 1e-9),
-                       "sync_generated": summary(syncs), "generate_fps_cpu": n_frames / gen_time}
+        modes[mode] = {
+            "psnr": psnr(gens, reals),
+            "ssim": ssim(gens, reals),
+            "psnr_lower_face": psnr(gens[:, :, lower], reals[:, :, lower]),
+            "ssim_lower_face": ssim(gens[:, :, lower], reals[:, :, lower]),
+            "lmd_px": lmd(gens.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
+            "lipread_acc_generated": acc,
+            "lipread_ratio_generated_vs_real": acc / max(acc_real, 1e-9),
+            "sync_generated": summary(syncs),
+            "generate_fps_cpu": n_frames / gen_time,
+        }
         if mode == "one_shot":
             gens_one_shot = gens
     # baselines: copying the reference frame (one-shot), and the true frames with the reference's lower half
@@ -101,18 +110,24 @@ def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
     paste = reals.copy()
     paste[:, :, lower] = copy[:, :, lower]
     modes["one_shot"]["baseline_copy_reference"] = {
-        "psnr": psnr(copy, reals), "ssim": ssim(copy, reals),
-        "lmd_px": lmd(copy.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
+        "psnr": psnr(copy, reals),
+        "ssim": ssim(copy, reals),
+        "lmd_px": lmd(copy.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
+    }
     modes["dubbing"]["baseline_paste_reference_mouth"] = {
-        "psnr": psnr(paste, reals), "ssim": ssim(paste, reals),
-        "lmd_px": lmd(paste.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3))}
+        "psnr": psnr(paste, reals),
+        "ssim": ssim(paste, reals),
+        "lmd_px": lmd(paste.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
+    }
     return modes, acc_real, [r[1] for r in real_reads], gens_one_shot
 
 
 def summary(syncs: list[dict]) -> dict:
-    return {"mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
-            "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
-            "mean_confidence": float(np.mean([s["confidence"] for s in syncs]))}
+    return {
+        "mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
+        "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
+        "mean_confidence": float(np.mean([s["confidence"] for s in syncs])),
+    }
 
 
 def store_arrays(store: str, split: str, n: int, seed: int = 0) -> dict:
@@ -128,9 +143,13 @@ def store_arrays(store: str, split: str, n: int, seed: int = 0) -> dict:
         idx = [int(rng.choice(g.index)) for _, g in clips.groupby("sentence", sort=True)]
     idx = sorted(rng.choice(idx, min(n, len(idx)), replace=False).tolist())
     raws = [ds._raw(i) for i in idx]
-    return {"face": np.stack([r["face"] for r in raws]), "audio": np.stack([r["audio"] for r in raws]),
-            "centre": np.stack([r["centre"] for r in raws]), "word_id": np.array([r["word_id"] for r in raws]),
-            "clip_id": [ds.clip_ids[i] for i in idx]}
+    return {
+        "face": np.stack([r["face"] for r in raws]),
+        "audio": np.stack([r["audio"] for r in raws]),
+        "centre": np.stack([r["centre"] for r in raws]),
+        "word_id": np.array([r["word_id"] for r in raws]),
+        "clip_id": [ds.clip_ids[i] for i in idx],
+    }
 
 
 def real_photos(gen_dir: Path, work: Path, png: Path) -> dict:
@@ -185,17 +204,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default="/tmp/avrep_gen_bench")
     ap.add_argument("--out", default=str(RESULTS / "generate.json"))
-    ap.add_argument("--photos-only", default=None, metavar="GEN_RUN",
-                    help="only the real-photo part, with an existing generator run; merged into --out")
-    ap.add_argument("--store", default=None, metavar="STORE",
-                    help="real recordings instead: train on this feature store's train split, evaluate on its test "
-                         "split (needs --davs trained on the same data); merged into --out under --label")
+    ap.add_argument(
+        "--photos-only",
+        default=None,
+        metavar="GEN_RUN",
+        help="only the real-photo part, with an existing generator run; merged into --out",
+    )
+    ap.add_argument(
+        "--store",
+        default=None,
+        metavar="STORE",
+        help="real recordings instead: train on this feature store's train split, evaluate on its test "
+        "split (needs --davs trained on the same data); merged into --out under --label",
+    )
     ap.add_argument("--label", default="grid_s1")
     args = ap.parse_args()
     if args.photos_only:
         res = read_result(args.out)
-        res["real_photos"] = real_photos(Path(args.photos_only), Path(args.work) / "photos",
-                                         Path(args.out).with_name("generate_photos_strip.png"))
+        res["real_photos"] = real_photos(
+            Path(args.photos_only), Path(args.work) / "photos", Path(args.out).with_name("generate_photos_strip.png")
+        )
         res["real_photos"]["generator_run"] = str(args.photos_only)
         write_result(args.out, res)
         print(json.dumps(res["real_photos"], indent=1))
@@ -213,10 +241,22 @@ def main() -> None:
             ap.error("--store needs --davs (a DAVS run trained on the same recordings)")
         gen_dir = work / "gen"
         t = time.time()
-        train_generator(GenTrainArgs(config=args.config, out=str(gen_dir), davs=args.davs, epochs=args.epochs,
-                                     batch_size=args.batch_size, lr=2e-3, device="cpu", frames=args.frames,
-                                     threads=args.threads),
-                        train_ds=GenDataset(args.store, "train", args.frames, train=True), val_ds=None, progress=True)
+        train_generator(
+            GenTrainArgs(
+                config=args.config,
+                out=str(gen_dir),
+                davs=args.davs,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=2e-3,
+                device="cpu",
+                frames=args.frames,
+                threads=args.threads,
+            ),
+            train_ds=GenDataset(args.store, "train", args.frames, train=True),
+            val_ds=None,
+            progress=True,
+        )
         train_s = time.time() - t
         te = store_arrays(args.store, "test", args.test_clips)
         G, davs, _ = load_generator(gen_dir)
@@ -224,13 +264,24 @@ def main() -> None:
         n_train = len(GenDataset(args.store, "train", args.frames))
         previous[args.label] = {
             "what": f"{args.store}: one word clip (29 frames) per held-out test sentence; one_shot = the clip's first "
-                    "frame + its audio, dubbing = true frames with the lower half masked + audio; vs the true "
-                    "128x128 aligned face crops",
-            "generator_config": args.config, "generator_size": G.size, "train_clips": n_train,
-            "test_clips": len(te["face"]), "epochs": args.epochs, "train_frames": args.frames, "davs_run": args.davs,
-            **modes["one_shot"], "dubbing": modes["dubbing"], "lipread_acc_real": acc_real,
-            "sync_real": summary(real_syncs), "gen_train_s": round(train_s, 1), "cpu_threads": args.threads,
-            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874}, **stamp("torch")}
+            "frame + its audio, dubbing = true frames with the lower half masked + audio; vs the true "
+            "128x128 aligned face crops",
+            "generator_config": args.config,
+            "generator_size": G.size,
+            "train_clips": n_train,
+            "test_clips": len(te["face"]),
+            "epochs": args.epochs,
+            "train_frames": args.frames,
+            "davs_run": args.davs,
+            **modes["one_shot"],
+            "dubbing": modes["dubbing"],
+            "lipread_acc_real": acc_real,
+            "sync_real": summary(real_syncs),
+            "gen_train_s": round(train_s, 1),
+            "cpu_threads": args.threads,
+            "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874},
+            **stamp("torch"),
+        }
         write_result(args.out, previous)
         write_strip(te["face"], gens, Path(args.out).with_name(f"generate_{args.label}_strip.png"))
         print(json.dumps(previous[args.label], indent=1))
@@ -247,35 +298,67 @@ def main() -> None:
 
         davs_run = str(work / "davs")
         t = time.time()
-        train(TrainArgs(config="tiny", out=davs_run, epochs=args.davs_epochs, batch_size=16, lr=3e-3, device="cpu",
-                        val_split="", threads=args.threads), train_ds=DavsArrays(tr, words), progress=False)
+        train(
+            TrainArgs(
+                config="tiny",
+                out=davs_run,
+                epochs=args.davs_epochs,
+                batch_size=16,
+                lr=3e-3,
+                device="cpu",
+                val_split="",
+                threads=args.threads,
+            ),
+            train_ds=DavsArrays(tr, words),
+            progress=False,
+        )
         timings["davs_train_s"] = round(time.time() - t, 1)
     t = time.time()
     gen_dir = work / "gen"
-    train_generator(GenTrainArgs(config=args.config, out=str(gen_dir), davs=davs_run, epochs=args.epochs,
-                                 batch_size=args.batch_size, lr=2e-3, device="cpu", frames=args.frames,
-                                 threads=args.threads),
-                    train_ds=GenDataset(arrays=tr, frames=args.frames, train=True),
-                    val_ds=GenDataset(arrays=te, train=False), progress=True)
+    train_generator(
+        GenTrainArgs(
+            config=args.config,
+            out=str(gen_dir),
+            davs=davs_run,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=2e-3,
+            device="cpu",
+            frames=args.frames,
+            threads=args.threads,
+        ),
+        train_ds=GenDataset(arrays=tr, frames=args.frames, train=True),
+        val_ds=GenDataset(arrays=te, train=False),
+        progress=True,
+    )
     timings["gen_train_s"] = round(time.time() - t, 1)
     G, davs, cfg = load_generator(gen_dir)
     modes, acc_real, real_syncs, gens = evaluate(G, davs, te)
     reals = te["face"]
     res = {k: v for k, v in previous.items() if isinstance(v, dict) and "what" in v or k == "real_photos"}
-    res.update({
-        "what": "talking-face generation on held-out synthetic identities/voices (test split) -> all 29 frames, "
-                "128x128 aligned face crops vs the true rendered frames. one_shot: the clip's first frame + its "
-                "audio (head pose stays the reference's); dubbing: the true frames with their lower half "
-                "masked set the pose and the audio drives the mouth (Wav2Lip's setting)",
-        "generator_config": args.config, "generator_size": G.size, "train_clips": int(len(tr["face"])),
-        "test_clips": int(len(te["face"])), "epochs": args.epochs, "train_frames": args.frames,
-        "davs_run": args.davs or "tiny DAVS trained by this benchmark on the same training clips",
-        **modes["one_shot"], "dubbing": modes["dubbing"],
-        "lipread_acc_real": acc_real, "chance": 1.0 / len(words),
-        "sync_real": summary(real_syncs),
-        "cpu_threads": args.threads, "timings": timings,
-        **stamp("torch"),
-    })
+    res.update(
+        {
+            "what": "talking-face generation on held-out synthetic identities/voices (test split) -> all 29 frames, "
+            "128x128 aligned face crops vs the true rendered frames. one_shot: the clip's first frame + its "
+            "audio (head pose stays the reference's); dubbing: the true frames with their lower half "
+            "masked set the pose and the audio drives the mouth (Wav2Lip's setting)",
+            "generator_config": args.config,
+            "generator_size": G.size,
+            "train_clips": int(len(tr["face"])),
+            "test_clips": int(len(te["face"])),
+            "epochs": args.epochs,
+            "train_frames": args.frames,
+            "davs_run": args.davs or "tiny DAVS trained by this benchmark on the same training clips",
+            **modes["one_shot"],
+            "dubbing": modes["dubbing"],
+            "lipread_acc_real": acc_real,
+            "chance": 1.0 / len(words),
+            "sync_real": summary(real_syncs),
+            "cpu_threads": args.threads,
+            "timings": timings,
+            **stamp("torch"),
+        }
+    )
     write_result(args.out, res)
     write_strip(reals, gens, Path(args.out).with_name("generate_strip.png"))
     print(json.dumps(res, indent=1))

@@ -7,6 +7,7 @@ frozen DAVS video encoder reads the right word from the generated mouths.
 
     python benchmarks/generate_ablation.py --davs out/bench_lipread/run_small
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import RESULTS, stamp, write_result
 
 NO_WORD = {"adv": 0.01, "sync": 0.1, "clip_cos": 0.1, "word": 0.0}
@@ -49,17 +49,25 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "generate_ablation.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from generate import mouth_rois  # benchmarks/generate.py
+
     from avrep.apps.generate import conditioning, generate_frames
     from avrep.models.generator import get_generator_config
     from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
-    from generate import mouth_rois  # benchmarks/generate.py
 
     tr = synthetic_clip_arrays("train", args.train_clips, seed=0, progress=True)
     te = synthetic_clip_arrays("test", args.test_clips, seed=0, progress=True)
-    res: dict = {"what": __doc__.split("\n\n")[1].replace("\n", " "), "davs_run": args.davs,
-                 "train_clips": len(tr["face"]), "test_clips": len(te["face"]), "epochs": args.epochs,
-                 "train_frames": args.frames, "cpu_threads": args.threads, **stamp("torch"),
-                 "variants": {}}
+    res: dict = {
+        "what": __doc__.split("\n\n")[1].replace("\n", " "),
+        "davs_run": args.davs,
+        "train_clips": len(tr["face"]),
+        "test_clips": len(te["face"]),
+        "epochs": args.epochs,
+        "train_frames": args.frames,
+        "cpu_threads": args.threads,
+        **stamp("torch"),
+        "variants": {},
+    }
     for name, (arch, loss) in VARIANTS.items():
         cfg = get_generator_config("tiny")
         cfg.update(arch)
@@ -67,9 +75,22 @@ def main() -> None:
         out = Path(args.work) / f"v{len(res['variants'])}"
         shutil.rmtree(out, ignore_errors=True)
         t = time.time()
-        train_generator(GenTrainArgs(config=cfg, out=str(out), davs=args.davs, epochs=args.epochs, batch_size=8,
-                                     lr=2e-3, device="cpu", frames=args.frames, threads=args.threads),
-                        train_ds=GenDataset(arrays=tr, frames=args.frames, train=True), val_ds=None, progress=False)
+        train_generator(
+            GenTrainArgs(
+                config=cfg,
+                out=str(out),
+                davs=args.davs,
+                epochs=args.epochs,
+                batch_size=8,
+                lr=2e-3,
+                device="cpu",
+                frames=args.frames,
+                threads=args.threads,
+            ),
+            train_ds=GenDataset(arrays=tr, frames=args.frames, train=True),
+            val_ds=None,
+            progress=False,
+        )
         train_s = time.time() - t
         G, davs, _ = load_generator(out)
         box_gen, box_copy, reads = [], [], []
@@ -79,10 +100,15 @@ def main() -> None:
             box_gen.append(mouth_box_l1(gen, real, te["centre"][i]))
             box_copy.append(mouth_box_l1(np.repeat(real[:1], len(real), 0), real, te["centre"][i]))
             with torch.no_grad():
-                reads.append(int(davs.classify(mouth=mouth_rois(gen, te["centre"][i])).argmax(-1)) == int(te["word_id"][i]))
-        res["variants"][name] = {"mouth_box_l1": float(np.mean(box_gen)),
-                                 "mouth_box_l1_copy_reference": float(np.mean(box_copy)),
-                                 "lipread_acc_generated": float(np.mean(reads)), "train_s": round(train_s, 1)}
+                reads.append(
+                    int(davs.classify(mouth=mouth_rois(gen, te["centre"][i])).argmax(-1)) == int(te["word_id"][i])
+                )
+        res["variants"][name] = {
+            "mouth_box_l1": float(np.mean(box_gen)),
+            "mouth_box_l1_copy_reference": float(np.mean(box_copy)),
+            "lipread_acc_generated": float(np.mean(reads)),
+            "train_s": round(train_s, 1),
+        }
         print(name, json.dumps(res["variants"][name]), flush=True)
         write_result(args.out, res)
 

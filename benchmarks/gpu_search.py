@@ -6,13 +6,13 @@ Times with CUDA events: per query batch size (1/64/1024) and dtype (fp32/fp16), 
 of search time (ms) over repeats, queries/s, and recall@10 of fp16 against fp32 (fp32 is exact up to
 float rounding). The database is generated on the GPU (synthetic clustered vectors, stated).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 
 import torch
-
 from _common import stamp, write_result
 
 
@@ -20,14 +20,14 @@ def make_db(n: int, d: int, gen: torch.Generator, device) -> torch.Tensor:
     """Clustered unit vectors (centre + 32-dim latent offset + noise), built in chunks on the GPU."""
     nc = max(64, n // 500)
     centres = torch.randn(nc, d, generator=gen, device=device)
-    proj = torch.randn(32, d, generator=gen, device=device) / 32 ** 0.5
+    proj = torch.randn(32, d, generator=gen, device=device) / 32**0.5
     out = torch.empty(n, d, device=device)
     for s in range(0, n, 1 << 20):
         m = min(1 << 20, n - s)
         idx = torch.randint(0, nc, (m,), generator=gen, device=device)
         x = centres[idx] + 0.8 * torch.randn(m, 32, generator=gen, device=device) @ proj
         x += 0.25 * torch.randn(m, d, generator=gen, device=device)
-        out[s:s + m] = torch.nn.functional.normalize(x, dim=1)
+        out[s : s + m] = torch.nn.functional.normalize(x, dim=1)
     return out
 
 
@@ -36,7 +36,7 @@ def search(db: torch.Tensor, q: torch.Tensor, k: int, chunk: int) -> tuple[torch
     """Top-k inner product, chunked over the database so the score matrix stays bounded."""
     best_s, best_i = None, None
     for s in range(0, db.shape[0], chunk):
-        sc = q @ db[s:s + chunk].T
+        sc = q @ db[s : s + chunk].T
         v, i = sc.topk(k, dim=1)
         i = i + s
         if best_s is None:
@@ -76,9 +76,17 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here
     gen = torch.Generator(device=dev).manual_seed(0)
     props = torch.cuda.get_device_properties(dev)
-    report = {"benchmark": "torch exact GPU search (matmul + topk)", **stamp("torch"),
-              "device": props.name, "gpu_memory_bytes": props.total_memory, "cuda": torch.version.cuda, "k": args.k,
-              "data": f"synthetic clustered unit vectors, dim {args.dim}", "tf32": False, "results": []}
+    report = {
+        "benchmark": "torch exact GPU search (matmul + topk)",
+        **stamp("torch"),
+        "device": props.name,
+        "gpu_memory_bytes": props.total_memory,
+        "cuda": torch.version.cuda,
+        "k": args.k,
+        "data": f"synthetic clustered unit vectors, dim {args.dim}",
+        "tf32": False,
+        "results": [],
+    }
     for n in [int(s) for s in args.sizes.split(",")]:
         db32 = make_db(n, args.dim, gen, dev)
         db16 = db32.half()
@@ -93,12 +101,20 @@ def main() -> None:
                 for _ in range(3):
                     search(db, q, args.k, args.chunk)
                 torch.cuda.synchronize()
-                ts = torch.tensor(time_it(lambda: search(db, q, args.k, args.chunk), args.reps))
+                ts = torch.tensor(time_it(lambda db=db, q=q: search(db, q, args.k, args.chunk), args.reps))
                 med = float(ts.median())
-                report["results"].append({
-                    "n": n, "batch": b, "dtype": name, "median_ms": med, "p99_ms": float(ts.quantile(0.99)),
-                    "queries_per_s": b / med * 1e3, "db_bytes": db.numel() * db.element_size(),
-                    **({"recall_at_k_vs_fp32": hits / (b * args.k)} if name == "fp16" else {})})
+                report["results"].append(
+                    {
+                        "n": n,
+                        "batch": b,
+                        "dtype": name,
+                        "median_ms": med,
+                        "p99_ms": float(ts.quantile(0.99)),
+                        "queries_per_s": b / med * 1e3,
+                        "db_bytes": db.numel() * db.element_size(),
+                        **({"recall_at_k_vs_fp32": hits / (b * args.k)} if name == "fp16" else {}),
+                    }
+                )
                 print(json.dumps(report["results"][-1]), flush=True)
         del db32, db16
         torch.cuda.empty_cache()

@@ -9,6 +9,7 @@ identities/voices. Prints one JSON object (also written to --out-json).
 
   python benchmarks/gpu_synth_train.py --preset small --config base --epochs 8 --workers 16
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ import time
 from multiprocessing import get_context
 
 import numpy as np
-
 from _common import stamp, write_result
 
 _CFG = None
@@ -66,14 +66,19 @@ class MemDataset:
         if self.train:
             r = np.random.default_rng([self.seed, self.epoch, i])
             y, x = r.integers(0, 9, 2)
-            m = self.mouth[i, :, y:y + 88, x:x + 88]
+            m = self.mouth[i, :, y : y + 88, x : x + 88]
             if r.random() < 0.5:
                 m = m[:, :, ::-1]
         else:
             m = self.mouth[i, :, 4:92, 4:92]
-        return {"mouth": torch.from_numpy(np.ascontiguousarray(m)), "audio": torch.from_numpy(self.audio[i]),
-                "face": torch.from_numpy(np.ascontiguousarray(self.face[i].transpose(2, 0, 1))),
-                "word_id": int(self.word[i]), "speaker_id": int(self.spk[i]), "clip_id": str(i)}
+        return {
+            "mouth": torch.from_numpy(np.ascontiguousarray(m)),
+            "audio": torch.from_numpy(self.audio[i]),
+            "face": torch.from_numpy(np.ascontiguousarray(self.face[i].transpose(2, 0, 1))),
+            "word_id": int(self.word[i]),
+            "speaker_id": int(self.spk[i]),
+            "clip_id": str(i),
+        }
 
 
 def main() -> None:
@@ -114,8 +119,13 @@ def main() -> None:
                 break
     render_s = time.time() - t0
     keep = [s for s in specs if s["index"] in arrays]
-    res["render"] = {"clips": len(keep), "failures": len(fails), "seconds": round(render_s, 1),
-                     "clips_per_s": round(len(keep) / render_s, 1), "cpu_workers": a.workers}
+    res["render"] = {
+        "clips": len(keep),
+        "failures": len(fails),
+        "seconds": round(render_s, 1),
+        "clips_per_s": round(len(keep) / render_s, 1),
+        "cpu_workers": a.workers,
+    }
     print(json.dumps(res["render"]), flush=True)
 
     def build(split, train):
@@ -134,12 +144,27 @@ def main() -> None:
     from avrep.train.loop import TrainArgs, train
 
     t1 = time.time()
-    last = train(TrainArgs(config=a.config, data=f"memory:{a.preset}", out=a.out, epochs=a.epochs,
-                           batch_size=a.batch_size, lr=a.lr, workers=a.loader_workers, device=a.device),
-                 train_ds=tr, val_ds=va, progress=False)
+    last = train(
+        TrainArgs(
+            config=a.config,
+            data=f"memory:{a.preset}",
+            out=a.out,
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            lr=a.lr,
+            workers=a.loader_workers,
+            device=a.device,
+        ),
+        train_ds=tr,
+        val_ds=va,
+        progress=False,
+    )
     train_s = time.time() - t1
-    res["train"] = {"seconds": round(train_s, 1), "clips_per_s_incl_val": round(len(tr) * a.epochs / train_s, 1),
-                    "last_epoch": last}
+    res["train"] = {
+        "seconds": round(train_s, 1),
+        "clips_per_s_incl_val": round(len(tr) * a.epochs / train_s, 1),
+        "last_epoch": last,
+    }
     from avrep.eval.extract import extract
     from avrep.eval.lipread import topk_accuracy
     from avrep.eval.retrieval import av_retrieval
@@ -148,13 +173,19 @@ def main() -> None:
     model, _, _ = load_run(a.out, dev)
     ex = extract(model, te, batch_size=256, device=dev)
     y = ex["word_id"]
-    fused = torch.log_softmax(torch.from_numpy(ex["logits_video"]), -1) + torch.log_softmax(torch.from_numpy(ex["logits_audio"]), -1)
+    fused = torch.log_softmax(torch.from_numpy(ex["logits_video"]), -1) + torch.log_softmax(
+        torch.from_numpy(ex["logits_audio"]), -1
+    )
     ceiling = visual_ceiling(info["words"])
-    res["test"] = {"clips": len(te), "video_top1": topk_accuracy(ex["logits_video"], y, 1),
-                   "audio_top1": topk_accuracy(ex["logits_audio"], y, 1),
-                   "fused_top1": topk_accuracy(fused.numpy(), y, 1),
-                   "video_top5": topk_accuracy(ex["logits_video"], y, 5),
-                   "homophene_ceiling": ceiling, "retrieval": av_retrieval(ex["emb_audio"], ex["emb_video"])}
+    res["test"] = {
+        "clips": len(te),
+        "video_top1": topk_accuracy(ex["logits_video"], y, 1),
+        "audio_top1": topk_accuracy(ex["logits_audio"], y, 1),
+        "fused_top1": topk_accuracy(fused.numpy(), y, 1),
+        "video_top5": topk_accuracy(ex["logits_video"], y, 5),
+        "homophene_ceiling": ceiling,
+        "retrieval": av_retrieval(ex["emb_audio"], ex["emb_video"]),
+    }
     res["test"]["video_vs_ceiling"] = res["test"]["video_top1"] / ceiling
     res["device"] = torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"
     res.update(stamp("torch"))

@@ -7,6 +7,7 @@ Measures (1) the training step alone (data already on the GPU), (2) the data loa
 uint8 store in RAM -> random 88x88 crops -> pinned batches -> GPU copy), (3) both together.
 Needs only torch (+ torchaudio for log-mel); avrep is imported from this checkout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,8 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
-
 from _common import stamp, write_result
+from torch.utils.data import DataLoader, Dataset
 
 SPF = 640
 
@@ -42,10 +42,13 @@ class RandomStore(Dataset):
         s, t = i * self.frames, (i + 1) * self.frames
         y, x = r.integers(0, 9, 2)
         f = s + int(r.integers(0, self.frames))
-        return {"mouth": torch.from_numpy(np.ascontiguousarray(self.mouth[s:t, y:y + 88, x:x + 88])),
-                "audio": torch.from_numpy(self.audio[s * SPF:t * SPF].copy()),
-                "face": torch.from_numpy(np.ascontiguousarray(self.face[f].transpose(2, 0, 1))),
-                "word_id": i % 500, "speaker_id": i % 1000}
+        return {
+            "mouth": torch.from_numpy(np.ascontiguousarray(self.mouth[s:t, y : y + 88, x : x + 88])),
+            "audio": torch.from_numpy(self.audio[s * SPF : t * SPF].copy()),
+            "face": torch.from_numpy(np.ascontiguousarray(self.face[f].transpose(2, 0, 1))),
+            "word_id": i % 500,
+            "speaker_id": i % 1000,
+        }
 
 
 def main() -> None:
@@ -91,11 +94,13 @@ def main() -> None:
         opt.step()
         return loss
 
-    gpu_batch = {"mouth": torch.randint(0, 256, (B, T, 88, 88), dtype=torch.uint8, device=dev),
-                 "audio": torch.randn(B, T * SPF, device=dev) * 0.1,
-                 "face": torch.randint(0, 256, (B, 3, 128, 128), dtype=torch.uint8, device=dev),
-                 "word_id": torch.randint(0, a.num_words, (B,), device=dev),
-                 "speaker_id": torch.randint(0, a.num_speakers, (B,), device=dev)}
+    gpu_batch = {
+        "mouth": torch.randint(0, 256, (B, T, 88, 88), dtype=torch.uint8, device=dev),
+        "audio": torch.randn(B, T * SPF, device=dev) * 0.1,
+        "face": torch.randint(0, 256, (B, 3, 128, 128), dtype=torch.uint8, device=dev),
+        "word_id": torch.randint(0, a.num_words, (B,), device=dev),
+        "speaker_id": torch.randint(0, a.num_speakers, (B,), device=dev),
+    }
     t_c = time.time()
     for _ in range(a.warmup):
         step(gpu_batch)
@@ -111,9 +116,11 @@ def main() -> None:
     # where the time goes: forward of each encoder alone (bf16, no grad)
     parts = {}
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-        for name, fn in (("video_fwd", lambda: model.encode_video(gpu_batch["mouth"])),
-                         ("audio_fwd", lambda: model.encode_audio(gpu_batch["audio"])),
-                         ("identity_fwd", lambda: model.identity(gpu_batch["face"]))):
+        for name, fn in (
+            ("video_fwd", lambda: model.encode_video(gpu_batch["mouth"])),
+            ("audio_fwd", lambda: model.encode_audio(gpu_batch["audio"])),
+            ("identity_fwd", lambda: model.identity(gpu_batch["face"])),
+        ):
             fn()
             torch.cuda.synchronize()
             t = time.time()
@@ -123,8 +130,16 @@ def main() -> None:
             parts[name + "_ms"] = round((time.time() - t) / 5 * 1000, 2)
 
     ds = RandomStore(max(B * 8, 1024), T)
-    loader = DataLoader(ds, batch_size=B, shuffle=True, num_workers=a.workers, pin_memory=True, drop_last=True,
-                        persistent_workers=a.workers > 0, prefetch_factor=4 if a.workers else None)
+    loader = DataLoader(
+        ds,
+        batch_size=B,
+        shuffle=True,
+        num_workers=a.workers,
+        pin_memory=True,
+        drop_last=True,
+        persistent_workers=a.workers > 0,
+        prefetch_factor=4 if a.workers else None,
+    )
 
     def to_dev(b: dict) -> dict:
         return {k: torch.as_tensor(v).to(dev, non_blocking=True) for k, v in b.items()}
@@ -149,13 +164,24 @@ def main() -> None:
     e2e_cps = n_e2e / (time.time() - t0)
 
     res = {
-        **stamp("torch"), "device": torch.cuda.get_device_name(0), "config": a.config,
-        "params": count_parameters(model), "batch_size": B, "frames": T, "amp_bf16": amp, "compile": a.compile,
-        "steps": a.steps, "warmup_s": round(warm_s, 1), "step_ms": round(compute_s * 1000, 1),
+        **stamp("torch"),
+        "device": torch.cuda.get_device_name(0),
+        "config": a.config,
+        "params": count_parameters(model),
+        "batch_size": B,
+        "frames": T,
+        "amp_bf16": amp,
+        "compile": a.compile,
+        "steps": a.steps,
+        "warmup_s": round(warm_s, 1),
+        "step_ms": round(compute_s * 1000, 1),
         "train_clips_per_s_compute_only": round(B / compute_s, 1),
-        "loader_clips_per_s": round(load_cps, 1), "loader_workers": a.workers,
+        "loader_clips_per_s": round(load_cps, 1),
+        "loader_workers": a.workers,
         "train_clips_per_s_with_loader": round(e2e_cps, 1),
-        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2), **parts}
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        **parts,
+    }
     print(json.dumps(res, indent=1))
     if a.out:
         write_result(a.out, res)

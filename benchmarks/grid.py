@@ -11,6 +11,7 @@ transcoded to MPEG-1 program streams (GRID's own distribution format) and evalua
 are reported, and they must agree (the MPEG-1 timeline issue). Writes benchmarks/results/grid.json.
 Held out: 10% of s1's sentences (seeded split by sentence); the other GRID speakers never trained on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,19 +37,25 @@ def evaluate_mpeg1(df, run: Path, work: Path) -> dict:
     for rel in sorted(set(test["path"])):
         dst = mpg_dir / (Path(rel).stem + ".mpg")
         if not dst.exists():
-            transcode(DATA / "grid_s1" / rel, dst, vcodec="mpeg1video", acodec="mp2", container="mpeg",
-                      sample_rate=44100)
+            transcode(
+                DATA / "grid_s1" / rel, dst, vcodec="mpeg1video", acodec="mp2", container="mpeg", sample_rate=44100
+            )
     test["path"] = [Path(r).stem + ".mpg" for r in test["path"]]
     write_manifest(test, work / "manifest_mpg.parquet", mpg_dir, recipe="grid", vocab=list(VOCAB))
     store = work / "store_mpg"
     preprocess(work / "manifest_mpg.parquet", store, workers=2, progress=False)
     ev = evaluate_run(run, str(store), "test", run / "eval_test_mpg.json", workers=1, probes=False, progress=False)
     lr = ev["lipread"]
-    return {"n": lr["n"], "video_top1": lr["video"]["top1"], "audio_top1": lr["audio"]["top1"],
-            "fused_top1": lr["fused"]["top1"], "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
-            "a2v_sync_R@1": (ev["retrieval"].get("a2v_sync") or {}).get("R@1"),
-            "seconds": round(time.time() - t, 1),
-            "note": "same sentences, transcoded mp4 -> MPEG-1 video + MP2 audio in an MPEG program stream"}
+    return {
+        "n": lr["n"],
+        "video_top1": lr["video"]["top1"],
+        "audio_top1": lr["audio"]["top1"],
+        "fused_top1": lr["fused"]["top1"],
+        "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
+        "a2v_sync_R@1": (ev["retrieval"].get("a2v_sync") or {}).get("R@1"),
+        "seconds": round(time.time() - t, 1),
+        "note": "same sentences, transcoded mp4 -> MPEG-1 video + MP2 audio in an MPEG program stream",
+    }
 
 
 def main() -> None:
@@ -83,21 +90,37 @@ def main() -> None:
         out["preprocess"] = {"clips": res.n_ok if hasattr(res, "n_ok") else None, "seconds": round(time.time() - t0, 1)}
     run = work / f"run_{Path(args.config).stem}"
     t1 = time.time()
-    last = train(TrainArgs(config=args.config, data=str(store), out=str(run), epochs=args.epochs,
-                           batch_size=args.batch_size, workers=1, threads=args.threads),
-                 resume=(run / "state.json").exists(), progress=False)
+    last = train(
+        TrainArgs(
+            config=args.config,
+            data=str(store),
+            out=str(run),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            workers=1,
+            threads=args.threads,
+        ),
+        resume=(run / "state.json").exists(),
+        progress=False,
+    )
     out["train"] = {"seconds": round(time.time() - t1, 1), "last_epoch": last}
     ev = evaluate_run(run, str(store), "test", run / "eval_test.json", workers=1, probes=False, progress=False)
     lr = ev["lipread"]
     out["test_s1_heldout_sentences"] = {
-        "n": lr["n"], "video_top1": lr["video"]["top1"], "audio_top1": lr["audio"]["top1"],
-        "fused_top1": lr["fused"]["top1"], "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
+        "n": lr["n"],
+        "video_top1": lr["video"]["top1"],
+        "audio_top1": lr["audio"]["top1"],
+        "fused_top1": lr["fused"]["top1"],
+        "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
         "a2v_N": ev["retrieval"]["a2v"].get("N"),
         "a2v_sync_R@1": (ev["retrieval"].get("a2v_sync") or {}).get("R@1"),
-        "goals": goals("grid"), "anchor": "LipNet 95.2% word acc (sentence-level, LM)"}
+        "goals": goals("grid"),
+        "anchor": "LipNet 95.2% word acc (sentence-level, LM)",
+    }
     out["test_s1_heldout_sentences_mpeg1"] = evaluate_mpeg1(df, run, work)
     out["test_s1_heldout_sentences_mpeg1"]["video_top1_minus_mp4"] = round(
-        out["test_s1_heldout_sentences_mpeg1"]["video_top1"] - lr["video"]["top1"], 4)
+        out["test_s1_heldout_sentences_mpeg1"]["video_top1"] - lr["video"]["top1"], 4
+    )
     # other speakers: swwp2s has a word alignment in ../shared/data/grid
     other = DATA / "grid"
     if (other / "swwp2s.align").exists():
@@ -116,16 +139,20 @@ def main() -> None:
                 continue
             c = (int(s) // 1000 + int(e) // 1000) // 2
             a = max(0, min(len(pv.mouth) - 29, c - 14))
-            m = torch.from_numpy(center_crop(pv.mouth[a:a + 29]))[None]
-            au = torch.from_numpy(pv.audio[a * 640:(a + 29) * 640])[None]
+            m = torch.from_numpy(center_crop(pv.mouth[a : a + 29]))[None]
+            au = torch.from_numpy(pv.audio[a * 640 : (a + 29) * 640])[None]
             with torch.no_grad():
                 pv_ = int(model.classify(mouth=m).argmax())
                 pa_ = int(model.classify(audio=au).argmax())
             n += 1
             correct_v += words[pv_] == w
             correct_a += words[pa_] == w
-        out["unseen_speaker_swwp2s"] = {"n_words": n, "video_top1": correct_v / max(n, 1), "audio_top1": correct_a / max(n, 1),
-                                        "note": "one sentence of another GRID speaker (unseen person): expect a drop"}
+        out["unseen_speaker_swwp2s"] = {
+            "n_words": n,
+            "video_top1": correct_v / max(n, 1),
+            "audio_top1": correct_a / max(n, 1),
+            "note": "one sentence of another GRID speaker (unseen person): expect a drop",
+        }
     out["total_s"] = round(time.time() - t0, 1)
     p = write_result(args.result, out)
     print(p.read_text())

@@ -8,6 +8,7 @@ All three are measured by one harness in this process on the same held-out queri
 
     python benchmarks/index.py --sizes 10000,100000,1000000 [--real EMB_DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-
 from _common import RESULTS, ROOT, machine_info, now, read_result, versions, write_result
+
 from avrep.index import Index
 from avrep.index.build import EF_GRID, NPROBE_GRID
 from avrep.index.params import kind_of, make_params, recall_at_k
@@ -42,7 +43,7 @@ def synthetic(n: int, d: int, seed: int) -> np.ndarray:
         m = min(100_000, n - i)
         x = centres[rng.integers(0, nc, m)] + 0.8 * rng.standard_normal((m, 32)).astype(np.float32) @ proj
         x += 0.25 * rng.standard_normal((m, d)).astype(np.float32)
-        out[i:i + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out[i : i + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
 
@@ -51,16 +52,33 @@ def write_emb_dir(path: Path, x: np.ndarray, per_file: int = 250_000) -> None:
 
     path.mkdir(parents=True, exist_ok=True)
     for j, s in enumerate(range(0, len(x), per_file)):
-        part = x[s:s + per_file]
+        part = x[s : s + per_file]
         np.save(path / f"emb_{j:05d}.npy", part)
         ids = np.arange(s, s + len(part))
-        pd.DataFrame({"clip_id": [f"syn{i}" for i in ids], "path": [f"synthetic/{i}.mp4" for i in ids],
-                      "word": "", "speaker": [f"spk{i % 50}" for i in ids],
-                      "split": np.array(["train", "val", "test"])[ids % 3], "start_s": 0.0, "end_s": 1.16}
-                     ).to_parquet(path / f"meta_{j:05d}.parquet", index=False)
-    (path / "manifest.json").write_text(json.dumps({"modality": "video", "dim": x.shape[1], "metric": "ip",
-                                                    "normalized": True, "checkpoint_sha256": None,
-                                                    "checkpoint": None, "model": "synthetic"}))
+        pd.DataFrame(
+            {
+                "clip_id": [f"syn{i}" for i in ids],
+                "path": [f"synthetic/{i}.mp4" for i in ids],
+                "word": "",
+                "speaker": [f"spk{i % 50}" for i in ids],
+                "split": np.array(["train", "val", "test"])[ids % 3],
+                "start_s": 0.0,
+                "end_s": 1.16,
+            }
+        ).to_parquet(path / f"meta_{j:05d}.parquet", index=False)
+    (path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "modality": "video",
+                "dim": x.shape[1],
+                "metric": "ip",
+                "normalized": True,
+                "checkpoint_sha256": None,
+                "checkpoint": None,
+                "model": "synthetic",
+            }
+        )
+    )
 
 
 def run_child(cmd: list[str], log: Path) -> dict:
@@ -89,18 +107,23 @@ def paired_latency(fns: dict, queries, k, n_single: int, batch: int) -> dict:
         for n in order:
             for i in range(s, min(s + block, n_single)):
                 t0 = time.perf_counter()
-                fns[n](queries[i:i + 1], k)
+                fns[n](queries[i : i + 1], k)
                 ts[n][i] = time.perf_counter() - t0
     bt: dict = {n: [] for n in names}
     for r in range(5):  # batched runs interleaved too; best of 5 (least disturbed by other jobs)
-        for n in (names if r % 2 == 0 else names[::-1]):
+        for n in names if r % 2 == 0 else names[::-1]:
             t0 = time.perf_counter()
             fns[n](queries[:batch], k)
             bt[n].append((time.perf_counter() - t0) / batch)
     out = {}
     for n in names:
-        out[n] = {"p50_ms": float(np.percentile(ts[n], 50) * 1e3), "p99_ms": float(np.percentile(ts[n], 99) * 1e3),
-                  "mean_ms": float(ts[n].mean() * 1e3), "batch_ms_per_query": float(min(bt[n]) * 1e3), "batch_size": batch}
+        out[n] = {
+            "p50_ms": float(np.percentile(ts[n], 50) * 1e3),
+            "p99_ms": float(np.percentile(ts[n], 99) * 1e3),
+            "mean_ms": float(ts[n].mean() * 1e3),
+            "batch_ms_per_query": float(min(bt[n]) * 1e3),
+            "batch_size": batch,
+        }
     return out
 
 
@@ -114,8 +137,13 @@ def sweep_equal_recall(index, queries, truth, k, target) -> dict | None:
         p, keep = make_params(index, v)
         r = recall_at_k(index.search(queries, k, params=p)[1], truth, k)
         if r >= target:
-            return {"param": "efSearch" if kind == "hnsw" else "nprobe", "value": v, "recall_at_10": r, "params": p,
-                    "keep": keep}
+            return {
+                "param": "efSearch" if kind == "hnsw" else "nprobe",
+                "value": v,
+                "recall_at_10": r,
+                "params": p,
+                "keep": keep,
+            }
     return None
 
 
@@ -154,24 +182,54 @@ def bench_size(n: int, args, work: Path, real: np.ndarray | None) -> dict:
     out = work / f"avrep_{n}"
     shutil.rmtree(out, ignore_errors=True)
     py = sys.executable
-    a_build = run_child([py, "-c", "import sys; sys.path.insert(0, sys.argv[4]); from avrep.index import build_index; "
-                         "build_index(sys.argv[1], sys.argv[2], max_memory=sys.argv[3])",
-                         str(emb), str(out), args.max_memory, str(ROOT)], work / f"avrep_{n}.log")
+    a_build = run_child(
+        [
+            py,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[4]); from avrep.index import build_index; "
+            "build_index(sys.argv[1], sys.argv[2], max_memory=sys.argv[3])",
+            str(emb),
+            str(out),
+            args.max_memory,
+            str(ROOT),
+        ],
+        work / f"avrep_{n}.log",
+    )
     man = json.loads((out / "manifest.json").read_text())
     ix = Index.open(out)
     raw = faiss.read_index(str(out / "index.faiss"))  # efSearch/nprobe were stored by the build
     a_found = ix.search(queries, k).ids
     b_found = raw.search(queries, k)[1]
-    lat = paired_latency({"avrep": lambda q, kk: ix.search(q, kk), "faiss": lambda q, kk: raw.search(q, kk),
-                          "avrep_to_frame": lambda q, kk: ix.search(q, kk).to_frame()}, queries, k,
-                         args.single, nq)
-    common = {"factory": man["factory"], "search_param": man["search_param"], "search_value": man["search_value"],
-              "index_bytes": man["index_bytes"], **a_build}
-    res["avrep"] = {**common, "recall_at_10": recall_at_k(a_found, truth, k), "latency": lat["avrep"],
-                    "latency_with_metadata_frame": lat["avrep_to_frame"],
-                    "build_recall_at_10_leave_one_out": man["recall_at_k"], "choice_reason": man["choice_reason"]}
+    lat = paired_latency(
+        {
+            "avrep": lambda q, kk: ix.search(q, kk),
+            "faiss": lambda q, kk: raw.search(q, kk),
+            "avrep_to_frame": lambda q, kk: ix.search(q, kk).to_frame(),
+        },
+        queries,
+        k,
+        args.single,
+        nq,
+    )
+    common = {
+        "factory": man["factory"],
+        "search_param": man["search_param"],
+        "search_value": man["search_value"],
+        "index_bytes": man["index_bytes"],
+        **a_build,
+    }
+    res["avrep"] = {
+        **common,
+        "recall_at_10": recall_at_k(a_found, truth, k),
+        "latency": lat["avrep"],
+        "latency_with_metadata_frame": lat["avrep_to_frame"],
+        "build_recall_at_10_leave_one_out": man["recall_at_k"],
+        "choice_reason": man["choice_reason"],
+    }
     res["faiss_direct"] = {**common, "recall_at_10": recall_at_k(b_found, truth, k), "latency": lat["faiss"]}
-    res["overhead_vs_faiss"] = {m: lat["avrep"][m] / lat["faiss"][m] for m in ("p50_ms", "p99_ms", "batch_ms_per_query")}
+    res["overhead_vs_faiss"] = {
+        m: lat["avrep"][m] / lat["faiss"][m] for m in ("p50_ms", "p99_ms", "batch_ms_per_query")
+    }
 
     # (c) autofaiss in its own venv
     afpy = Path(args.autofaiss_venv) / "bin" / "python"
@@ -182,8 +240,9 @@ def bench_size(n: int, args, work: Path, real: np.ndarray | None) -> dict:
     shutil.rmtree(af_out, ignore_errors=True)
     af_out.mkdir(parents=True)
     mem_af = args.max_memory.upper().replace("GB", "G").replace("MB", "M")
-    c_build = run_child([str(afpy), "-c", AUTOFAISS_SCRIPT, str(emb), str(af_out), mem_af, str(nq)],
-                        work / f"autofaiss_{n}.log")
+    c_build = run_child(
+        [str(afpy), "-c", AUTOFAISS_SCRIPT, str(emb), str(af_out), mem_af, str(nq)], work / f"autofaiss_{n}.log"
+    )
     infos = json.loads((af_out / "infos.json").read_text())
     af = faiss.read_index(str(af_out / "knn.index"))
     if infos.get("index_param"):
@@ -196,14 +255,22 @@ def bench_size(n: int, args, work: Path, real: np.ndarray | None) -> dict:
         p_eq = eq["params"]
         fns["autofaiss_at_avrep_recall"] = lambda q, kk: af.search(q, kk, params=p_eq)
     lat_c = paired_latency(fns, queries, k, args.single, nq)
-    res["autofaiss"] = {"index_key": infos.get("index_key"), "index_param": infos.get("index_param"),
-                        "index_bytes": os.path.getsize(af_out / "knn.index"), **c_build,
-                        "recall_at_10": c_rec, "latency": lat_c["autofaiss"],
-                        "avrep_latency_same_run": lat_c["avrep"]}
+    res["autofaiss"] = {
+        "index_key": infos.get("index_key"),
+        "index_param": infos.get("index_param"),
+        "index_bytes": os.path.getsize(af_out / "knn.index"),
+        **c_build,
+        "recall_at_10": c_rec,
+        "latency": lat_c["autofaiss"],
+        "avrep_latency_same_run": lat_c["avrep"],
+    }
     if eq is not None:
-        res["autofaiss"]["at_avrep_recall"] = {"param": eq["param"], "value": eq["value"],
-                                               "recall_at_10": eq["recall_at_10"],
-                                               "latency": lat_c["autofaiss_at_avrep_recall"]}
+        res["autofaiss"]["at_avrep_recall"] = {
+            "param": eq["param"],
+            "value": eq["value"],
+            "recall_at_10": eq["recall_at_10"],
+            "latency": lat_c["autofaiss_at_avrep_recall"],
+        }
     for p in (emb, af_out / "knn.index"):
         if not args.keep:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -214,10 +281,18 @@ def autofaiss_versions(afpy: Path) -> dict:
     """avrep's, FAISS's, numpy's and pandas's versions here, and autofaiss/faiss/numpy in its own venv."""
     v = versions("faiss-cpu", "numpy", "pandas")
     try:
-        v["autofaiss_env"] = subprocess.run([str(afpy), "-c", "import autofaiss, faiss, numpy; "
-                                             "print(autofaiss.__version__ if hasattr(autofaiss,'__version__') else '2.18', "
-                                             "faiss.__version__, numpy.__version__)"],
-                                            capture_output=True, text=True, timeout=120).stdout.split()
+        v["autofaiss_env"] = subprocess.run(
+            [
+                str(afpy),
+                "-c",
+                "import autofaiss, faiss, numpy; "
+                "print(autofaiss.__version__ if hasattr(autofaiss,'__version__') else '2.18', "
+                "faiss.__version__, numpy.__version__)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         pass
     return v
@@ -245,16 +320,24 @@ def main() -> None:
         e = open_embeddings(args.real)
         real, args.dim = e.vectors(), e.dim
     out = Path(args.out)
-    report = {"benchmark": "avrep index vs raw FAISS vs autofaiss", "date": now(),
-              "machine": machine_info(omp_threads=faiss.omp_get_max_threads(),
-                                      note="2 cores shared with other jobs: latencies are noisy; a/b/c are "
-                                           "interleaved to share the noise"),
-              "versions": autofaiss_versions(Path(args.autofaiss_venv) / "bin/python"),
-              "max_memory": args.max_memory, "k": 10,
-              "data_note": ("synthetic clustered vectors (cluster centre + 32-dim latent offset + isotropic noise, "
-                            "L2-normalised), dimension %d" % args.dim) + (f"; real embeddings from {args.real} first"
-                                                                          if args.real else ""),
-              "recall": "recall@10 of held-out queries against exact inner-product search", "results": []}
+    report = {
+        "benchmark": "avrep index vs raw FAISS vs autofaiss",
+        "date": now(),
+        "machine": machine_info(
+            omp_threads=faiss.omp_get_max_threads(),
+            note="2 cores shared with other jobs: latencies are noisy; a/b/c are interleaved to share the noise",
+        ),
+        "versions": autofaiss_versions(Path(args.autofaiss_venv) / "bin/python"),
+        "max_memory": args.max_memory,
+        "k": 10,
+        "data_note": (
+            "synthetic clustered vectors (cluster centre + 32-dim latent offset + isotropic noise, "
+            f"L2-normalised), dimension {args.dim}"
+        )
+        + (f"; real embeddings from {args.real} first" if args.real else ""),
+        "recall": "recall@10 of held-out queries against exact inner-product search",
+        "results": [],
+    }
     # keep sizes measured by earlier runs (the 1M run is done separately)
     report["results"] = list(read_result(out).get("results", []))
     for n in [int(s) for s in args.sizes.split(",")]:

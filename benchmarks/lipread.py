@@ -10,6 +10,7 @@ probes. Train time is measured on its own, for the issue's "0.8 x ceiling within
 
 Every stage resumes: an existing corpus/store/run in --work is reused (a finished run is evaluated).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,14 +54,29 @@ def main() -> None:
     if not (store / "clips.parquet").exists():
         df, vocab = prepare_synth(corpus)
         write_manifest(df, work / "manifest.parquet", corpus, recipe="synth", vocab=vocab)
-        preprocess(work / "manifest.parquet", store, workers=args.workers, config=PreprocessConfig(landmarks="true"),
-                   progress=False)
+        preprocess(
+            work / "manifest.parquet",
+            store,
+            workers=args.workers,
+            config=PreprocessConfig(landmarks="true"),
+            progress=False,
+        )
     times["preprocess_s"] = round(time.perf_counter() - t, 1)
     log("preprocess", times["preprocess_s"], "s")
     t = time.perf_counter()
-    train(TrainArgs(config=args.config, data=str(store), out=str(run), epochs=args.epochs,
-                    batch_size=args.batch_size, workers=1, threads=args.workers),
-          resume=(run / "state.json").exists(), progress=False)
+    train(
+        TrainArgs(
+            config=args.config,
+            data=str(store),
+            out=str(run),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            workers=1,
+            threads=args.workers,
+        ),
+        resume=(run / "state.json").exists(),
+        progress=False,
+    )
     times["train_wall_s_this_call"] = round(time.perf_counter() - t, 1)  # ~0 when resuming a finished run
     hist = [json.loads(ln) for ln in (run / "log.jsonl").read_text().splitlines() if ln.strip()]
     train_s = sum(h.get("time_s", 0.0) for h in hist)
@@ -76,26 +92,39 @@ def main() -> None:
     v = lr["video"]["top1"]
     g = goals("lipread")
     res = {
-        "versions": versions("torch", "torchaudio"), "preset": args.preset,
-        "clips_per_word": cfg.resolved().clips_per_word, "config": args.config, "epochs": len(hist),
+        "versions": versions("torch", "torchaudio"),
+        "preset": args.preset,
+        "clips_per_word": cfg.resolved().clips_per_word,
+        "config": args.config,
+        "epochs": len(hist),
         "split_note": "test identities and voices never seen in training",
         "times": {**times, "train_s_sum_of_epochs": round(train_s, 1)},
-        "test": {"n": lr["n"], "video_top1": v, "video_top5": lr["video"].get("top5"),
-                 "audio_top1": lr["audio"]["top1"], "audio_top5": lr["audio"].get("top5"),
-                 "fused_top1": lr["fused"]["top1"], "homophene_ceiling": ceiling,
-                 "video_over_ceiling": v / ceiling if ceiling else None,
-                 "a2v": {k: rt.get(k) for k in ("N", "R@1", "R@5", "R@10", "median_rank")},
-                 "a2v_sync": {k: rs.get(k) for k in ("N", "R@1", "R@5", "R@10", "median_rank")},
-                 "probes": ev.get("probes")},
-        "curve": [{k: h.get(k) for k in ("epoch", "time_s", "val_video_acc", "val_audio_acc", "val_a2v_R@1")}
-                  for h in hist],
+        "test": {
+            "n": lr["n"],
+            "video_top1": v,
+            "video_top5": lr["video"].get("top5"),
+            "audio_top1": lr["audio"]["top1"],
+            "audio_top5": lr["audio"].get("top5"),
+            "fused_top1": lr["fused"]["top1"],
+            "homophene_ceiling": ceiling,
+            "video_over_ceiling": v / ceiling if ceiling else None,
+            "a2v": {k: rt.get(k) for k in ("N", "R@1", "R@5", "R@10", "median_rank")},
+            "a2v_sync": {k: rs.get(k) for k in ("N", "R@1", "R@5", "R@10", "median_rank")},
+            "probes": ev.get("probes"),
+        },
+        "curve": [
+            {k: h.get(k) for k in ("epoch", "time_s", "val_video_acc", "val_audio_acc", "val_a2v_R@1")} for h in hist
+        ],
         "goal_figures": g,
-        "goals": {f"video_{g['video_top1_over_ceiling']:g}x_ceiling": v >= g["video_top1_over_ceiling"] * ceiling,
-                  f"audio_top1_{g['audio_top1']:g}": lr["audio"]["top1"] >= g["audio_top1"],
-                  "fused_ge_video": lr["fused"]["top1"] >= v,
-                  f"a2v_R@1_{g['a2v_R@1']:g}_sync_embedding": (rs.get("R@1") or 0) >= g["a2v_R@1"],
-                  f"cpu_{g['cpu_video_top1_over_ceiling']:g}x_ceiling_within_{g['cpu_train_s'] / 60:g}min": bool(
-                      v >= g["cpu_video_top1_over_ceiling"] * ceiling and train_s <= g["cpu_train_s"])},
+        "goals": {
+            f"video_{g['video_top1_over_ceiling']:g}x_ceiling": v >= g["video_top1_over_ceiling"] * ceiling,
+            f"audio_top1_{g['audio_top1']:g}": lr["audio"]["top1"] >= g["audio_top1"],
+            "fused_ge_video": lr["fused"]["top1"] >= v,
+            f"a2v_R@1_{g['a2v_R@1']:g}_sync_embedding": (rs.get("R@1") or 0) >= g["a2v_R@1"],
+            f"cpu_{g['cpu_video_top1_over_ceiling']:g}x_ceiling_within_{g['cpu_train_s'] / 60:g}min": bool(
+                v >= g["cpu_video_top1_over_ceiling"] * ceiling and train_s <= g["cpu_train_s"]
+            ),
+        },
     }
     name = args.name or ("lipread" if args.preset == "small" else f"lipread_{args.preset}")
     print(write_result(name, res))

@@ -12,6 +12,7 @@ the fast path vs the per-frame path on the same GRID videos and on the wild clip
 and as a fraction of inter-ocular distance, mouth-ROI centre, mouth opening. Usage:
     python benchmarks/preprocess.py [--sentences 96] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,6 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-
 from _common import DATA, RESULTS, goals, stamp, write_result
 
 
@@ -37,7 +37,7 @@ def _decode(job: tuple[str, int, int]) -> tuple[float, float]:
     info = media.probe(path)
     v = media.read_video(path, lo, hi, info=info)
     wav = media.read_audio(path, info=info)
-    media.fit_audio(wav[lo * media.SAMPLES_PER_FRAME:], len(v.frames))
+    media.fit_audio(wav[lo * media.SAMPLES_PER_FRAME :], len(v.frames))
     return time.perf_counter() - t, time.process_time() - c
 
 
@@ -60,11 +60,17 @@ def lm_errors(fast: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     centre = np.linalg.norm(fast[:, 48:68].mean(1) - ref[:, 48:68].mean(1), axis=-1)
     o_f = np.linalg.norm(fast[:, 62] - fast[:, 66], axis=-1)
     o_r = np.linalg.norm(ref[:, 62] - ref[:, 66], axis=-1)
-    return {"mouth_px": float(d.mean()), "mouth_iod": float((d.mean(1) / iod).mean()),
-            "mouth_p95_px": float(np.percentile(d, 95)), "roi_centre_px": float(centre.mean()),
-            "roi_centre_iod": float((centre / iod).mean()), "opening_err_iod": float((np.abs(o_f - o_r) / iod).mean()),
-            "opening_sd_iod": float((o_r / iod).std()),
-            "opening_corr": float(np.corrcoef(o_f, o_r)[0, 1]) if o_r.std() > 0 else 1.0, "iod_px": float(iod.mean())}
+    return {
+        "mouth_px": float(d.mean()),
+        "mouth_iod": float((d.mean(1) / iod).mean()),
+        "mouth_p95_px": float(np.percentile(d, 95)),
+        "roi_centre_px": float(centre.mean()),
+        "roi_centre_iod": float((centre / iod).mean()),
+        "opening_err_iod": float((np.abs(o_f - o_r) / iod).mean()),
+        "opening_sd_iod": float((o_r / iod).std()),
+        "opening_corr": float(np.corrcoef(o_f, o_r)[0, 1]) if o_r.std() > 0 else 1.0,
+        "iod_px": float(iod.mean()),
+    }
 
 
 def accuracy(paths: list[str], ks: tuple[int, ...], ref_cfg: dict, fast_cfg: dict) -> dict:
@@ -83,8 +89,9 @@ def accuracy(paths: list[str], ks: tuple[int, ...], ref_cfg: dict, fast_cfg: dic
         for k in ks:
             fast = track_landmarks(v.frames, scale=v.scale, **{**fast_cfg, "landmark_every": k})
             per[f"k{k}"].append(lm_errors(fast.landmarks[m], ref.landmarks[m]))
-    out = {name: {key: round(float(np.mean([e[key] for e in errs])), 4) for key in errs[0]}
-           for name, errs in per.items()}
+    out = {
+        name: {key: round(float(np.mean([e[key] for e in errs])), 4) for key in errs[0]} for name, errs in per.items()
+    }
     for name, errs in per.items():
         out[name]["mouth_iod_worst_clip"] = round(float(max(e["mouth_iod"] for e in errs)), 4)
     out["per_frame_smoothing_effect_mouth_iod"] = round(float(np.mean(jitter)), 4)
@@ -141,19 +148,27 @@ def main() -> None:
             return len(jobs) / (time.perf_counter() - t), sum(w for w, _ in times), sum(c for _, c in times)
 
         passes = {}
-        for name, man, cfg in (("fast", m, fast), ("fast_k3", m, PreprocessConfig(landmark_every=3)),
-                               ("per_frame", m, per_frame), ("true_landmarks", mt, PreprocessConfig(landmarks="true"))):
+        for name, man, cfg in (
+            ("fast", m, fast),
+            ("fast_k3", m, PreprocessConfig(landmark_every=3)),
+            ("per_frame", m, per_frame),
+            ("true_landmarks", mt, PreprocessConfig(landmarks="true")),
+        ):
             d0, w0, c0 = decode_rate()
             cfg.shard_size = max(1, len(jobs) // (2 * a.workers))
-            res = preprocess(man, tmp / f"store_{name}", workers=a.workers, config=cfg, progress=False,
-                             allow_outside_root=True)  # our own manifest: landmarks in the temp folder
+            res = preprocess(
+                man, tmp / f"store_{name}", workers=a.workers, config=cfg, progress=False, allow_outside_root=True
+            )  # our own manifest: landmarks in the temp folder
             d1, w1, c1 = decode_rate()
             tm = res.timings
             tot = sum(tm.values())
             dec = (d0 + d1) / 2
             passes[name] = {
-                "config": {"landmarks": cfg.landmarks, "landmark_every": cfg.landmark_every,
-                           "detect_every": cfg.detect_every},
+                "config": {
+                    "landmarks": cfg.landmarks,
+                    "landmark_every": cfg.landmark_every,
+                    "detect_every": cfg.detect_every,
+                },
                 "wall_s": round(res.seconds, 2),
                 "word_clips_per_s": round(len(df) / res.seconds, 2),
                 "videos_per_s": round(len(jobs) / res.seconds, 2),
@@ -172,32 +187,47 @@ def main() -> None:
                 "time_split_s": {k: round(v, 2) for k, v in tm.items()},
                 "time_split_frac": {k: round(v / tot, 3) for k, v in tm.items()},
                 "model_load_s": round(res.setup_s, 2),  # dlib models, once per worker, not in the split
-                "meets_goals": {f"landmarks_frac_le_{lf:g}": bool(tm["landmarks"] / tot <= lf),
-                                f"throughput_vs_decode_only_ge_{tv:g} (wall)": bool(len(jobs) / res.seconds / dec >= tv),
-                                f"throughput_vs_decode_only_ge_{tv:g} (work)": bool((w0 + w1) / 2 / tot >= tv),
-                                f"throughput_vs_decode_only_ge_{tv:g} (cpu)": bool((c0 + c1) / 2 / res.cpu_s >= tv)},
+                "meets_goals": {
+                    f"landmarks_frac_le_{lf:g}": bool(tm["landmarks"] / tot <= lf),
+                    f"throughput_vs_decode_only_ge_{tv:g} (wall)": bool(len(jobs) / res.seconds / dec >= tv),
+                    f"throughput_vs_decode_only_ge_{tv:g} (work)": bool((w0 + w1) / 2 / tot >= tv),
+                    f"throughput_vs_decode_only_ge_{tv:g} (cpu)": bool((c0 + c1) / 2 / res.cpu_s >= tv),
+                },
                 "calls": res.counts,
                 "n_failed": res.n_failed,
                 "manifest_landmarks": json.loads((tmp / f"store_{name}" / "manifest.json").read_text())["landmarks"],
             }
         # the stores agree: fast vs per-frame landmarks as stored
         fa, fb = FeatureStore(tmp / "store_fast"), FeatureStore(tmp / "store_per_frame")
-        store_err = [lm_errors(fa.clip(i, keys=("landmarks",))["landmarks"],
-                               fb.clip(i, keys=("landmarks",))["landmarks"])["mouth_iod"] for i in range(len(fa))]
+        store_err = [
+            lm_errors(fa.clip(i, keys=("landmarks",))["landmarks"], fb.clip(i, keys=("landmarks",))["landmarks"])[
+                "mouth_iod"
+            ]
+            for i in range(len(fa))
+        ]
     acc_paths = sorted(set(mdf["path"]))[: a.accuracy_sentences]
     ref_cfg = {"landmark_every": 1, "detect_every": 10}
     fast_cfg = {"detect_every": fast.detect_every}
-    acc = {"reference": "per-frame path: shape predictor on every frame, detection every 10 frames, smoothed (3)",
-           "grid_s1": accuracy(acc_paths, (2, 3), ref_cfg, fast_cfg),
-           "wild": accuracy(sorted(str(p) for p in (DATA / "wild").glob("*.mp4")), (2, 3), ref_cfg, fast_cfg),
-           "store_word_clips_mouth_iod_mean": round(float(np.mean(store_err)), 4)}
+    acc = {
+        "reference": "per-frame path: shape predictor on every frame, detection every 10 frames, smoothed (3)",
+        "grid_s1": accuracy(acc_paths, (2, 3), ref_cfg, fast_cfg),
+        "wild": accuracy(sorted(str(p) for p in (DATA / "wild").glob("*.mp4")), (2, 3), ref_cfg, fast_cfg),
+        "store_word_clips_mouth_iod_mean": round(float(np.mean(store_err)), 4),
+    }
     out = {
         "what": f"avrep preprocess on {len(jobs)} real GRID s1 sentences ({len(df)} word clips), {a.workers} workers; "
-                "fast = defaults, fast_k3 = --landmark-every 3, "
-                "per_frame = --landmark-every 1 --detect-every 10 (the previous pipeline), "
-                "true_landmarks = --landmarks true (landmarks read from .npy, no dlib)",
-        **stamp("numpy", "dlib-bin", "decord", "av", "opencv-python-headless", "pandas",
-                note="CPU shared with other jobs; compare ratios only"),
+        "fast = defaults, fast_k3 = --landmark-every 3, "
+        "per_frame = --landmark-every 1 --detect-every 10 (the previous pipeline), "
+        "true_landmarks = --landmarks true (landmarks read from .npy, no dlib)",
+        **stamp(
+            "numpy",
+            "dlib-bin",
+            "decord",
+            "av",
+            "opencv-python-headless",
+            "pandas",
+            note="CPU shared with other jobs; compare ratios only",
+        ),
         "goals": g,
         "passes": passes,
         "landmark_error_fast_vs_per_frame": acc,

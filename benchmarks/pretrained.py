@@ -12,15 +12,15 @@
 3. `--install` copies the run into avrep/models/pretrained/davs_small_v1 (config, weights, vocab, card).
 Then `benchmarks/unseen.py` measures it on people it never saw; docs/model_card.md reports both.
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
 
-from _common import DATA, ROOT, log, now, write_json
+from _common import DATA, log, now, write_json
 
 PART_WEIGHTS = {"grid_s1": 0.45, "lrc_ar": 0.5, "lrs2": 0.05}
 
@@ -34,8 +34,9 @@ def build_stores(stores: Path, workers: int) -> dict[str, Path]:
 
     recipes = {
         "grid_s1": lambda: prepare_grid(DATA / "grid_s1", seed=0),
-        "lrc_ar": lambda: prepare_folder(DATA / "lrc_ar", speakers=DATA / "lrc_ar" / "identities.csv",
-                                         ratios=(0.7, 0.1, 0.2), seed=0),
+        "lrc_ar": lambda: prepare_folder(
+            DATA / "lrc_ar", speakers=DATA / "lrc_ar" / "identities.csv", ratios=(0.7, 0.1, 0.2), seed=0
+        ),
         "lrs2": lambda: prepare_lrs2(DATA / "lrs2", level="both", seed=0),
     }
     out = {}
@@ -56,7 +57,7 @@ def build_stores(stores: Path, workers: int) -> dict[str, Path]:
 
 def install(run: Path, card: dict) -> Path:
     """Copy a run into the package as the shipped model, with its card (sha256 of the weights)."""
-    from avrep.models.pretrained import PRETRAINED_ROOT, DEFAULT_NAME, weights_sha256
+    from avrep.models.pretrained import DEFAULT_NAME, PRETRAINED_ROOT, weights_sha256
 
     dst = PRETRAINED_ROOT / DEFAULT_NAME
     dst.mkdir(parents=True, exist_ok=True)
@@ -91,15 +92,38 @@ def main() -> None:
     run = Path(args.work) / f"run_{args.config}"
     t = time.time()
     extra = {"lr": args.lr} if args.lr else {}
-    last = train(TrainArgs(config=args.config, data=spec, out=str(run), epochs=args.epochs, batch_size=32, seed=0,
-                           workers=1, threads=args.threads, init=args.init, epoch_size=args.epoch_size, **extra),
-                 resume=(run / "state.json").exists(), progress=False)
+    last = train(
+        TrainArgs(
+            config=args.config,
+            data=spec,
+            out=str(run),
+            epochs=args.epochs,
+            batch_size=32,
+            seed=0,
+            workers=1,
+            threads=args.threads,
+            init=args.init,
+            epoch_size=args.epoch_size,
+            **extra,
+        ),
+        resume=(run / "state.json").exists(),
+        progress=False,
+    )
     log("trained", round(time.time() - t), "s", last)
-    card = {"name": "davs_small_v1", "config": args.config, "date": now(), "seed": 0, "epochs": args.epochs,
-            "init": args.init, "data": spec, "weights": PART_WEIGHTS, "train_seconds": round(time.time() - t),
-            "last_epoch": last,
-            "held_out": "lrc_ar test identities (identity-disjoint split 0.7/0.1/0.2 seed 0), GRID speakers other "
-                        "than s1, all wild clips; GRID s1 test sentences (s1 itself is trained on)"}
+    card = {
+        "name": "davs_small_v1",
+        "config": args.config,
+        "date": now(),
+        "seed": 0,
+        "epochs": args.epochs,
+        "init": args.init,
+        "data": spec,
+        "weights": PART_WEIGHTS,
+        "train_seconds": round(time.time() - t),
+        "last_epoch": last,
+        "held_out": "lrc_ar test identities (identity-disjoint split 0.7/0.1/0.2 seed 0), GRID speakers other "
+        "than s1, all wild clips; GRID s1 test sentences (s1 itself is trained on)",
+    }
     write_json(run / "card.json", card)
     if args.install:
         log("installed", install(run, card))

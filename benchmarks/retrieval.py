@@ -8,6 +8,7 @@ median rank of each query's own clip.
     python benchmarks/retrieval.py --case synthetic:out/demo2/run:out/demo2/store \
                                    --case grid_s1:/work/bench_grid2/run_small:/work/stores/grid_s1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import ROOT, goals, now, read_result, versions, write_result
 
 
@@ -38,8 +38,20 @@ def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: s
     w.mkdir(parents=True)
     t0 = time.perf_counter()
     for mod in ("video", "audio"):
-        avrep("embed", str(store), "-c", str(run), "--modality", mod, "--kind", kind, "--split", split,
-              "-o", str(w / f"emb_{mod}"))
+        avrep(
+            "embed",
+            str(store),
+            "-c",
+            str(run),
+            "--modality",
+            mod,
+            "--kind",
+            kind,
+            "--split",
+            split,
+            "-o",
+            str(w / f"emb_{mod}"),
+        )
     t_embed = time.perf_counter() - t0
     print(avrep("index", "build", str(w / "emb_video"), "--out", str(w / "index")).strip().splitlines()[-1])
     from avrep.embed_job import load_embeddings
@@ -49,8 +61,9 @@ def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: s
     np.save(w / "queries.npy", qa)
     n_index = json.loads((w / "emb_video" / "manifest.json").read_text())["n"]
     t1 = time.perf_counter()
-    res = json.loads(avrep("search", str(w / "index"), "--batch", str(w / "queries.npy"), "-k", str(n_index),
-                           "--json"))["results"]
+    res = json.loads(
+        avrep("search", str(w / "index"), "--batch", str(w / "queries.npy"), "-k", str(n_index), "--json")
+    )["results"]
     t_search = time.perf_counter() - t1
     ranks = []
     for qid, hits in zip(qids, res):
@@ -58,12 +71,24 @@ def one_case(label: str, run: Path, store: Path, split: str, work: Path, kind: s
         ranks.append(ids.index(qid) + 1 if qid in ids else n_index + 1)
     r = np.array(ranks)
     man = json.loads((w / "index" / "manifest.json").read_text())
-    return {"run": str(run), "store": str(store), "split": split, "kind": kind, "dim": man.get("dim"), "N": n_index, "queries": len(qids),
-            "a2v_R@1": float(np.mean(r <= 1)), "a2v_R@5": float(np.mean(r <= 5)),
-            "a2v_R@10": float(np.mean(r <= 10)), "a2v_median_rank": float(np.median(r)),
-            "chance_R@1": 1.0 / n_index, "index_factory": man.get("factory"),
-            "embed_seconds": round(t_embed, 1), "search_seconds": round(t_search, 1),
-            "model_config": json.loads((run / "config.json").read_text())["model"].get("name")}
+    return {
+        "run": str(run),
+        "store": str(store),
+        "split": split,
+        "kind": kind,
+        "dim": man.get("dim"),
+        "N": n_index,
+        "queries": len(qids),
+        "a2v_R@1": float(np.mean(r <= 1)),
+        "a2v_R@5": float(np.mean(r <= 5)),
+        "a2v_R@10": float(np.mean(r <= 10)),
+        "a2v_median_rank": float(np.median(r)),
+        "chance_R@1": 1.0 / n_index,
+        "index_factory": man.get("factory"),
+        "embed_seconds": round(t_embed, 1),
+        "search_seconds": round(t_search, 1),
+        "model_config": json.loads((run / "config.json").read_text())["model"].get("name"),
+    }
 
 
 def main() -> None:
@@ -72,8 +97,11 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--work", default="/tmp/avrep_bench_retrieval")
     args = ap.parse_args()
-    out: dict = {"versions": versions("torch", "faiss-cpu"), "how": "avrep embed -> avrep index build -> "
-                 "avrep search --batch (audio queries, video index, -k N)", "cases": {}}
+    out: dict = {
+        "versions": versions("torch", "faiss-cpu"),
+        "how": "avrep embed -> avrep index build -> avrep search --batch (audio queries, video index, -k N)",
+        "cases": {},
+    }
     g = goals("lipread")
     out[f"goal_a2v_R@1_at_1:{int(g['a2v_gallery'])}"] = g["a2v_R@1"]
     # keep cases measured by earlier runs (same layout only)
@@ -86,8 +114,9 @@ def main() -> None:
             r = one_case(label, Path(run).resolve(), Path(store).resolve(), args.split, Path(args.work), kind)
             r["date"] = now()
             out["cases"][label][kind] = r
-            print(label, kind, {k: r[k] for k in ("N", "a2v_R@1", "a2v_R@5", "a2v_R@10", "a2v_median_rank")},
-                  flush=True)
+            print(
+                label, kind, {k: r[k] for k in ("N", "a2v_R@1", "a2v_R@5", "a2v_R@10", "a2v_median_rank")}, flush=True
+            )
     print(write_result("retrieval", out))
 
 

@@ -10,6 +10,7 @@
 Usage: python benchmarks/robustness.py [--fuzz 10000] [--kill-trials 10] [--fuzz-workers 2] [--work DIR]
 Long: run it with nohup; partial results are written as it goes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import log, robustness_harness, versions, write_result
 
 rb = robustness_harness()
@@ -33,13 +33,21 @@ def bad_media(refs: dict[str, Path], work: Path) -> dict:
     zoo = rb.make_media_zoo(work / "zoo", refs["corpus"])
     frames, _, _ = rb.face_source(refs["corpus"])
     photos = rb.make_photo_zoo(work / "photos", frames[len(frames) // 2])
-    ctx = {"run": refs["run"], "index_video": refs["index_video"], "index_audio": refs["index_audio"],
-           "gen_run": refs["gen_run"], "photo": photos[0].path, "embedder": Embedder.from_checkpoint(refs["run"], "cpu")}
+    ctx = {
+        "run": refs["run"],
+        "index_video": refs["index_video"],
+        "index_audio": refs["index_audio"],
+        "gen_run": refs["gen_run"],
+        "photo": photos[0].path,
+        "embedder": Embedder.from_checkpoint(refs["run"], "cpu"),
+    }
     cats: dict[str, dict] = {}
     problems = []
     for case in zoo:
-        c = cats.setdefault(case.category, {"inputs": 0, "runs": 0, "errors_reported": 0, "succeeded": 0,
-                                            "wrong_outcome": 0, "crashes": 0})
+        c = cats.setdefault(
+            case.category,
+            {"inputs": 0, "runs": 0, "errors_reported": 0, "succeeded": 0, "wrong_outcome": 0, "crashes": 0},
+        )
         c["inputs"] += 1
         for cmd in rb.MEDIA_COMMANDS:
             c["runs"] += 1
@@ -50,8 +58,13 @@ def bad_media(refs: dict[str, Path], work: Path) -> dict:
                 problems.append(f"{case.name}/{cmd}: {type(e).__name__}: {str(e)[:300]}")
                 continue
             if cmd in case.errors:
-                ok = code == 2 and line.startswith("avrep: error:") and "\n" not in line.strip() \
-                    and case.path.name in line and re.search(case.errors[cmd], line, re.I)
+                ok = (
+                    code == 2
+                    and line.startswith("avrep: error:")
+                    and "\n" not in line.strip()
+                    and case.path.name in line
+                    and re.search(case.errors[cmd], line, re.I)
+                )
                 c["errors_reported" if ok else "wrong_outcome"] += 1
                 if not ok:
                     problems.append(f"{case.name}/{cmd}: {code} {line[:300]}")
@@ -66,17 +79,30 @@ def bad_media(refs: dict[str, Path], work: Path) -> dict:
     r = rb.run_cli(["preprocess", str(man), "--out", str(work / "zoo_store"), "--shard-size", "3", "--no-preview"])
     ok = pd.read_parquet(work / "zoo_store" / "clips.parquet") if r.code == 0 else pd.DataFrame()
     fails = pd.read_parquet(work / "zoo_store" / "failures.parquet") if r.code == 0 else pd.DataFrame()
-    batch = {"clips": len(cases), "ok": len(ok), "failures_recorded": len(fails),
-             "lost": len(cases) - len(ok) - len(fails), "exit_code": r.code,
-             "expected_failures": sum("preprocess" in c.errors for c in cases)}
+    batch = {
+        "clips": len(cases),
+        "ok": len(ok),
+        "failures_recorded": len(fails),
+        "lost": len(cases) - len(ok) - len(fails),
+        "exit_code": r.code,
+        "expected_failures": sum("preprocess" in c.errors for c in cases),
+    }
     return {"per_category": cats, "commands": list(rb.MEDIA_COMMANDS), "problems": problems, "batch_preprocess": batch}
 
 
 def kill_trials(refs: dict[str, Path], work: Path, n: int, seed: int) -> dict:
     out: dict[str, dict] = {}
     for ci, name in enumerate(rb.RESUMABLE):
-        s = {"trials": 0, "killed": 0, "mismatches": 0, "half_written": 0, "rerun_failed": 0, "temp_leftovers": 0,
-             "kill_times_s": [], "details": []}
+        s = {
+            "trials": 0,
+            "killed": 0,
+            "mismatches": 0,
+            "half_written": 0,
+            "rerun_failed": 0,
+            "temp_leftovers": 0,
+            "kill_times_s": [],
+            "details": [],
+        }
         calib = rb.kill_spec(name, refs, work / f"calib_{name}")
         window = rb.work_seconds(calib)
         s["work_window_s"] = round(window, 2)
@@ -109,8 +135,10 @@ def kill_trials(refs: dict[str, Path], work: Path, n: int, seed: int) -> dict:
 def fuzz(refs: dict[str, Path], work: Path, n: int, n_workers: int, seed: int, timeout: float, state: dict) -> dict:
     seeds = rb.fuzz_seeds(refs["corpus"], work)
     names = sorted(seeds)
-    stats = {k: {"inputs": 0, "ok": 0, "errors_recorded": 0, "crashes": 0, "hangs": 0, "unexpected": 0,
-                 "seconds": 0.0} for k in names}
+    stats = {
+        k: {"inputs": 0, "ok": 0, "errors_recorded": 0, "crashes": 0, "hangs": 0, "unexpected": 0, "seconds": 0.0}
+        for k in names
+    }
     examples: list[dict] = []
     crash_dir = work / "crashes"
     crash_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +173,16 @@ def fuzz(refs: dict[str, Path], work: Path, n: int, n_workers: int, seed: int, t
                         s[{"crash": "crashes", "hang": "hangs", "unexpected": "unexpected"}[o]] += 1
                         keep = crash_dir / f"{o}_{i}_{name}.bin"
                         shutil.copy(p, keep)
-                        examples.append({"i": i, "seed": name, "outcome": o, "ops": ops, "file": str(keep),
-                                         **{k: v for k, v in res.items() if k not in ("outcome",)}})
+                        examples.append(
+                            {
+                                "i": i,
+                                "seed": name,
+                                "outcome": o,
+                                "ops": ops,
+                                "file": str(keep),
+                                **{k: v for k, v in res.items() if k not in ("outcome",)},
+                            }
+                        )
                     state["fuzz_done"] = sum(x["inputs"] for x in stats.values())
         finally:
             runner.close()
@@ -164,10 +200,18 @@ def fuzz(refs: dict[str, Path], work: Path, n: int, n_workers: int, seed: int, t
     for s in stats.values():
         s["mean_seconds"] = round(s["seconds"] / max(1, s["inputs"]), 4)
         s["seconds"] = round(s["seconds"], 1)
-    total = {k: sum(s[k] for s in stats.values()) for k in ("inputs", "ok", "errors_recorded", "crashes", "hangs",
-                                                           "unexpected")}
-    return {"per_seed": stats, "total": total, "timeout_s": timeout, "workers": n_workers,
-            "problem_examples": examples[:100], "seed": seed}
+    total = {
+        k: sum(s[k] for s in stats.values())
+        for k in ("inputs", "ok", "errors_recorded", "crashes", "hangs", "unexpected")
+    }
+    return {
+        "per_seed": stats,
+        "total": total,
+        "timeout_s": timeout,
+        "workers": n_workers,
+        "problem_examples": examples[:100],
+        "seed": seed,
+    }
 
 
 def main() -> None:
@@ -182,9 +226,11 @@ def main() -> None:
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="avrep_robust_"))
     t0 = time.time()
-    result: dict = {"versions": versions("torch", "av", "decord", "faiss-cpu", "numpy", "dlib-bin"),
-                    "settings": {"fuzz_inputs": a.fuzz, "kill_trials_per_command": a.kill_trials, "seed": a.seed},
-                    "status": "running"}
+    result: dict = {
+        "versions": versions("torch", "av", "decord", "faiss-cpu", "numpy", "dlib-bin"),
+        "settings": {"fuzz_inputs": a.fuzz, "kill_trials_per_command": a.kill_trials, "seed": a.seed},
+        "status": "running",
+    }
     state: dict = {}
 
     def save() -> None:
@@ -217,7 +263,9 @@ def main() -> None:
         "kill_trials": sum(s["trials"] for s in kr.values()),
         "kill_mismatches": sum(s["mismatches"] for s in kr.values()),
         "kill_half_written": sum(s["half_written"] for s in kr.values()),
-        "fuzz_inputs": fz.get("inputs"), "fuzz_crashes": fz.get("crashes"), "fuzz_hangs": fz.get("hangs"),
+        "fuzz_inputs": fz.get("inputs"),
+        "fuzz_crashes": fz.get("crashes"),
+        "fuzz_hangs": fz.get("hangs"),
         "fuzz_unexpected_exceptions": fz.get("unexpected"),
     }
     result["status"] = "done"

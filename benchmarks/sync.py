@@ -13,6 +13,7 @@
 
 Run: .venv/bin/python benchmarks/sync.py [--work /tmp/avrep_bench_sync] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import DATA, goals, log, versions, write_result
 
 OFFSETS = list(range(-15, 16))
@@ -40,8 +40,9 @@ def synth_store(work: Path, clips_per_word: int) -> Path:
     generate(SynthConfig(preset="tiny", seed=0, clips_per_word=clips_per_word), corpus, workers=2, progress=False)
     df, vocab = prepare_synth(corpus)
     write_manifest(df, work / "synth_manifest.parquet", corpus, recipe="synth", vocab=vocab)
-    preprocess(work / "synth_manifest.parquet", store, workers=2, config=PreprocessConfig(landmarks="true"),
-               progress=False)
+    preprocess(
+        work / "synth_manifest.parquet", store, workers=2, config=PreprocessConfig(landmarks="true"), progress=False
+    )
     return store
 
 
@@ -60,16 +61,32 @@ def train_run(store: Path, out: Path, epochs: int, max_clips: int | None = None,
     if max_clips and len(ds) > max_clips:
         idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_clips, replace=False))
         ds = Subset(ds, idx.tolist())
-    train(TrainArgs(config="tiny", data=str(store), out=str(out), epochs=epochs, batch_size=16, lr=5e-3,
-                    device="auto", workers=0, threads=2, seed=seed, val_split=""), train_ds=ds, progress=False)
+    train(
+        TrainArgs(
+            config="tiny",
+            data=str(store),
+            out=str(out),
+            epochs=epochs,
+            batch_size=16,
+            lr=5e-3,
+            device="auto",
+            workers=0,
+            threads=2,
+            seed=seed,
+            val_split="",
+        ),
+        train_ds=ds,
+        progress=False,
+    )
     return out
 
 
 def _train_resume(store: Path, out: Path, epochs: int, max_clips: int | None, seed: int) -> Path:
     from avrep.train.loop import TrainArgs, train
 
-    train(TrainArgs(config="tiny", data=str(store), out=str(out), epochs=epochs, threads=2), resume=True,
-          progress=False)
+    train(
+        TrainArgs(config="tiny", data=str(store), out=str(out), epochs=epochs, threads=2), resume=True, progress=False
+    )
     return out
 
 
@@ -84,9 +101,14 @@ def synth_sequences(store: Path, per_seq: int = 4) -> list[tuple[np.ndarray, np.
     for spk, g in t.groupby("speaker"):
         rows = g.index.tolist()
         for i in range(0, len(rows) - per_seq + 1, per_seq):
-            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in rows[i:i + per_seq]]
-            seqs.append((np.concatenate([np.asarray(p["mouth"]) for p in parts]),
-                         np.concatenate([np.asarray(p["audio"]) for p in parts]), str(spk)))
+            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in rows[i : i + per_seq]]
+            seqs.append(
+                (
+                    np.concatenate([np.asarray(p["mouth"]) for p in parts]),
+                    np.concatenate([np.asarray(p["audio"]) for p in parts]),
+                    str(spk),
+                )
+            )
     return seqs
 
 
@@ -156,8 +178,14 @@ def real_files(model, run: Path, work: Path, shifts=(-10, -5, 5, 10), margin: in
             out[key] = {"error": str(e)}
             log(key, "error", e)
             continue
-        rec = {"original": {"offset": r0["offset_frames"], "confidence": round(r0["confidence"], 4),
-                            "n_frames": r0["n_frames"]}, "shifted": {}}
+        rec = {
+            "original": {
+                "offset": r0["offset_frames"],
+                "confidence": round(r0["confidence"], 4),
+                "n_frames": r0["n_frames"],
+            },
+            "shifted": {},
+        }
         try:
             video, wav = media.read_av(p)
         except Exception as e:
@@ -169,9 +197,9 @@ def real_files(model, run: Path, work: Path, shifts=(-10, -5, 5, 10), margin: in
             for s in shifts:
                 q = work / "shifted" / f"{p.stem}_{s:+d}.mp4"
                 if not q.exists():
-                    v = video.frames[margin:T - margin]
+                    v = video.frames[margin : T - margin]
                     a0 = (margin + s) * 640
-                    write_mp4(q, v, wav[a0:a0 + len(v) * 640])
+                    write_mp4(q, v, wav[a0 : a0 + len(v) * 640])
                 try:
                     r = sync_file(q, run, model=model)
                     rec["shifted"][str(s)] = {"offset": r["offset_frames"], "confidence": round(r["confidence"], 4)}
@@ -180,8 +208,11 @@ def real_files(model, run: Path, work: Path, shifts=(-10, -5, 5, 10), margin: in
         out[key] = rec
         log(key, rec["original"], {k: v.get("offset") for k, v in rec["shifted"].items()})
     ok = [v for v in out.values() if "original" in v]
-    summ = {"n_files": len(out), "n_ok": len(ok),
-            "original_within_1": float(np.mean([abs(v["original"]["offset"]) <= 1 for v in ok])) if ok else None}
+    summ = {
+        "n_files": len(out),
+        "n_ok": len(ok),
+        "original_within_1": float(np.mean([abs(v["original"]["offset"]) <= 1 for v in ok])) if ok else None,
+    }
     sh = [(int(k), x["offset"]) for v in ok for k, x in v["shifted"].items() if "offset" in x]
     if sh:
         summ["shifted_exact"] = float(np.mean([a == b for a, b in sh]))
@@ -194,7 +225,11 @@ def find_grid_run() -> Path | None:
     runs = Path("/work/runs")
     for r in sorted(runs.glob("*")) if runs.is_dir() else []:
         cfg = r / "config.json"
-        if (r / "model.safetensors").exists() and cfg.exists() and "grid" in json.loads(cfg.read_text())["train"].get("data", ""):
+        if (
+            (r / "model.safetensors").exists()
+            and cfg.exists()
+            and "grid" in json.loads(cfg.read_text())["train"].get("data", "")
+        ):
             return r
     return None
 
@@ -221,9 +256,12 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     skip = set(filter(None, args.skip.split(",")))
-    res: dict = {"versions": versions("torch"), "sign_convention": "positive = audio leads video",
-                 "goal_synthetic_exact": goals("sync")["synthetic_exact"],
-                 "anchor_real": "SyncNet-family detectors: 91-94.5% on LRS2/HDTF"}
+    res: dict = {
+        "versions": versions("torch"),
+        "sign_convention": "positive = audio leads video",
+        "goal_synthetic_exact": goals("sync")["synthetic_exact"],
+        "anchor_real": "SyncNet-family detectors: 91-94.5% on LRS2/HDTF",
+    }
     t0 = time.perf_counter()
     if "synth" not in skip:
         store = Path(args.synth_store) if args.synth_store else synth_store(work, 20)
@@ -234,8 +272,12 @@ def main() -> None:
             seqs = [seqs[i] for i in np.linspace(0, len(seqs) - 1, args.synth_max_seqs).round().astype(int)]
         log("synthetic:", len(seqs), "held-out sequences")
         r = offsets_on_arrays(model, seqs, OFFSETS)
-        r.update(run=str(run), store=str(store), model_config=cfg["model"].get("name"),
-                 train_epochs=json.loads((run / "state.json").read_text())["epoch"])
+        r.update(
+            run=str(run),
+            store=str(store),
+            model_config=cfg["model"].get("name"),
+            train_epochs=json.loads((run / "state.json").read_text())["epoch"],
+        )
         res["synthetic"] = r
         log("synthetic", {k: r[k] for k in ("n", "exact", "within_1", "mae_frames")})
     grid_run = None
@@ -248,9 +290,12 @@ def main() -> None:
         sents = grid_test_sentences(Path(args.grid_store), work, args.grid_test_limit)
         log("grid s1:", len(sents), "held-out sentences")
         r = offsets_on_arrays(gmodel, sents, OFFSETS)
-        r.update(run=str(grid_run), model_config=gcfg["model"].get("name"),
-                 train_epochs=json.loads((grid_run / "state.json").read_text())["epoch"],
-                 train_clips=args.grid_train_clips if not args.grid_run else None)
+        r.update(
+            run=str(grid_run),
+            model_config=gcfg["model"].get("name"),
+            train_epochs=json.loads((grid_run / "state.json").read_text())["epoch"],
+            train_clips=args.grid_train_clips if not args.grid_run else None,
+        )
         res["grid_s1"] = r
         log("grid", {k: r[k] for k in ("n", "exact", "within_1", "mae_frames")})
     if "real" not in skip and DATA.is_dir():

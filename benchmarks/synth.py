@@ -4,6 +4,7 @@ Usage: python benchmarks/synth.py [--workers 2] [--small-clips 400]
 The full `tiny` preset is timed end to end; `small` is timed on its first N clips (the same
 per-clip work) and extrapolated to 5,000 clips, which the JSON states.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import goals, versions, write_result
 
 
@@ -49,9 +49,12 @@ def detection_rate(corpus: Path, n_clips: int = 40, frames_per_clip: int = 5, se
             e = np.linalg.norm(pts - t, axis=1) / iod
             errs.append(e.mean())
             mouth_errs.append(e[48:].mean())
-    return {"frames_tried": tried, "detection_rate": found / max(tried, 1),
-            "nme_iod_mean": float(np.mean(errs)) if errs else None,
-            "nme_iod_mouth": float(np.mean(mouth_errs)) if mouth_errs else None}
+    return {
+        "frames_tried": tried,
+        "detection_rate": found / max(tried, 1),
+        "nme_iod_mean": float(np.mean(errs)) if errs else None,
+        "nme_iod_mouth": float(np.mean(mouth_errs)) if mouth_errs else None,
+    }
 
 
 def main() -> None:
@@ -70,27 +73,42 @@ def main() -> None:
     for name, p in PRESETS.items():
         words = vocab[: p.n_words]
         groups = [g for g in homophene_groups(words) if len(g) > 1]
-        out["homophenes"][name] = {"words": len(words), "groups_with_2plus": len(groups),
-                                   "visual_ceiling": visual_ceiling(words)}
+        out["homophenes"][name] = {
+            "words": len(words),
+            "groups_with_2plus": len(groups),
+            "visual_ceiling": visual_ceiling(words),
+        }
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
         res = generate(SynthConfig(preset="tiny", seed=0), Path(tmp) / "tiny", workers=args.workers, progress=False)
         wall = time.time() - t0
-        out["tiny"] = {"clips": res["n_clips"], "failures": len(res["failures"]), "wall_s": round(wall, 2),
-                       "clips_per_s": round(res["n_clips"] / wall, 2), "goal_s": goal["tiny_s"]}
+        out["tiny"] = {
+            "clips": res["n_clips"],
+            "failures": len(res["failures"]),
+            "wall_s": round(wall, 2),
+            "clips_per_s": round(res["n_clips"] / wall, 2),
+            "goal_s": goal["tiny_s"],
+        }
         out["dlib_on_rendered_mp4"] = detection_rate(Path(tmp) / "tiny")
         # small: its first N clips in plan order (all words' first clips are spread over the list by
         # taking every k-th clip through --shard), extrapolated to the whole preset
         n_small = PRESETS["small"].n_words * PRESETS["small"].clips_per_word
         k = max(1, n_small // args.small_clips)
         t0 = time.time()
-        res = generate(SynthConfig(preset="small", seed=0, shard=(0, k)), Path(tmp) / "small", workers=args.workers, progress=False)
+        res = generate(
+            SynthConfig(preset="small", seed=0, shard=(0, k)), Path(tmp) / "small", workers=args.workers, progress=False
+        )
         wall = time.time() - t0
         rate = res["n_clips"] / wall
-        out["small"] = {"clips_timed": res["n_clips"], "failures": len(res["failures"]), "wall_s": round(wall, 2),
-                        "clips_per_s": round(rate, 2), "projected_full_s": round(n_small / rate, 1),
-                        "goal_s": goal["small_s"],
-                        "note": f"timed on shard 0/{k} of the preset, projected to {n_small} clips"}
+        out["small"] = {
+            "clips_timed": res["n_clips"],
+            "failures": len(res["failures"]),
+            "wall_s": round(wall, 2),
+            "clips_per_s": round(rate, 2),
+            "projected_full_s": round(n_small / rate, 1),
+            "goal_s": goal["small_s"],
+            "note": f"timed on shard 0/{k} of the preset, projected to {n_small} clips",
+        }
     path = write_result("synth", out)
     print(path.read_text())
 

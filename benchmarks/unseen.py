@@ -17,6 +17,7 @@ Measures
   * lip reading on GRID s1 held-out sentences and the unseen GRID speaker swwp2s (word-aligned).
 Writes benchmarks/results/<result>.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,14 @@ def store_clips(store: Path, split: str) -> list[dict]:
     out = []
     for i in rows.index:
         c = fs.clip(int(i), keys=("mouth", "audio"))
-        out.append({"clip_id": str(fs.clips.at[i, "clip_id"]), "speaker": str(fs.clips.at[i, "speaker"]),
-                    "mouth": c["mouth"], "audio": c["audio"]})
+        out.append(
+            {
+                "clip_id": str(fs.clips.at[i, "clip_id"]),
+                "speaker": str(fs.clips.at[i, "speaker"]),
+                "mouth": c["mouth"],
+                "audio": c["audio"],
+            }
+        )
     return out
 
 
@@ -57,7 +64,7 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1) -> dic
         n += 1
         vf, af = frame_features(model, c["mouth"], c["audio"])
         for o in range(-m, m + 1, step):
-            found.append(sync_from_features(vf[m:T - m], af[m + o:T - m + o], m).offset_frames)
+            found.append(sync_from_features(vf[m : T - m], af[m + o : T - m + o], m).offset_frames)
             true.append(o)
     return {**offset_accuracy(np.array(found), np.array(true)), "max_shift": max_shift, "clips": n}
 
@@ -76,9 +83,13 @@ def lse(model, clips: list[dict], max_offset: int = 15) -> dict:
         c_.append(r.confidence)
         offs.append(r.offset_frames)
     offs = np.array(offs)
-    return {"n": len(clips), "LSE_D": float(np.mean(d)), "LSE_C": float(np.mean(c_)),
-            "originals_in_sync_within_1": float((np.abs(offs) <= 1).mean()) if len(offs) else None,
-            "original_offsets": offs.tolist() if len(offs) <= 40 else None}
+    return {
+        "n": len(clips),
+        "LSE_D": float(np.mean(d)),
+        "LSE_C": float(np.mean(c_)),
+        "originals_in_sync_within_1": float((np.abs(offs) <= 1).mean()) if len(offs) else None,
+        "original_offsets": offs.tolist() if len(offs) <= 40 else None,
+    }
 
 
 def retrieval(model, clips: list[dict], frames: int = 29) -> dict:
@@ -93,8 +104,8 @@ def retrieval(model, clips: list[dict], frames: int = 29) -> dict:
         for c in clips:
             T = len(c["mouth"])
             s = max(0, (T - frames) // 2)
-            m = c["mouth"][s:s + frames]
-            a = c["audio"][s * 640:(s + len(m)) * 640]
+            m = c["mouth"][s : s + frames]
+            a = c["audio"][s * 640 : (s + len(m)) * 640]
             if len(m) < frames:  # pad short clips like the dataset does (last frame, silence)
                 m = np.concatenate([m, np.repeat(m[-1:], frames - len(m), 0)])
                 a = np.concatenate([a, np.zeros(frames * 640 - len(a), np.float32)])
@@ -142,8 +153,8 @@ def grid_unseen_speaker(model, words: list[str]) -> dict:
         c = (int(s) // 1000 + int(e) // 1000) // 2
         a = max(0, min(len(pv.mouth) - 29, c - 14))
         with torch.no_grad():
-            lv = model.classify(mouth=torch.from_numpy(center_crop(pv.mouth[a:a + 29]))[None])
-            la = model.classify(audio=torch.from_numpy(pv.audio[a * 640:(a + 29) * 640])[None])
+            lv = model.classify(mouth=torch.from_numpy(center_crop(pv.mouth[a : a + 29]))[None])
+            la = model.classify(audio=torch.from_numpy(pv.audio[a * 640 : (a + 29) * 640])[None])
         n += 1
         cv += words[int(lv.argmax())] == w
         ca += words[int(la.argmax())] == w
@@ -174,18 +185,26 @@ def main() -> None:
         ids = sorted({c["speaker"] for c in clips})
         log("lrc_ar held-out:", len(clips), "clips of", len(ids), "identities")
         out["lrc_ar_heldout_identities"] = {
-            "held_out": ids, "clips": len(clips),
+            "held_out": ids,
+            "clips": len(clips),
             "sync_shifted": sync_shifted(model, clips, 7),
             "lse": lse(model, clips),
             "retrieval_a2v": retrieval(model, clips),
         }
-        log("lrc_ar", out["lrc_ar_heldout_identities"]["sync_shifted"], out["lrc_ar_heldout_identities"]["retrieval_a2v"])
+        log(
+            "lrc_ar",
+            out["lrc_ar_heldout_identities"]["sync_shifted"],
+            out["lrc_ar_heldout_identities"]["retrieval_a2v"],
+        )
     grid_files = sorted((DATA / "grid").glob("*.mpg"))
     wild_files = sorted((DATA / "wild").glob("*.mp4"))
     for name, files in (("grid_other_speakers_mpg", grid_files), ("wild", wild_files)):
         cl = raw_clips(files)
-        out[name] = {"files": [c["clip_id"] for c in cl], "lse": lse(model, cl),
-                     "sync_shifted": sync_shifted(model, cl, 15, step=3)}
+        out[name] = {
+            "files": [c["clip_id"] for c in cl],
+            "lse": lse(model, cl),
+            "sync_shifted": sync_shifted(model, cl, 15, step=3),
+        }
         log(name, out[name]["lse"]["originals_in_sync_within_1"], out[name]["sync_shifted"])
     if (DATA / "grid" / "swwp2s.align").exists():
         out["grid_unseen_speaker_swwp2s"] = grid_unseen_speaker(model, words)
@@ -197,11 +216,19 @@ def main() -> None:
         lr = ev["lipread"]
         out["grid_s1_heldout_sentences"] = {
             "note": "speaker s1 is in the training data; these sentences are not",
-            "n": lr["n"], "video_top1": lr["video"]["top1"], "audio_top1": lr["audio"]["top1"],
-            "fused_top1": lr["fused"]["top1"]}
+            "n": lr["n"],
+            "video_top1": lr["video"]["top1"],
+            "audio_top1": lr["audio"]["top1"],
+            "fused_top1": lr["fused"]["top1"],
+        }
     out["seconds"] = round(time.time() - t0, 1)
-    out["goals"] = {"sync_exact": 0.90, "sync_within_1": 0.99, "a2v_R@1": 0.8, "grid_s1_video_top1": 0.90,
-                    "wild_originals_within_1": 0.90}
+    out["goals"] = {
+        "sync_exact": 0.90,
+        "sync_within_1": 0.99,
+        "a2v_R@1": 0.8,
+        "grid_s1_video_top1": 0.90,
+        "wild_originals_within_1": 0.90,
+    }
     out["anchors"] = "SyncNet ~91% / ModEFormer 94.5% exact offset on LRS2 (another data set)"
     p = write_result(args.result, out)
     print(p.read_text()[:3000])

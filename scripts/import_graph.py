@@ -9,6 +9,7 @@ written). Exit status 1 when anything is found.
     python scripts/import_graph.py            # summary; problems listed
     python scripts/import_graph.py --edges    # also every package -> package dependency
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,7 @@ def build_graph(pkg_dir: str | Path) -> Graph:
                 base = node.module or ""
                 if node.level:
                     up = here.split(".")
-                    up = up[:len(up) - (node.level - 1)]
+                    up = up[: len(up) - (node.level - 1)]
                     base = ".".join(up + ([base] if base else []))
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
             for t in targets:
@@ -107,6 +108,7 @@ def strongly_connected(graph: dict[str, set[str]] | Graph) -> list[list[str]]:
 
 def package_graph(graph: Graph, depth: int = 2) -> dict[str, set[str]]:
     """Collapse modules to their first `depth` name parts (avrep.data.store -> avrep.data)."""
+
     def top(m: str) -> str:
         return ".".join(m.split(".")[:depth])
 
@@ -136,6 +138,7 @@ def read_layers(config: str | Path = ROOT / ".importlinter", contract: str = "la
 def upward_imports(graph: Graph, layers: list[list[str]]) -> list[tuple[str, str, int]]:
     """(importer, imported, line) for every import from a lower layer to a higher one, or between two
     packages sharing a layer."""
+
     def where(m: str) -> tuple[int, str] | None:
         for i, names in enumerate(layers):
             for n in names:
@@ -186,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upward import: {imp} (line {line}) -> {dep}")
     for m in missing:
         print(f"in no layer: {m} (add it to {Path(a.config).name})")
-    print(f"{len(cycles)} module cycles, {len(pcycles)} package cycles, {len(up)} upward imports, "
-          f"{len(missing)} unlayered")
+    print(
+        f"{len(cycles)} module cycles, {len(pcycles)} package cycles, {len(up)} upward imports, "
+        f"{len(missing)} unlayered"
+    )
     return 1 if cycles or pcycles or up or missing else 0
 
 

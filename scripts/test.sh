@@ -10,6 +10,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "[setup] chromium not installed: the report rendering test will be skipped"
 fi
+# Lint, format and the import layers first: quick, and a failure names the file and line.
+echo "[ci] ruff check + ruff format --check + lint-imports"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?

@@ -4,6 +4,7 @@ PyAV in any container/codec/rate, and the detectors that find both again after d
 A flash starts on a source frame's presentation time and lasts `FLASH_S`; its click starts on the same
 instant. Whatever the source rate, both must land in 25 fps frame floor(t * 25) once avrep has read
 the clip (audio sample n belongs to frame n // 640)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,29 +54,77 @@ class Clapper:
 
 
 CASES = [
-    Clapper("mp4-h264-bframes-25", ".mp4", "libx264", "aac", Fraction(25), 16000,
-            vopts={"preset": "medium", "bf": "3", "crf": "23", "threads": "1"}),
-    Clapper("mp4-h264-bframes-29.97", ".mp4", "libx264", "aac", Fraction(30000, 1001), 48000,
-            vopts={"preset": "medium", "bf": "3", "threads": "1"}),
+    Clapper(
+        "mp4-h264-bframes-25",
+        ".mp4",
+        "libx264",
+        "aac",
+        Fraction(25),
+        16000,
+        vopts={"preset": "medium", "bf": "3", "crf": "23", "threads": "1"},
+    ),
+    Clapper(
+        "mp4-h264-bframes-29.97",
+        ".mp4",
+        "libx264",
+        "aac",
+        Fraction(30000, 1001),
+        48000,
+        vopts={"preset": "medium", "bf": "3", "threads": "1"},
+    ),
     Clapper("mov-h264-30", ".mov", "libx264", "aac", Fraction(30), 44100, vopts={"threads": "1"}),
     Clapper("mp4-h264-50", ".mp4", "libx264", "aac", Fraction(50), 48000, vopts={"threads": "1", "bf": "2"}),
     Clapper("mp4-h264-60", ".mp4", "libx264", "aac", Fraction(60), 44100, vopts={"threads": "1", "bf": "2"}),
-    Clapper("mpg-mpeg1-25", ".mpg", "mpeg1video", "mp2", Fraction(25), 44100, container="mpeg",
-            vopts={"bf": "2", "g": "12"}),
-    Clapper("mpg-mpeg1-29.97", ".mpg", "mpeg1video", "mp2", Fraction(30000, 1001), 44100, container="mpeg",
-            vopts={"bf": "2"}),
-    Clapper("mpg-mpeg2-25", ".mpg", "mpeg2video", "mp2", Fraction(25), 48000, container="vob",
-            vopts={"bf": "2", "g": "15"}),
-    Clapper("ts-mpeg2-25-late-audio", ".ts", "mpeg2video", "mp2", Fraction(25), 48000, container="mpegts",
-            vopts={"bf": "2"}, audio_delay=0.2),
+    Clapper(
+        "mpg-mpeg1-25", ".mpg", "mpeg1video", "mp2", Fraction(25), 44100, container="mpeg", vopts={"bf": "2", "g": "12"}
+    ),
+    Clapper(
+        "mpg-mpeg1-29.97",
+        ".mpg",
+        "mpeg1video",
+        "mp2",
+        Fraction(30000, 1001),
+        44100,
+        container="mpeg",
+        vopts={"bf": "2"},
+    ),
+    Clapper(
+        "mpg-mpeg2-25", ".mpg", "mpeg2video", "mp2", Fraction(25), 48000, container="vob", vopts={"bf": "2", "g": "15"}
+    ),
+    Clapper(
+        "ts-mpeg2-25-late-audio",
+        ".ts",
+        "mpeg2video",
+        "mp2",
+        Fraction(25),
+        48000,
+        container="mpegts",
+        vopts={"bf": "2"},
+        audio_delay=0.2,
+    ),
     # AVI stores no presentation times: with B-frames ffmpeg's muxer shifts the video a frame late (its
     # own players agree), so the AVI case is written without them, as AVI encoders are meant to.
     Clapper("avi-mpeg4-25", ".avi", "mpeg4", "pcm_s16le", Fraction(25), 22050, vopts={"bf": "0"}),
-    Clapper("webm-vp9-30", ".webm", "libvpx-vp9", "libopus", Fraction(30), 48000,
-            vopts={"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}),
+    Clapper(
+        "webm-vp9-30",
+        ".webm",
+        "libvpx-vp9",
+        "libopus",
+        Fraction(30),
+        48000,
+        vopts={"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"},
+    ),
     Clapper("mkv-h264-vfr", ".mkv", "libx264", "aac", Fraction(30), 44100, vopts={"threads": "1"}, vfr=True),
-    Clapper("mkv-h264-25-late-audio", ".mkv", "libx264", "aac", Fraction(25), 16000, vopts={"threads": "1"},
-            audio_delay=0.12),
+    Clapper(
+        "mkv-h264-25-late-audio",
+        ".mkv",
+        "libx264",
+        "aac",
+        Fraction(25),
+        16000,
+        vopts={"threads": "1"},
+        audio_delay=0.12,
+    ),
 ]
 
 
@@ -111,12 +160,12 @@ def write_clapper(case: Clapper, out_dir: Path) -> Path:
         for t in flashes:  # audio time 0 = its own stream start, `audio_delay` after the video's
             s = int(round((t - case.audio_delay) * case.sr))
             if s >= 0:
-                wav[s:s + n_click] = 0.8 * np.sin(2 * np.pi * 1000 * np.arange(n_click) / case.sr)
+                wav[s : s + n_click] = 0.8 * np.sin(2 * np.pi * 1000 * np.arange(n_click) / case.sr)
         pcm = (wav * 32767).astype(np.int16)
         chunk = 1024 if case.acodec not in ("libopus",) else 960
         fmt = "s16"
         for j in range(0, len(pcm), chunk):
-            fr = av.AudioFrame.from_ndarray(pcm[None, j:j + chunk].copy(), format=fmt, layout="mono")
+            fr = av.AudioFrame.from_ndarray(pcm[None, j : j + chunk].copy(), format=fmt, layout="mono")
             fr.sample_rate = case.sr
             fr.pts = j + int(round(case.audio_delay * case.sr))
             fr.time_base = Fraction(1, case.sr)
@@ -141,7 +190,7 @@ def flash_frames(brightness: np.ndarray) -> list[int]:
 def click_frames(wav: np.ndarray) -> list[int]:
     """Frames where a click starts (first loud sample after >= 0.1 s of quiet)."""
     loud = np.flatnonzero(np.abs(wav) > 0.2)
-    onsets, last = [], -10 ** 9
+    onsets, last = [], -(10**9)
     for s in loud:
         if s - last > 1600:
             onsets.append(int(s) // SAMPLES_PER_FRAME)

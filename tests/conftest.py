@@ -1,4 +1,5 @@
 """Shared fixtures: the real sample data folder and a small synthetic corpus made once per session."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Helpers for avrep's tests (robustness suite included): locate the shared real data and write small test
 media with PyAV."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,10 +12,20 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "grid").is_dir(), reason="shared real data absent")
 
 
-def write_media(path: Path, frames: np.ndarray | None, audio: np.ndarray | None = None, *, fps: float = 25,
-                sr: int = 16000, channels: int = 1, container: str | None = None, faststart: bool = False,
-                pts: list[int] | None = None, codec: str = "libx264",
-                x264_options: dict[str, str] | None = None) -> Path:
+def write_media(
+    path: Path,
+    frames: np.ndarray | None,
+    audio: np.ndarray | None = None,
+    *,
+    fps: float = 25,
+    sr: int = 16000,
+    channels: int = 1,
+    container: str | None = None,
+    faststart: bool = False,
+    pts: list[int] | None = None,
+    codec: str = "libx264",
+    x264_options: dict[str, str] | None = None,
+) -> Path:
     """Video (RGB uint8 [T, H, W, 3]) and/or audio (float [-1, 1]) into any container PyAV writes.
 
     `pts` (frame timestamps in 1/fps units) lets a tiny file declare a huge duration."""
@@ -62,11 +73,18 @@ def write_media(path: Path, frames: np.ndarray | None, audio: np.ndarray | None 
     return path
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float = 25, audio: np.ndarray | None = None, sr: int = 16000,
-              faststart: bool = False) -> Path:
+def write_mp4(
+    path: Path,
+    frames: np.ndarray,
+    fps: float = 25,
+    audio: np.ndarray | None = None,
+    sr: int = 16000,
+    faststart: bool = False,
+) -> Path:
     """H.264 yuv420p (+ AAC mono) mp4 from RGB uint8 frames [T, H, W, 3] (CRF 18)."""
-    return write_media(path, frames, audio, fps=fps, sr=sr, faststart=faststart,
-                       x264_options={"crf": "18", "preset": "ultrafast"})
+    return write_media(
+        path, frames, audio, fps=fps, sr=sr, faststart=faststart, x264_options={"crf": "18", "preset": "ultrafast"}
+    )
 
 
 def tone(seconds: float, sr: int = 16000, hz: float = 440.0) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The import graph of avrep/ holds its layers: no cycle, nothing imports upward (scripts/import_graph.py,
 an ast graph with function-level imports; the layers are the ones .importlinter states)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -40,10 +41,11 @@ def test_no_upward_imports_and_every_package_in_a_layer(graph):
 
 def test_library_never_imports_training_or_the_cli(graph):
     layers = ig.read_layers(REPO / ".importlinter")
-    top = [n for names in layers[:layers.index(["avrep.train"]) + 1] for n in names]
+    top = [n for names in layers[: layers.index(["avrep.train"]) + 1] for n in names]
     library = [m for m in graph if m != "avrep" and not any(m == t or m.startswith(t + ".") for t in top)]
-    assert library and not [(m, d) for m in library for d in graph[m]
-                            if any(d == t or d.startswith(t + ".") for t in top)]
+    assert library and not [
+        (m, d) for m in library for d in graph[m] if any(d == t or d.startswith(t + ".") for t in top)
+    ]
 
 
 def test_checker_sees_function_level_cycles_and_upward_imports(tmp_path):
@@ -61,11 +63,13 @@ def test_checker_sees_function_level_cycles_and_upward_imports(tmp_path):
     assert ig.upward_imports(g, layers) == [("pk.low.a", "pk.high", 2)]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("importlinter") is None,
-                    reason="import-linter not installed (pip install -e .[dev])")
+@pytest.mark.skipif(
+    importlib.util.find_spec("importlinter") is None, reason="import-linter not installed (pip install -e .[dev])"
+)
 def test_import_linter_contracts_kept():
     """`lint-imports` (the CI command) with this interpreter: every .importlinter contract kept."""
     code = "from importlinter.cli import lint_imports_command; lint_imports_command()"
-    r = subprocess.run([sys.executable, "-c", code, "--no-cache"], cwd=REPO, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", code, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

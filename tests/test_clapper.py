@@ -2,6 +2,7 @@
 rate avrep reads (README "Formats"), through the paths training uses: read_av, process_file and the
 feature store. And GRID's MPEG-1 originals: the mouth moves with the audio (decord read them 12 frames
 late)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from clapper import CASES, Clapper, click_frames, expected_frames, flash_frames, write_clapper
+from mediautil import DATA, needs_data
 
 from avrep.conventions import SAMPLES_PER_FRAME
 from avrep.io import media
 from avrep.preprocess import PreprocessConfig, preprocess, process_file
-from clapper import CASES, Clapper, click_frames, expected_frames, flash_frames, write_clapper
-from mediautil import DATA, needs_data
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,9 @@ def test_flash_and_click_in_the_same_frame(clips, case: Clapper):
     assert abs(len(v.frames) - case.seconds * 25) <= 1  # resampled to 25 fps by time, not by count
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.name.startswith(("mpg", "ts", "mkv-h264-vfr", "webm"))],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.name.startswith(("mpg", "ts", "mkv-h264-vfr", "webm"))], ids=lambda c: c.name
+)
 def test_windows_cut_from_the_middle_keep_time(clips, case: Clapper):
     """process_file on a window [start, end): frames and audio are cut at the same instant."""
     p = clips[case.name]
@@ -65,21 +67,33 @@ def test_feature_store_keeps_every_clapper_in_sync(clips, tmp_path):
         n = len(media.read_video(p).frames)
         lm_path = tmp_path / f"{c.name}.npy"
         np.save(lm_path, _landmarks(n, c.size))
-        rows.append({"clip_id": c.name, "path": str(p), "word": None, "word_id": -1, "transcript": None,
-                     "speaker": "clap", "split": "test", "start_frame": 0, "end_frame": -1,
-                     "landmarks_path": str(lm_path)})
+        rows.append(
+            {
+                "clip_id": c.name,
+                "path": str(p),
+                "word": None,
+                "word_id": -1,
+                "transcript": None,
+                "speaker": "clap",
+                "split": "test",
+                "start_frame": 0,
+                "end_frame": -1,
+                "landmarks_path": str(lm_path),
+            }
+        )
     df = pd.DataFrame(rows)
     df.attrs["root"] = "/"
-    res = preprocess(df, tmp_path / "store", config=PreprocessConfig(landmarks="true"), progress=False,
-                     allow_outside_root=True)
+    res = preprocess(
+        df, tmp_path / "store", config=PreprocessConfig(landmarks="true"), progress=False, allow_outside_root=True
+    )
     assert res.n_failed == 0 and res.n_ok == len(CASES)
     clips_df = pd.read_parquet(tmp_path / "store" / "clips.parquet")
     for c in CASES:
         r = clips_df.set_index("clip_id").loc[c.name]
         sh = tmp_path / "store" / f"shard_{int(r['shard']):05d}"
-        mouth = np.load(sh / "mouth.npy", mmap_mode="r")[r["offset"]:r["offset"] + r["n_frames"]]
+        mouth = np.load(sh / "mouth.npy", mmap_mode="r")[r["offset"] : r["offset"] + r["n_frames"]]
         audio = np.load(sh / "audio.npy", mmap_mode="r")
-        audio = audio[r["offset"] * SAMPLES_PER_FRAME:(r["offset"] + r["n_frames"]) * SAMPLES_PER_FRAME]
+        audio = audio[r["offset"] * SAMPLES_PER_FRAME : (r["offset"] + r["n_frames"]) * SAMPLES_PER_FRAME]
         want = expected_frames(c)
         assert flash_frames(np.asarray(mouth).reshape(len(mouth), -1).mean(1)) == want, c.name
         assert click_frames(np.asarray(audio, np.float32)) == want, c.name
@@ -94,7 +108,7 @@ def _lag_correlation(video: np.ndarray, audio: np.ndarray, max_lag: int = 15) ->
     """corr(video[t + L], audio[t]) for L = -max_lag..max_lag."""
     out = []
     for L in range(-max_lag, max_lag + 1):
-        a, b = (video[L:], audio[:len(audio) - L]) if L >= 0 else (video[:L], audio[-L:])
+        a, b = (video[L:], audio[: len(audio) - L]) if L >= 0 else (video[:L], audio[-L:])
         out.append(np.corrcoef(a, b)[0, 1])
     return np.array(out)
 
@@ -119,8 +133,9 @@ def test_grid_mpg_reads_like_its_mp4(tmp_path):
     from avrep.io.encode import transcode
 
     src = DATA / "grid_s1" / "video" / "bbaf2n.mp4"
-    mpg = transcode(src, tmp_path / "bbaf2n.mpg", vcodec="mpeg1video", acodec="mp2", container="mpeg",
-                    sample_rate=44100)
+    mpg = transcode(
+        src, tmp_path / "bbaf2n.mpg", vcodec="mpeg1video", acodec="mp2", container="mpeg", sample_rate=44100
+    )
     a, wa = media.read_av(src)
     b, wb = media.read_av(mpg)
     assert len(a.frames) == len(b.frames)
@@ -141,14 +156,19 @@ def test_probe_shows_what_avrep_reads(clips):
     import sys
 
     for name in ("ts-mpeg2-25-late-audio", "mkv-h264-vfr", "mp4-h264-bframes-29.97"):
-        r = subprocess.run([sys.executable, "-m", "avrep", "probe", "--json", str(clips[name])],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "avrep", "probe", "--json", str(clips[name])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stderr
         d = json.loads(r.stdout)
         assert d["video"]["frames_at_25fps"] == len(media.read_video(clips[name]).frames)
         if name.startswith("ts"):
             assert 150 < d["audio"]["offset_vs_video_ms"] < 250 and d["audio"]["applied"].startswith("pad")
         assert d["video"]["variable_frame_rate"] == (name == "mkv-h264-vfr")
-    r = subprocess.run([sys.executable, "-m", "avrep", "probe", "/nonexistent/clip.mpg"], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "avrep", "probe", "/nonexistent/clip.mpg"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "file not found" in r.stderr

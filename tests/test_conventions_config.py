@@ -1,4 +1,5 @@
 """One place for each fact: the conventions module, the one audio front-end, the typed config registry."""
+
 from __future__ import annotations
 
 import importlib
@@ -21,25 +22,40 @@ def test_conventions_are_consistent():
     assert "audio leads video" in C.SYNC_SIGN
 
 
-@pytest.mark.parametrize("module,name,fact", [
-    ("avrep.io.media", "FPS", "FPS"), ("avrep.io.media", "SAMPLE_RATE", "SAMPLE_RATE"),
-    ("avrep.io.media", "SAMPLES_PER_FRAME", "SAMPLES_PER_FRAME"),
-    ("avrep.synth.corpus", "FPS", "FPS"), ("avrep.synth.corpus", "SAMPLE_RATE", "SAMPLE_RATE"),
-    ("avrep.synth.corpus", "N_FRAMES", "CLIP_FRAMES"), ("avrep.synth.corpus", "CLIP_SAMPLES", "CLIP_SAMPLES"),
-    ("avrep.features", "SAMPLE_RATE", "SAMPLE_RATE"), ("avrep.features", "HOP", "AUDIO_HOP"),
-    ("avrep.features", "WIN", "AUDIO_WIN"), ("avrep.features", "FRAMES_PER_VIDEO_FRAME", "FEATS_PER_FRAME"),
-    ("avrep.models.encoders", "SAMPLES_PER_FRAME", "SAMPLES_PER_FRAME"),
-    ("avrep.models.encoders", "FEATS_PER_FRAME", "FEATS_PER_FRAME"),
-    ("avrep.models.generator", "FACE_SIZE", "FACE_SIZE"),
-    ("avrep.data.dataset", "CROP", "MOUTH_CROP"), ("avrep.data.dataset", "SPF", "SAMPLES_PER_FRAME"),
-    ("avrep.data.align", "MOUTH_SIZE", "MOUTH_SIZE"), ("avrep.data.align", "FACE_SIZE", "FACE_SIZE"),
-    ("avrep.data.align", "MOUTH", "MOUTH_LANDMARKS"),
-    ("avrep.data.recipes.grid", "WINDOW", "CLIP_FRAMES"), ("avrep.data.recipes.lrw", "WINDOW", "CLIP_FRAMES"),
-    ("avrep.apps.lipread", "WINDOW", "CLIP_FRAMES"), ("avrep.apps.lipread", "SPF", "SAMPLES_PER_FRAME"),
-    ("avrep.apps.sync", "WINDOW", "CLIP_FRAMES"), ("avrep.apps.sync", "SPF", "SAMPLES_PER_FRAME"),
-    ("avrep.apps.generate", "WINDOW", "CLIP_FRAMES"), ("avrep.apps.generate", "SPF", "SAMPLES_PER_FRAME"),
-    ("avrep.eval.sync_metrics", "FRAME_MS", "FRAME_MS"), ("avrep.embed", "CROP", "MOUTH_CROP"),
-])
+@pytest.mark.parametrize(
+    "module,name,fact",
+    [
+        ("avrep.io.media", "FPS", "FPS"),
+        ("avrep.io.media", "SAMPLE_RATE", "SAMPLE_RATE"),
+        ("avrep.io.media", "SAMPLES_PER_FRAME", "SAMPLES_PER_FRAME"),
+        ("avrep.synth.corpus", "FPS", "FPS"),
+        ("avrep.synth.corpus", "SAMPLE_RATE", "SAMPLE_RATE"),
+        ("avrep.synth.corpus", "N_FRAMES", "CLIP_FRAMES"),
+        ("avrep.synth.corpus", "CLIP_SAMPLES", "CLIP_SAMPLES"),
+        ("avrep.features", "SAMPLE_RATE", "SAMPLE_RATE"),
+        ("avrep.features", "HOP", "AUDIO_HOP"),
+        ("avrep.features", "WIN", "AUDIO_WIN"),
+        ("avrep.features", "FRAMES_PER_VIDEO_FRAME", "FEATS_PER_FRAME"),
+        ("avrep.models.encoders", "SAMPLES_PER_FRAME", "SAMPLES_PER_FRAME"),
+        ("avrep.models.encoders", "FEATS_PER_FRAME", "FEATS_PER_FRAME"),
+        ("avrep.models.generator", "FACE_SIZE", "FACE_SIZE"),
+        ("avrep.data.dataset", "CROP", "MOUTH_CROP"),
+        ("avrep.data.dataset", "SPF", "SAMPLES_PER_FRAME"),
+        ("avrep.data.align", "MOUTH_SIZE", "MOUTH_SIZE"),
+        ("avrep.data.align", "FACE_SIZE", "FACE_SIZE"),
+        ("avrep.data.align", "MOUTH", "MOUTH_LANDMARKS"),
+        ("avrep.data.recipes.grid", "WINDOW", "CLIP_FRAMES"),
+        ("avrep.data.recipes.lrw", "WINDOW", "CLIP_FRAMES"),
+        ("avrep.apps.lipread", "WINDOW", "CLIP_FRAMES"),
+        ("avrep.apps.lipread", "SPF", "SAMPLES_PER_FRAME"),
+        ("avrep.apps.sync", "WINDOW", "CLIP_FRAMES"),
+        ("avrep.apps.sync", "SPF", "SAMPLES_PER_FRAME"),
+        ("avrep.apps.generate", "WINDOW", "CLIP_FRAMES"),
+        ("avrep.apps.generate", "SPF", "SAMPLES_PER_FRAME"),
+        ("avrep.eval.sync_metrics", "FRAME_MS", "FRAME_MS"),
+        ("avrep.embed", "CROP", "MOUTH_CROP"),
+    ],
+)
 def test_every_module_uses_the_conventions(module, name, fact):
     assert getattr(importlib.import_module(module), name) == getattr(C, fact)
 
@@ -99,12 +115,15 @@ def test_registry_holds_both_kinds():
     assert load_config("tiny")["video"]["channels"] == _MODEL_CONFIGS["tiny"]["video"]["channels"]
 
 
-@pytest.mark.parametrize("over,key", [
-    ({"video": {"frontend_chanels": 4}}, "video.frontend_chanels"),
-    ({"poool": "attn"}, "poool"),
-    ({"audio": {"specaug": {"frq": 3}}}, "audio.specaug.frq"),
-    ({"loss": {"synch": 1.0}}, "loss.synch"),
-])
+@pytest.mark.parametrize(
+    "over,key",
+    [
+        ({"video": {"frontend_chanels": 4}}, "video.frontend_chanels"),
+        ({"poool": "attn"}, "poool"),
+        ({"audio": {"specaug": {"frq": 3}}}, "audio.specaug.frq"),
+        ({"loss": {"synch": 1.0}}, "loss.synch"),
+    ],
+)
 def test_unknown_model_config_key_names_it(over, key):
     from avrep.models import create_model
 
@@ -113,11 +132,17 @@ def test_unknown_model_config_key_names_it(over, key):
     assert isinstance(e.value, AvrepError) and "tiny" in str(e.value)
 
 
-@pytest.mark.parametrize("over,key", [
-    ({"pool": "median"}, "pool"), ({"embed_dim": "32"}, "embed_dim"), ({"embed_dim": 0}, "embed_dim"),
-    ({"video": {"temporal": {"kind": "lstm"}}}, "video.temporal.kind"),
-    ({"video": {"blocks": [1]}}, "video.blocks"), ({"identity": {"norm": "xx"}}, "identity.norm"),
-])
+@pytest.mark.parametrize(
+    "over,key",
+    [
+        ({"pool": "median"}, "pool"),
+        ({"embed_dim": "32"}, "embed_dim"),
+        ({"embed_dim": 0}, "embed_dim"),
+        ({"video": {"temporal": {"kind": "lstm"}}}, "video.temporal.kind"),
+        ({"video": {"blocks": [1]}}, "video.blocks"),
+        ({"identity": {"norm": "xx"}}, "identity.norm"),
+    ],
+)
 def test_bad_model_config_value_names_it(over, key):
     from avrep.models import create_model
 

@@ -1,4 +1,5 @@
 """FeatureDataset/make_loader over a small real store: shapes, augmentation, determinism, speed."""
+
 from __future__ import annotations
 
 import time
@@ -6,11 +7,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from mediautil import DATA
 
 from avrep.data.dataset import FeatureDataset, make_loader
 from avrep.data.recipes import write_manifest
 from avrep.preprocess import PreprocessConfig, preprocess
-from mediautil import DATA
 
 
 @pytest.fixture(scope="module")

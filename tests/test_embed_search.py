@@ -1,4 +1,5 @@
 """Embeddings of a trained model -> FAISS index -> search, for both embedding kinds (word, sync)."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_sync import synth_run  # noqa: F401  (session fixture: tiny DAVS trained for real)
 
 from avrep.cli import cli
 from avrep.errors import AvrepError
-from test_sync import synth_run  # noqa: F401  (session fixture: tiny DAVS trained for real)
 
 
 def _r1(q: np.ndarray, g: np.ndarray) -> float:
@@ -25,8 +26,9 @@ def embs(synth_run, tmp_path_factory):  # noqa: F811
     for kind in ("word", "sync"):
         for mod in ("audio", "video"):
             d = out / f"{kind}_{mod}"
-            embed_store(synth_run["store"], synth_run["run"], mod, d, split="train", device="cpu", progress=False,
-                        kind=kind)
+            embed_store(
+                synth_run["store"], synth_run["run"], mod, d, split="train", device="cpu", progress=False, kind=kind
+            )
             res[kind, mod] = (d, *load_embeddings(d))
     return res
 
@@ -74,5 +76,12 @@ def test_kinds_do_not_mix(embs, synth_run, tmp_path):  # noqa: F811
     with pytest.raises(AvrepError, match="identity"):
         embed_store(synth_run["store"], synth_run["run"], "identity", tmp_path / "e", kind="sync", progress=False)
     with pytest.raises(AvrepError, match="exists|different kind"):  # resuming into a folder of another kind
-        embed_store(synth_run["store"], synth_run["run"], "video", embs["word", "video"][0], split="train",
-                    kind="sync", progress=False)
+        embed_store(
+            synth_run["store"],
+            synth_run["run"],
+            "video",
+            embs["word", "video"][0],
+            split="train",
+            kind="sync",
+            progress=False,
+        )

@@ -1,4 +1,5 @@
 """Evaluation metrics on constructed inputs with known answers."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Procedural face renderer: determinism, landmarks, articulation and real dlib detection."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,8 +56,9 @@ def test_landmarks_inside_and_ordered(renderers):
     for r in renderers:
         for _ in range(3):
             a = rng.uniform(0, 1, 5)
-            img, lm = r.render(a, (rng.uniform(-4, 4), rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03), 1.0),
-                               rng.uniform(0, 1))
+            img, lm = r.render(
+                a, (rng.uniform(-4, 4), rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03), 1.0), rng.uniform(0, 1)
+            )
             assert img.shape == (160, 160, 3) and img.dtype == np.uint8
             assert lm.shape == (68, 2) and lm.dtype == np.float32
             assert (lm >= 0).all() and (lm < 160).all()
@@ -130,8 +132,9 @@ def test_blink_closes_eyes_and_static_cache_is_seamless(renderers):
     assert h_open > 3 and h_closed < 0.25 * h_open
     # the per-frame patches at rest reproduce the cached full render (no seams)
     img, _ = r.render(NEUTRAL)
-    full = cv2.warpAffine(r._static, r.pose_matrix((0, 0, 0, 1)), (160, 160), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    full = cv2.warpAffine(
+        r._static, r.pose_matrix((0, 0, 0, 1)), (160, 160), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     assert np.abs(img.astype(int) - full.astype(int)).max() <= 3
 
 
@@ -186,8 +189,10 @@ def test_dlib_detects_rendered_faces():
                     iod = np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0))
                     errs.append(np.linalg.norm(p - lm, axis=1).mean() / iod)
     rate = hits / 30
-    print(f"dlib detection {rate:.2%}, 68-pt NME/IOD {np.mean(errs) if errs else float('nan'):.3f}, "
-          f"render {np.mean(t_render) * 1000:.1f} ms/frame")
+    print(
+        f"dlib detection {rate:.2%}, 68-pt NME/IOD {np.mean(errs) if errs else float('nan'):.3f}, "
+        f"render {np.mean(t_render) * 1000:.1f} ms/frame"
+    )
     assert rate >= 0.9
     if errs:
         assert np.mean(errs) < 0.15  # dlib's landmarks land on the drawn face parts

@@ -1,4 +1,5 @@
 """Audio features: exact 4 frames per video frame, normalisation, deltas, and they carry real content."""
+
 from __future__ import annotations
 
 import numpy as np

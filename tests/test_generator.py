@@ -1,4 +1,5 @@
 """Talking-face generator: a tiny model trains for real, `avrep generate` works end to end, metrics are right."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,12 @@ def gen_run(gen_data, tmp_path_factory) -> Path:
 
     tr, va = gen_data
     out = tmp_path_factory.mktemp("gen") / "run"
-    train_generator(GenTrainArgs(config="tiny", out=str(out), epochs=5, batch_size=4, lr=2e-3, device="cpu"),
-                    train_ds=GenDataset(arrays=tr, frames=12, train=True), val_ds=GenDataset(arrays=va, train=False),
-                    progress=False)
+    train_generator(
+        GenTrainArgs(config="tiny", out=str(out), epochs=5, batch_size=4, lr=2e-3, device="cpu"),
+        train_ds=GenDataset(arrays=tr, frames=12, train=True),
+        val_ds=GenDataset(arrays=va, train=False),
+        progress=False,
+    )
     return out
 
 
@@ -49,18 +53,26 @@ def test_resume_continues(gen_run, gen_data, tmp_path):
     shutil.copytree(gen_run, run)
     tr, va = gen_data
     with pytest.raises(AvrepError):
-        train_generator(GenTrainArgs(config="tiny", out=str(run), epochs=6, device="cpu"),
-                        train_ds=GenDataset(arrays=tr, frames=12), progress=False)
-    rec = train_generator(GenTrainArgs(config="tiny", out=str(run), epochs=6, device="cpu"), resume=True,
-                          train_ds=GenDataset(arrays=tr, frames=12, train=True),
-                          val_ds=GenDataset(arrays=va, train=False), progress=False)
+        train_generator(
+            GenTrainArgs(config="tiny", out=str(run), epochs=6, device="cpu"),
+            train_ds=GenDataset(arrays=tr, frames=12),
+            progress=False,
+        )
+    rec = train_generator(
+        GenTrainArgs(config="tiny", out=str(run), epochs=6, device="cpu"),
+        resume=True,
+        train_ds=GenDataset(arrays=tr, frames=12, train=True),
+        val_ds=GenDataset(arrays=va, train=False),
+        progress=False,
+    )
     assert rec["epoch"] == 6 and json.loads((run / "state.json").read_text())["epoch"] == 6
 
 
 def _faces_in_every_frame(mp4: Path) -> int:
+    import cv2
+
     from avrep.data.landmarks import detect_faces
     from avrep.io.media import read_video
-    import cv2
 
     v = read_video(mp4)
     for f in v.frames:
@@ -98,8 +110,20 @@ def test_generate_cli_synthetic_face(gen_run, speech_wav, tmp_path, capsys):
     out = tmp_path / "out.mp4"
     from avrep.cli import main
 
-    main(["generate", "--face", str(face), "--audio", str(speech_wav), "-o", str(out), "--checkpoint", str(gen_run),
-          "--quiet"])
+    main(
+        [
+            "generate",
+            "--face",
+            str(face),
+            "--audio",
+            str(speech_wav),
+            "-o",
+            str(out),
+            "--checkpoint",
+            str(gen_run),
+            "--quiet",
+        ]
+    )
     info = probe(out)
     assert info.has_audio and info.has_video and info.width == 200
     n = _faces_in_every_frame(out)
@@ -114,11 +138,29 @@ def test_generate_cli_synthetic_face(gen_run, speech_wav, tmp_path, capsys):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((160, 160, 3), 120, np.uint8))
     capsys.readouterr()
-    for args, msg in (([str(face), str(silent)], "no speech"), ([str(blank), str(speech_wav)], "no face"),
-                      ([str(speech_wav), str(speech_wav)], "not a readable image"),
-                      ([str(face), str(tmp_path / "missing.wav")], "file not found")):
-        assert _cli(["generate", "--face", args[0], "--audio", args[1], "-o", str(tmp_path / "x.mp4"),
-                     "--checkpoint", str(gen_run), "--quiet"]) == 2
+    for args, msg in (
+        ([str(face), str(silent)], "no speech"),
+        ([str(blank), str(speech_wav)], "no face"),
+        ([str(speech_wav), str(speech_wav)], "not a readable image"),
+        ([str(face), str(tmp_path / "missing.wav")], "file not found"),
+    ):
+        assert (
+            _cli(
+                [
+                    "generate",
+                    "--face",
+                    args[0],
+                    "--audio",
+                    args[1],
+                    "-o",
+                    str(tmp_path / "x.mp4"),
+                    "--checkpoint",
+                    str(gen_run),
+                    "--quiet",
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "x.mp4").exists()
@@ -141,7 +183,7 @@ def test_sliding_windows_cover_and_blend():
         s = window_starts(T)
         cov = np.zeros(max(T, 29), int)
         for a in s:
-            cov[a:a + 29] += 1
+            cov[a : a + 29] += 1
         assert cov[:T].min() >= 1 and s[-1] + 29 == max(T, 29)
 
 
@@ -171,8 +213,9 @@ def test_mouth_roi_matches_store_crop():
     tr = np.tile(np.array([[0.6, 0.2, 0.1, 0.5, 0.2]], np.float32), (3, 1))
     frames, lms = render_sequence(Identity.sample(5), tr, 0)
     crops = crop_clip(frames, lms)
-    roi = face_to_mouth_roi(torch.from_numpy(crops.face).permute(0, 3, 1, 2).float() / 255,
-                            torch.from_numpy(mouth_centres(lms))).numpy()
+    roi = face_to_mouth_roi(
+        torch.from_numpy(crops.face).permute(0, 3, 1, 2).float() / 255, torch.from_numpy(mouth_centres(lms))
+    ).numpy()
     err = np.abs(roi[:, 16:80, 16:80] - crops.mouth[:, 16:80, 16:80].astype(np.float32)).mean()
     assert err < 12, err
 

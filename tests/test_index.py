@@ -1,4 +1,5 @@
 """avrep.index: choice, exactness, recall, add, atomic/concurrent builds, filters, threads, errors."""
+
 from __future__ import annotations
 
 import json
@@ -39,12 +40,26 @@ def write_emb(path: Path, x: np.ndarray, start: int = 0, nfiles: int = 2, **mani
     for i, part in enumerate(np.array_split(np.arange(len(x)), nfiles)):
         g = part + start
         np.save(path / f"emb_{i:05d}.npy", x[part])
-        pd.DataFrame({"clip_id": [f"c{j}" for j in g], "path": [f"clips/{j}.mp4" for j in g],
-                      "word": np.array(["ABOUT", "HELLO", "WORLD"])[g % 3], "speaker": [f"s{j % 7}" for j in g],
-                      "split": np.array(["train", "val", "test"])[g % 3], "start_s": 0.1 * g, "end_s": 0.1 * g + 1.16}
-                     ).to_parquet(path / f"meta_{i:05d}.parquet", index=False)
-    m = {"modality": "video", "dim": x.shape[1], "metric": "ip", "normalized": True,
-         "checkpoint_sha256": "0" * 64, "checkpoint": "/nonexistent/model.safetensors", "model": "small"}
+        pd.DataFrame(
+            {
+                "clip_id": [f"c{j}" for j in g],
+                "path": [f"clips/{j}.mp4" for j in g],
+                "word": np.array(["ABOUT", "HELLO", "WORLD"])[g % 3],
+                "speaker": [f"s{j % 7}" for j in g],
+                "split": np.array(["train", "val", "test"])[g % 3],
+                "start_s": 0.1 * g,
+                "end_s": 0.1 * g + 1.16,
+            }
+        ).to_parquet(path / f"meta_{i:05d}.parquet", index=False)
+    m = {
+        "modality": "video",
+        "dim": x.shape[1],
+        "metric": "ip",
+        "normalized": True,
+        "checkpoint_sha256": "0" * 64,
+        "checkpoint": "/nonexistent/model.safetensors",
+        "model": "small",
+    }
     m.update(manifest)
     (path / "manifest.json").write_text(json.dumps(m))
     return path
@@ -156,8 +171,13 @@ def test_killed_build_leaves_no_index_and_rerun_succeeds(tmp_path):
     emb = write_emb(tmp_path / "emb", clustered(60_000, 64, seed=3), nfiles=3)
     out = tmp_path / "idx"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen(_build_cmd(emb, out, "--index-type", "Flat"), env=env, cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        _build_cmd(emb, out, "--index-type", "Flat"),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     saw_temp = False
     while p.poll() is None:  # kill it while it is writing its temp folder (midway through the write)
         if any(n.endswith(".tmp") for n in os.listdir(tmp_path)):
@@ -179,8 +199,17 @@ def test_concurrent_builds_one_wins(tmp_path, data):
     x, _ = data
     emb = write_emb(tmp_path / "emb", clustered(30_000, 64, seed=4))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ps = [subprocess.Popen(_build_cmd(emb, tmp_path / "idx", "--index-type", "Flat"), env=env, cwd=ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    ps = [
+        subprocess.Popen(
+            _build_cmd(emb, tmp_path / "idx", "--index-type", "Flat"),
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [(p.wait(), p.stderr.read()) for p in ps]
     codes = sorted(c for c, _ in outs)
     assert codes == [0, 2], outs
@@ -320,8 +349,9 @@ def test_sharded_build_and_merge(tmp_path, data):
         top = ix.search(x[order[::97]], 1).ids[:, 0]
         assert (ix.metadata["clip_id"].to_numpy()[top] == [f"c{j}" for j in order[::97]]).all()
         assert recall(ix.search(q, 10).ids, exact(x[order], q, 10)[1], 10) >= 0.9  # merged row r = x[order[r]]
-    (tmp_path / "s1" / "manifest.json").write_text(json.dumps(
-        {**json.loads((tmp_path / "s1" / "manifest.json").read_text()), "trained_sha256": "x"}))
+    (tmp_path / "s1" / "manifest.json").write_text(
+        json.dumps({**json.loads((tmp_path / "s1" / "manifest.json").read_text()), "trained_sha256": "x"})
+    )
     with pytest.raises(AvrepError, match="one trained quantizer"):
         merge_shards([tmp_path / "s0", tmp_path / "s1"], tmp_path / "bad")
 
@@ -331,14 +361,20 @@ def test_cli_search(tmp_path, data, hnsw_index):
     np.save(tmp_path / "q.npy", q[:2])
     np.save(tmp_path / "v.npy", q[0])
     base = [sys.executable, "-m", "avrep", "search", str(hnsw_index.path)]
-    r = subprocess.run(base + ["--batch", str(tmp_path / "q.npy"), "-k", "3", "--json", "--where", "split=test"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        base + ["--batch", str(tmp_path / "q.npy"), "-k", "3", "--json", "--where", "split=test"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["results"]) == 2 and all(len(v) == 3 for v in out["results"])
     assert all(row["split"] == "test" for v in out["results"] for row in v)
     assert out["results"][0][0]["clip_id"] == hnsw_index.search(q[:1], 3, where=["split=test"])[0]["clip_id"][0]
-    r = subprocess.run(base + ["--vector", str(tmp_path / "v.npy"), "-k", "2"], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        base + ["--vector", str(tmp_path / "v.npy"), "-k", "2"], capture_output=True, text=True, cwd=ROOT
+    )
     assert r.returncode == 0 and "clip_id" in r.stdout and "span" in r.stdout
     r = subprocess.run(base + ["--vector", str(tmp_path / "q.npy")], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.startswith("avrep: error:") and "--batch" in r.stderr

@@ -1,4 +1,5 @@
 """avrep lipread end to end on synthetic clips with a tiny DAVS trained for real (fixture in test_sync)."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from test_sync import synth_run  # noqa: F401  (session fixture: tiny run trained on the tiny corpus)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "avrep", *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "avrep", *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def test_window_helpers():
@@ -28,7 +27,7 @@ def test_window_helpers():
     m, a = pad_to_window(np.arange(11)[:, None, None] * np.ones((1, 2, 2), np.uint8), np.ones(11 * 640, np.float32))
     assert len(m) == 29 and a.size == 29 * 640 and m[0, 0, 0] == 0 and m[-1, 0, 0] == 10
     assert m[9, 0, 0] == 0 and m[10, 0, 0] == 1  # centred: 9 frames of padding before
-    assert a[:9 * 640].sum() == 0 and a[9 * 640:20 * 640].sum() == 11 * 640
+    assert a[: 9 * 640].sum() == 0 and a[9 * 640 : 20 * 640].sum() == 11 * 640
 
 
 def test_lipread_raw_clip_matches_store_path(synth_run):  # noqa: F811
@@ -116,7 +115,12 @@ def test_lipread_error_paths(synth_run, tmp_path):  # noqa: F811
     assert p.returncode == 2 and "no audio stream" in p.stderr
     p = _cli("lipread", str(clip), "-c", run, "-k", "0")
     assert p.returncode == 2 and "-k" in p.stderr
-    env_missing = subprocess.run([sys.executable, "-m", "avrep", "lipread", str(clip)], capture_output=True,
-                                 text=True, timeout=120, cwd=ROOT, env={k: v for k, v in __import__("os").environ.items()
-                                                                          if k != "AVREP_CHECKPOINT"})
+    env_missing = subprocess.run(
+        [sys.executable, "-m", "avrep", "lipread", str(clip)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={k: v for k, v in __import__("os").environ.items() if k != "AVREP_CHECKPOINT"},
+    )
     assert env_missing.returncode == 2 and "--checkpoint" in env_missing.stderr

@@ -1,12 +1,13 @@
 """Media decoding: real files, frame-rate conversion, audio resampling, and every kind of bad input."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from mediautil import DATA, grid_frames, needs_data, tone, write_mp4
 
 from avrep.errors import AvrepError, MediaError
 from avrep.io import media
-from mediautil import DATA, grid_frames, needs_data, tone, write_mp4
 
 
 @needs_data

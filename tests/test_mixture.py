@@ -1,12 +1,13 @@
 """Training over several corpora at once, and learning without word labels (the unseen-people issue)."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mediautil import DATA, needs_data
 from torch.utils.data import Dataset
 
 from avrep.data.mixture import MixtureDataset, MixturePart, parse_mixture
@@ -14,7 +15,6 @@ from avrep.data.sources import data_meta, open_dataset
 from avrep.data.toy import ToyAVDataset
 from avrep.errors import AvrepError
 from avrep.train.loop import TrainArgs, init_from, train
-from mediautil import DATA, needs_data
 
 torch.set_num_threads(1)
 
@@ -64,8 +64,14 @@ def test_training_with_an_unlabelled_corpus_learns_sync_and_words(tmp_path):
     mix = MixtureDataset([MixturePart("lab", lab, 0.5, list(lab.words)), MixturePart("unl", unl, 0.5, list(lab.words))])
     val = ToyAVDataset("val", n_words=4, n_speakers=3, clips_per_pair=4)
     run = tmp_path / "run"
-    last = train(TrainArgs(config="tiny", data="mixture", out=str(run), epochs=8, batch_size=16, lr=5e-3,
-                           device="cpu", threads=1), train_ds=mix, val_ds=val, progress=False)
+    last = train(
+        TrainArgs(
+            config="tiny", data="mixture", out=str(run), epochs=8, batch_size=16, lr=5e-3, device="cpu", threads=1
+        ),
+        train_ds=mix,
+        val_ds=val,
+        progress=False,
+    )
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     assert last["val_video_acc"] > 0.5 and last["val_audio_acc"] > 0.5, last  # chance 0.25
     assert last["val_a2v_R@1"] >= 3 / last["val_n"], last  # chance 1 / val_n
@@ -77,8 +83,13 @@ def test_unlabelled_only_trains_and_init_copies_matching_weights(tmp_path):
     unl = Unlabelled(ToyAVDataset("train", n_words=4, n_speakers=3, clips_per_pair=4))
     mix = MixtureDataset([MixturePart("unl", unl, 1.0, ["a", "b", "c", "d"])])
     run = tmp_path / "r"
-    last = train(TrainArgs(config="tiny", data="mixture", out=str(run), epochs=2, batch_size=16, device="cpu",
-                           threads=1, val_split=""), train_ds=mix, progress=False)
+    last = train(
+        TrainArgs(
+            config="tiny", data="mixture", out=str(run), epochs=2, batch_size=16, device="cpu", threads=1, val_split=""
+        ),
+        train_ds=mix,
+        progress=False,
+    )
     assert np.isfinite(last["train_loss"]) and last["train_cls"] == 0.0
     from avrep.models import create_model, get_config
 
@@ -108,16 +119,29 @@ def test_sync_objective_on_real_clips_beats_chance_on_unseen_people(tmp_path):
     res = prepare_folder(DATA / "lrc_ar", speakers=DATA / "lrc_ar" / "identities.csv", ratios=(0.7, 0.1, 0.2), seed=0)
     df = res.manifest
     df = df[df["split"] != "val"]
-    df = df.groupby("split", group_keys=False).apply(lambda g: g.sample(min(len(g), 48 if g.name == "train" else 12),
-                                                                         random_state=0))
+    df = df.groupby("split", group_keys=False).apply(
+        lambda g: g.sample(min(len(g), 48 if g.name == "train" else 12), random_state=0)
+    )
     df.attrs.update(res.manifest.attrs)
     df.attrs["root"] = str(DATA / "lrc_ar")
     store = tmp_path / "store"
     r = preprocess(df.reset_index(drop=True), store, progress=False)
     assert r.n_ok >= 55, r
     run = tmp_path / "run"
-    train(TrainArgs(config="tiny", data=str(store), out=str(run), epochs=25, batch_size=16, lr=5e-3, device="cpu",
-                    threads=2, val_split=""), progress=False)
+    train(
+        TrainArgs(
+            config="tiny",
+            data=str(store),
+            out=str(run),
+            epochs=25,
+            batch_size=16,
+            lr=5e-3,
+            device="cpu",
+            threads=2,
+            val_split="",
+        ),
+        progress=False,
+    )
     model, _, _ = load_run(run)
     test = open_dataset(str(store), "test", frames=None, train=False)
     train_ids = set(open_dataset(str(store), "train", train=False).speakers)

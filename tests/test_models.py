@@ -1,4 +1,5 @@
 """DAVS model factory, shapes, parameter counts and the inference API."""
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ def test_api_shapes_norms_and_input_normalisation():
 
 def test_config_from_json_path_and_overrides(tmp_path):
     cfg = get_config("tiny", embed_dim=24, video={"frontend_channels": 4})
-    assert cfg["video"]["frontend_channels"] == 4 and cfg["video"]["channels"] == get_config("tiny")["video"]["channels"]
+    assert (
+        cfg["video"]["frontend_channels"] == 4 and cfg["video"]["channels"] == get_config("tiny")["video"]["channels"]
+    )
     p = tmp_path / "mine.json"
     p.write_text(json.dumps(cfg))
     m = create_model(str(p), num_words=3, num_speakers=2)
@@ -111,8 +114,12 @@ def test_specaugment_trains_only_and_repeats_with_seed():
     """SpecAugment masks bands and spans of the log-mel in training mode only, the same way for the same seed."""
     from avrep.models.encoders import AudioWordEncoder
 
-    cfg = {"n_mels": 40, "channels": [16, 16], "specaug": {"freq": 8, "time": 10, "n": 2},
-           "temporal": {"kind": "tcn", "hidden": 16, "layers": 1, "kernel": 3, "dropout": 0.0}}
+    cfg = {
+        "n_mels": 40,
+        "channels": [16, 16],
+        "specaug": {"freq": 8, "time": 10, "n": 2},
+        "temporal": {"kind": "tcn", "hidden": 16, "layers": 1, "kernel": 3, "dropout": 0.0},
+    }
     enc = AudioWordEncoder(cfg)
     wave = torch.randn(4, 29 * 640)
     enc.eval()

@@ -1,4 +1,5 @@
 """Preprocessing: real GRID faces/landmarks/ROIs, bad inputs in a batch, resume, workers, true landmarks."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from mediautil import DATA, grid_frames, needs_data, tone, write_mp4
 
 from avrep.data.align import FACE_BOX, FACE_SIZE, MEAN_FACE, MOUTH, crop_clip
 from avrep.data.landmarks import detect_faces, predict_landmarks, track_landmarks
@@ -16,7 +18,6 @@ from avrep.data.store import FeatureStore
 from avrep.errors import NoFaceError
 from avrep.io import media
 from avrep.preprocess import PreprocessConfig, preprocess, preview, process_file
-from mediautil import DATA, grid_frames, needs_data, tone, write_mp4
 
 
 @needs_data
@@ -53,8 +54,12 @@ def test_grey_leading_frames_are_flagged_not_failed():
 
 def test_no_face_clip_raises(tmp_path):
     rng = np.random.default_rng(0)
-    frames = np.stack([np.full((96, 128, 3), 40 + 3 * i, np.uint8) + rng.integers(0, 60, (96, 128, 3), dtype=np.uint8)
-                       for i in range(12)])
+    frames = np.stack(
+        [
+            np.full((96, 128, 3), 40 + 3 * i, np.uint8) + rng.integers(0, 60, (96, 128, 3), dtype=np.uint8)
+            for i in range(12)
+        ]
+    )
     p = write_mp4(tmp_path / "noface.mp4", frames, audio=tone(12 / 25))
     with pytest.raises(NoFaceError, match="no face"):
         process_file(p)
@@ -102,11 +107,33 @@ def test_batch_bad_inputs_recorded_others_processed(tmp_path):
 @needs_data
 def test_single_file_cli_error_and_success(tmp_path):
     p = write_mp4(tmp_path / "noaudio.mp4", grid_frames(10))
-    r = subprocess.run([sys.executable, "-c", "from avrep.cli import main; main()", "preprocess", str(p),
-                        "--out", str(tmp_path / "s1")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from avrep.cli import main; main()",
+            "preprocess",
+            str(p),
+            "--out",
+            str(tmp_path / "s1"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "no audio stream" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = subprocess.run([sys.executable, "-c", "from avrep.cli import main; main()", "preprocess",
-                        str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "s2")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from avrep.cli import main; main()",
+            "preprocess",
+            str(tmp_path / "nope.mp4"),
+            "--out",
+            str(tmp_path / "s2"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "file not found" in r.stderr
 
 
@@ -150,12 +177,12 @@ def test_resume_and_workers_give_identical_store(tmp_path):
     pv = process_file(r["path"], start=lo, end=hi)  # the sentence range decoded once for its words
     c = fa.clip(7)
     s = int(r["start_frame"]) - lo
-    assert np.array_equal(c["mouth"], pv.mouth[s:s + 29])
-    assert np.array_equal(c["audio"], pv.audio[s * 640:(s + 29) * 640])
+    assert np.array_equal(c["mouth"], pv.mouth[s : s + 29])
+    assert np.array_equal(c["audio"], pv.audio[s * 640 : (s + 29) * 640])
     full = process_file(r["path"])  # whole video: same crops up to detection key-frame placement
     s0 = int(r["start_frame"])
-    assert np.abs(full.mouth[s0:s0 + 29].astype(int) - c["mouth"].astype(int)).mean() < 3
-    assert np.allclose(full.audio[s0 * 640:(s0 + 29) * 640], c["audio"], atol=1e-6)
+    assert np.abs(full.mouth[s0 : s0 + 29].astype(int) - c["mouth"].astype(int)).mean() < 3
+    assert np.allclose(full.audio[s0 * 640 : (s0 + 29) * 640], c["audio"], atol=1e-6)
     png = preview(tmp_path / "a", tmp_path / "p.png", n_clips=4)
     assert png.stat().st_size > 1000
 
@@ -170,8 +197,20 @@ def test_true_landmarks_and_dlib_error(tmp_path):
         truth = track_landmarks(fr, detect_every=1, landmark_every=1, smooth_window=1).landmarks  # lossless frames
         np.save(tmp_path / "landmarks" / f"c{i}.npy", truth)
         write_mp4(tmp_path / f"c{i}.mp4", fr, audio=tone(29 / 25))
-        rows.append(dict(clip_id=f"c{i}", path=f"c{i}.mp4", word="x", word_id=0, transcript=None, speaker=name,
-                         split="train", start_frame=0, end_frame=-1, landmarks_path=f"landmarks/c{i}.npy"))
+        rows.append(
+            dict(
+                clip_id=f"c{i}",
+                path=f"c{i}.mp4",
+                word="x",
+                word_id=0,
+                transcript=None,
+                speaker=name,
+                split="train",
+                start_frame=0,
+                end_frame=-1,
+                landmarks_path=f"landmarks/c{i}.npy",
+            )
+        )
     m = write_manifest(pd.DataFrame(rows), tmp_path / "m.parquet", tmp_path, recipe="synth")
     t = preprocess(m, tmp_path / "t", config=PreprocessConfig(landmarks="true"), progress=False)
     assert t.n_ok == 2

@@ -1,5 +1,6 @@
 """The shipped pretrained model: it is in the package, loads, is what commands use without --checkpoint (and
 they say so), and its weights are the ones its model card names."""
+
 from __future__ import annotations
 
 import os
@@ -10,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mediautil import DATA, needs_data
 
 from avrep.errors import AvrepError
 from avrep.models.pretrained import DEFAULT_NAME, card, pretrained_dir, resolve_checkpoint, weights_sha256
-from mediautil import DATA, needs_data
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {k: v for k, v in os.environ.items() if k != "AVREP_CHECKPOINT"}
@@ -48,8 +49,9 @@ def test_default_checkpoint_resolution(tmp_path, monkeypatch, capsys):
 def test_sync_and_lipread_without_checkpoint_use_the_shipped_model():
     clip = DATA / "wild" / "lrs2_demo.mp4"
     for cmd in (["sync", str(clip), "--json"], ["lipread", str(clip), "-k", "3"]):
-        r = subprocess.run([sys.executable, "-m", "avrep", *cmd], capture_output=True, text=True, timeout=300,
-                           env=ENV, cwd=REPO)
+        r = subprocess.run(
+            [sys.executable, "-m", "avrep", *cmd], capture_output=True, text=True, timeout=300, env=ENV, cwd=REPO
+        )
         assert r.returncode == 0, r.stderr
         assert re.search(r"using the shipped pretrained model", r.stderr), r.stderr
 
@@ -63,7 +65,7 @@ def test_shipped_model_finds_sync_on_a_real_unseen_clip():
 
     model, _, _ = load_model(None)
     pv = process_file(DATA / "wild" / "hdtf_katiehill.mp4")
-    m, a = pv.mouth[:150], pv.audio[:150 * 640]
+    m, a = pv.mouth[:150], pv.audio[: 150 * 640]
     vf, af = frame_features(model, m, a)
     assert abs(sync_from_features(vf, af, 15).offset_frames) <= 1
     found = []

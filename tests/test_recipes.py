@@ -1,4 +1,5 @@
 """Recipes: GRID (real), LRW (tree built from test clips), folder, synthetic corpus layout."""
+
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from mediautil import DATA, needs_data, tone, write_mp4
 
 from avrep.data.recipes import load_manifest, write_manifest
 from avrep.data.recipes.folder import prepare_folder
@@ -13,7 +15,6 @@ from avrep.data.recipes.grid import VOCAB, prepare_grid, read_align, sentence_fr
 from avrep.data.recipes.lrw import prepare_lrw
 from avrep.data.recipes.synth import prepare_synth
 from avrep.errors import AvrepError
-from mediautil import DATA, needs_data, tone, write_mp4
 
 
 def test_grid_vocab_and_names():
@@ -122,9 +123,24 @@ def test_synth_layout(tmp_path):
         (tmp_path / "clips" / split).mkdir(parents=True)
         _clip(tmp_path / "clips" / split / f"{cid}.mp4")
         np.save(tmp_path / "landmarks" / f"{cid}.npy", np.zeros((29, 68, 2), np.float32))
-        rows.append(dict(clip_id=cid, path=f"clips/{split}/{cid}.mp4", word="hello", word_id=3, voice="en",
-                         voice_id=0, identity_id=i, split=split, word_start_frame=9, word_end_frame=20,
-                         text="say hello again", n_frames=29, width=32, height=32))
+        rows.append(
+            dict(
+                clip_id=cid,
+                path=f"clips/{split}/{cid}.mp4",
+                word="hello",
+                word_id=3,
+                voice="en",
+                voice_id=0,
+                identity_id=i,
+                split=split,
+                word_start_frame=9,
+                word_end_frame=20,
+                text="say hello again",
+                n_frames=29,
+                width=32,
+                height=32,
+            )
+        )
     pd.DataFrame(rows).to_parquet(tmp_path / "manifest.parquet")
     (tmp_path / "vocab.json").write_text(json.dumps({"words": ["a", "b", "c", "hello"]}))
     df, vocab = prepare_synth(tmp_path)

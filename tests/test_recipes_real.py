@@ -1,18 +1,19 @@
 """Recipes for many real people: LRS2/LRS3 layout (`prepare lrs2`), speaker tables (`prepare folder --speakers`)
 on the shared lrs2/ and lrc_ar/ folders, and 30 fps / 44.1-48 kHz lrc_ar clips resampled to 25 fps / 16 kHz."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from mediautil import DATA, tone, write_mp4
 
 from avrep.conventions import CLIP_FRAMES, FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from avrep.data.recipes import load_manifest
 from avrep.data.recipes.folder import prepare_folder, read_word_list
 from avrep.data.recipes.lrs2 import prepare_lrs2, read_lrs_txt
 from avrep.errors import AvrepError
-from mediautil import DATA, tone, write_mp4
 
 LRS2, LRC = DATA / "lrs2", DATA / "lrc_ar"
 needs_lrs2 = pytest.mark.skipif(not LRS2.is_dir(), reason="shared lrs2/ data absent")
@@ -38,8 +39,9 @@ def test_lrs2_word_clips_real():
     n_words = sum(len(_table_words(s)) for s in TIMED)
     assert len(df) == n_words == 101 and df["clip_id"].is_unique
     assert sorted(df["utterance"].unique()) == TIMED
-    assert sorted(df.attrs["no_timing"]) == sorted(str(LRS2 / f"{s}.mp4") for s in ("00001", "00002", "00004",
-                                                                                     "00006", "00008"))
+    assert sorted(df.attrs["no_timing"]) == sorted(
+        str(LRS2 / f"{s}.mp4") for s in ("00001", "00002", "00004", "00006", "00008")
+    )
     assert ((df["end_frame"] - df["start_frame"]) == CLIP_FRAMES).all() and (df["start_frame"] >= 0).all()
     n = {s: probe(LRS2 / f"{s}.mp4").n_frames_25 for s in TIMED}
     assert (df["end_frame"] <= df["utterance"].map(n)).all()  # clipped to the video
@@ -51,12 +53,17 @@ def test_lrs2_word_clips_real():
     assert fits.sum() == len(df) - 1  # 'classical' (1.41 s) is longer than a window
     assert ((df["start_frame"] + df["word_start_frame"] - df["word_start"] * FPS)[fits].abs() <= 1).all()
     assert ((df["start_frame"] + df["word_end_frame"] - df["word_end"] * FPS)[fits].abs() <= 1).all()
-    assert ((0 <= df["word_start_frame"]) & (df["word_start_frame"] < df["word_end_frame"])
-            & (df["word_end_frame"] <= CLIP_FRAMES)).all()
+    assert (
+        (0 <= df["word_start_frame"])
+        & (df["word_start_frame"] < df["word_end_frame"])
+        & (df["word_end_frame"] <= CLIP_FRAMES)
+    ).all()
     assert res.vocab == sorted(set(res.vocab)) and len(res.vocab) == 73
     assert (df["word_id"] == df["word"].map(res.vocab.index)).all()
-    assert df.loc[df["clip_id"] == "00009_0_make", ["word", "transcript"]].iloc[0].tolist() == \
-        ["make", "make apple trees grow like this takes a lot more than clever"]
+    assert df.loc[df["clip_id"] == "00009_0_make", ["word", "transcript"]].iloc[0].tolist() == [
+        "make",
+        "make apple trees grow like this takes a lot more than clever",
+    ]
     assert (df.groupby("speaker")["split"].nunique() == 1).all()  # flat folder: each clip its own speaker
     # a given vocabulary fixes the ids; unknown words keep their rows with word_id -1
     given = prepare_lrs2(LRS2, vocab=["the", "a", "not"], ratios=None, split="train").manifest
@@ -75,8 +82,10 @@ def test_lrs2_utterances_both_and_cli(tmp_path):
     assert len(both) == 111 and both["clip_id"].is_unique
     assert (both.groupby("utterance")["split"].nunique() == 1).all()  # a clip's words and utterance together
     out = tmp_path / "m.parquet"
-    r = CliRunner().invoke(__import__("avrep.cli", fromlist=["cli"]).cli,
-                           ["prepare", "lrs2", str(LRS2), "--out", str(out), "--level", "both"])
+    r = CliRunner().invoke(
+        __import__("avrep.cli", fromlist=["cli"]).cli,
+        ["prepare", "lrs2", str(LRS2), "--out", str(out), "--level", "both"],
+    )
     assert r.exit_code == 0, r.output
     assert "111 clips" in r.output and "101 word clip(s), 10 utterance(s), vocabulary 73" in r.output
     back = load_manifest(out)
@@ -106,8 +115,9 @@ def test_lrs2_nested_layout_and_speaker_table(tmp_path):
 def test_lrs2_malformed_and_missing_txt(tmp_path):
     for s in ("00001", "00002", "00003", "00004"):
         _clip(tmp_path / f"{s}.mp4")
-    (tmp_path / "00001.txt").write_text("Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\n"
-                                        "HELLO 0.10 0.40 5.1\nTHERE 0.40 0.72 6.0\n")
+    (tmp_path / "00001.txt").write_text(
+        "Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\nHELLO 0.10 0.40 5.1\nTHERE 0.40 0.72 6.0\n"
+    )
     (tmp_path / "00002.txt").write_text("Conf:  4\n")  # no Text: line
     (tmp_path / "00004.txt").write_text("Text:  HELLO\nConf:  4\n")  # no timing table: utterance only
     df = prepare_lrs2(tmp_path, ratios=None).manifest
@@ -116,8 +126,9 @@ def test_lrs2_malformed_and_missing_txt(tmp_path):
     assert df.attrs["bad_txt"] == [str(tmp_path / "00002.txt")] and df.attrs["no_txt"] == [str(tmp_path / "00003.mp4")]
     assert df.attrs["no_timing"] == [str(tmp_path / "00004.mp4")]
     assert len(prepare_lrs2(tmp_path, level="utterance", ratios=None).manifest) == 2
-    (tmp_path / "00001.txt").write_text("Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\n"
-                                        "HELLO 0.10 0.40 5.1\nTHERE 0.40\n")
+    (tmp_path / "00001.txt").write_text(
+        "Text:  HELLO THERE\nConf:  4\n\nWORD START END ASDSCORE\nHELLO 0.10 0.40 5.1\nTHERE 0.40\n"
+    )
     with pytest.raises(AvrepError, match=r"00001\.txt:6: malformed word timing line 'THERE 0.40'") as e:
         prepare_lrs2(tmp_path)
     assert "\n" not in str(e.value)
@@ -163,8 +174,10 @@ def test_lrc_ar_identity_disjoint_split():
     res = prepare_folder(LRC, speakers=LRC / "identities.csv", ratios=(0.7, 0.1, 0.2), seed=0)
     df = res.manifest
     assert len(df) == len(ids) == 1597 and df["speaker"].nunique() == ids["identity"].nunique() == 24
-    assert df.set_index(df["path"].str[len("video/"):-len(".mp4")])["speaker"].sort_index().tolist() == \
-        ids.set_index("clip")["identity"].sort_index().tolist()
+    assert (
+        df.set_index(df["path"].str[len("video/") : -len(".mp4")])["speaker"].sort_index().tolist()
+        == ids.set_index("clip")["identity"].sort_index().tolist()
+    )
     assert (df.groupby("speaker")["split"].nunique() == 1).all()  # no identity in two splits
     per_split = df.groupby("split")["speaker"].nunique().to_dict()
     assert per_split == {"train": 17, "val": 2, "test": 5}  # 5/24 = 21% of the identities held out
@@ -176,7 +189,7 @@ def test_lrc_ar_identity_disjoint_split():
     # the words/ transcripts beside video/ are found without an option
     assert df["transcript"].notna().all()
     first = df.iloc[0]
-    stem = first["path"][len("video/"):-len(".mp4")]
+    stem = first["path"][len("video/") : -len(".mp4")]
     assert first["transcript"] == read_word_list(LRC / "words" / f"{stem}.csv")
 
 

@@ -1,4 +1,5 @@
 """avrep report: the HTML page is self-contained and every image in it loads in headless Chromium."""
+
 from __future__ import annotations
 
 import re
@@ -9,22 +10,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_sync import synth_run  # noqa: F401  (session fixture: tiny run trained on the tiny corpus)
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome")
-                 if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(n)), None
+)
 
 
 def test_goal_rows_mark_met_and_unmet():
     from avrep.report.html import goal_rows
 
-    res = {"lipread": {"video": {"top1": 0.5, "top5": 0.9}, "audio": {"top1": 0.995}, "fused": {"top1": 0.6},
-                       "chance_top1": 0.1, "homophene_ceiling": 0.8},
-           "retrieval": {"a2v": {"R@1": 0.4, "R@5": 1.0, "median_rank": 1.0, "N": 200},
-                         "a2v_sync": {"R@1": 0.95, "R@5": 1.0, "median_rank": 1.0, "N": 200}},
-           "probes": {"speaker_from_word_features": {"accuracy": 0.5, "chance": 0.1}}}
+    res = {
+        "lipread": {
+            "video": {"top1": 0.5, "top5": 0.9},
+            "audio": {"top1": 0.995},
+            "fused": {"top1": 0.6},
+            "chance_top1": 0.1,
+            "homophene_ceiling": 0.8,
+        },
+        "retrieval": {
+            "a2v": {"R@1": 0.4, "R@5": 1.0, "median_rank": 1.0, "N": 200},
+            "a2v_sync": {"R@1": 0.95, "R@5": 1.0, "median_rank": 1.0, "N": 200},
+        },
+        "probes": {"speaker_from_word_features": {"accuracy": 0.5, "chance": 0.1}},
+    }
     rows = {r["metric"]: r for r in goal_rows(res, None)}
     assert rows["video word top-1"]["met"] is False  # 0.5 < 0.95 * 0.8
     assert rows["audio word top-1"]["met"] is True and rows["fused word top-1"]["met"] is True
@@ -65,16 +75,29 @@ def report_html(synth_run, tmp_path_factory):  # noqa: F811
     run = tmp_path_factory.mktemp("rep") / "run"
     shutil.copytree(synth_run["run"], run)
     # probes off: the tiny corpus' 10-clip test split is too small for their stratified split
-    evaluate_run(run, str(synth_run["store"]), "test", run / "eval_test.json", device="cpu", workers=0,
-                 probes=False, progress=False)
+    evaluate_run(
+        run,
+        str(synth_run["store"]),
+        "test",
+        run / "eval_test.json",
+        device="cpu",
+        workers=0,
+        probes=False,
+        progress=False,
+    )
     import cv2
 
     strip = np.concatenate([np.full((64, 64, 3), 40 * i, np.uint8) for i in range(6)], axis=1)
     (run / "generated").mkdir()
     cv2.imwrite(str(run / "generated" / "gen_strip.png"), strip)
     out = run / "report.html"
-    p = subprocess.run([sys.executable, "-m", "avrep", "report", str(run), "--out", str(out)], capture_output=True,
-                       text=True, timeout=300, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "avrep", "report", str(run), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr
     assert out.exists() and build_report  # the CLI wraps build_report
     return out
@@ -82,8 +105,15 @@ def report_html(synth_run, tmp_path_factory):  # noqa: F811
 
 def test_report_is_self_contained_with_all_sections(report_html):
     html = report_html.read_text()
-    for h in ("Metrics vs goals", "Training curves", "Confusion matrix", "t-SNE", "Retrieval examples",
-              "Generated frame strips", "homophene ceiling"):
+    for h in (
+        "Metrics vs goals",
+        "Training curves",
+        "Confusion matrix",
+        "t-SNE",
+        "Retrieval examples",
+        "Generated frame strips",
+        "homophene ceiling",
+    ):
         assert h in html, h
     srcs = re.findall(r'<img[^>]*src="([^"]+)"', html)
     assert len(srcs) >= 7  # bars, curves, confusion, 2 t-SNE, retrieval, strip
@@ -95,14 +125,28 @@ def test_report_is_self_contained_with_all_sections(report_html):
 def test_report_images_load_in_headless_chromium(report_html, tmp_path):
     """Open the page in headless Chromium; a script writes each <img>'s naturalWidth into the DOM."""
     page = tmp_path / "check.html"
-    probe = ("<script>window.addEventListener('load',function(){var im=document.images,r=[];"
-             "for(var i=0;i<im.length;i++){r.push(im[i].complete&&im[i].naturalWidth>0?1:0)}"
-             "var d=document.createElement('pre');d.id='imgcheck';d.textContent='IMGCHECK:'+im.length+':'+r.join('');"
-             "document.body.appendChild(d)});</script>")
+    probe = (
+        "<script>window.addEventListener('load',function(){var im=document.images,r=[];"
+        "for(var i=0;i<im.length;i++){r.push(im[i].complete&&im[i].naturalWidth>0?1:0)}"
+        "var d=document.createElement('pre');d.id='imgcheck';d.textContent='IMGCHECK:'+im.length+':'+r.join('');"
+        "document.body.appendChild(d)});</script>"
+    )
     page.write_text(report_html.read_text().replace("</body>", probe + "</body>"))
-    p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     m = re.search(r"IMGCHECK:(\d+):([01]*)", p.stdout)
     assert m, (p.stdout[-500:], p.stderr[-1000:])
     n, flags = int(m.group(1)), m.group(2)

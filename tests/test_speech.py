@@ -1,4 +1,5 @@
 """espeak-ng speech through ctypes: voices, determinism, word/phoneme timings, noise (real espeak)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,10 @@ def test_same_arguments_same_bytes_even_after_other_calls():
 
 def test_deterministic_across_processes():
     voice = list_voices()[5]
-    code = ("import hashlib; from avrep.synth.speech import synthesize; "
-            f"print(hashlib.md5(synthesize({PHRASE!r}, {voice!r}, rate=160).audio.tobytes()).hexdigest())")
+    code = (
+        "import hashlib; from avrep.synth.speech import synthesize; "
+        f"print(hashlib.md5(synthesize({PHRASE!r}, {voice!r}, rate=160).audio.tobytes()).hexdigest())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == _md5(synthesize(PHRASE, voice, rate=160).audio)
 
@@ -93,7 +96,7 @@ def test_phoneme_timings_are_acoustically_right():
     for i, (p, s, e) in enumerate(sp.phonemes[:-1]):
         if p == "p":
             nxt = sp.phonemes[i + 1]
-            assert _rms(sp.audio[s:s + (e - s) // 3]) < 0.1 * _rms(sp.audio[nxt[1]:nxt[2]])
+            assert _rms(sp.audio[s : s + (e - s) // 3]) < 0.1 * _rms(sp.audio[nxt[1] : nxt[2]])
 
 
 def test_rate_and_sample_rate_scale_the_timings():
@@ -112,18 +115,21 @@ def test_pause_between_sentences_is_silent():
     sp = synthesize("Hello. World.", "en+m3")
     (_, _, e0), (_, s1, _) = sp.words
     assert s1 - e0 > 0.1 * sp.sample_rate
-    assert _rms(sp.audio[e0 + 400:s1 - 400]) < 0.1 * _rms(sp.audio[: e0])
+    assert _rms(sp.audio[e0 + 400 : s1 - 400]) < 0.1 * _rms(sp.audio[:e0])
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"text": "hello", "voice": "xx-nope"}, "unknown espeak voice"),
-    ({"text": "hello", "voice": "en-us+nope"}, "unknown espeak voice"),
-    ({"text": "hello", "voice": "en-us+../m1"}, "unknown espeak voice"),
-    ({"text": "", "voice": "en-us"}, "empty text"),
-    ({"text": "   ", "voice": "en-us"}, "empty text"),
-    ({"text": "hello", "voice": "en-us", "rate": 10}, "rate"),
-    ({"text": "hello", "voice": "en-us", "pitch": 120}, "pitch"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"text": "hello", "voice": "xx-nope"}, "unknown espeak voice"),
+        ({"text": "hello", "voice": "en-us+nope"}, "unknown espeak voice"),
+        ({"text": "hello", "voice": "en-us+../m1"}, "unknown espeak voice"),
+        ({"text": "", "voice": "en-us"}, "empty text"),
+        ({"text": "   ", "voice": "en-us"}, "empty text"),
+        ({"text": "hello", "voice": "en-us", "rate": 10}, "rate"),
+        ({"text": "hello", "voice": "en-us", "pitch": 120}, "pitch"),
+    ],
+)
 def test_errors_are_one_line_avrep_errors(kwargs, fragment):
     with pytest.raises(AvrepError) as exc:
         synthesize(**kwargs)
@@ -143,7 +149,7 @@ def test_add_noise_exact_snr_and_deterministic(kind):
         noisy = add_noise(clean, snr, np.random.default_rng(3), kind)
         assert noisy.dtype == np.float32 and noisy.shape == clean.shape and np.abs(noisy).max() <= 1.0
         noise = noisy.astype(np.float64) - clean
-        measured = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise ** 2))
+        measured = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2))
         assert abs(measured - snr) < 1e-3
         assert np.array_equal(noisy, add_noise(clean, snr, np.random.default_rng(3), kind))
     # at -10 dB the mix would clip: it is scaled down, keeping the SNR exact
@@ -160,6 +166,7 @@ def test_pink_noise_has_more_low_than_high_frequency_power():
     def band_ratio(y):
         spec = np.abs(np.fft.rfft(y)) ** 2
         return spec[20:800].sum() / spec[8000:15000].sum()
+
     assert band_ratio(pink) > 5 * band_ratio(white)
 
 

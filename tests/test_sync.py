@@ -1,5 +1,6 @@
 """avrep sync: offset maths on constructed features, a tiny DAVS trained for real finds known shifts,
 the CLI end to end (--json, --fix) and its error paths."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ def _features(T: int = 120, D: int = 16, seed: int = 0) -> np.ndarray:
     """Smoothly varying random unit features (like speech: neighbouring frames alike)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(T + 8, D))
-    x = np.stack([x[i:i + 8].mean(0) for i in range(T)])
+    x = np.stack([x[i : i + 8].mean(0) for i in range(T)])
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -29,7 +30,7 @@ def test_offset_sign_convention_on_constructed_features(lead):
     """audio leading by `lead` frames (sound of video t at audio t - lead) -> offset = lead."""
     f = _features()
     vf = f[20:100]
-    af = f[20 + lead:100 + lead]  # audio frame u carries the content of video frame u + lead
+    af = f[20 + lead : 100 + lead]  # audio frame u carries the content of video frame u + lead
     r = sync_from_features(vf, af, 15)
     assert r.offset_frames == lead and r.offset_ms == lead * 40
     assert r.min_dist < 1e-5 and r.confidence > 0.2
@@ -89,8 +90,23 @@ def synth_run(tiny_corpus, tmp_path_factory):
     assert res.n_failed == 0
     run = work / "run"
     # sync weighted up: this fixture exists to check the frame-level alignment the sync app reads
-    train(TrainArgs(config="tiny", data=str(work / "store"), out=str(run), epochs=12, batch_size=8, lr=5e-3,
-                    device="cpu", workers=0, threads=2, seed=0, val_split="", loss={"sync": 2.0}), progress=False)
+    train(
+        TrainArgs(
+            config="tiny",
+            data=str(work / "store"),
+            out=str(run),
+            epochs=12,
+            batch_size=8,
+            lr=5e-3,
+            device="cpu",
+            workers=0,
+            threads=2,
+            seed=0,
+            val_split="",
+            loss={"sync": 2.0},
+        ),
+        progress=False,
+    )
     return out
 
 
@@ -103,12 +119,12 @@ def _sequences(store: Path, split: str, per_seq: int = 3):
     for _, g in c[c["split"] == split].groupby("speaker"):
         rows = g.index.tolist()
         for i in range(0, len(rows) - per_seq + 1, per_seq):
-            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in rows[i:i + per_seq]]
+            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in rows[i : i + per_seq]]
             out.append((np.concatenate([p["mouth"] for p in parts]), np.concatenate([p["audio"] for p in parts])))
     if len(out) < 2:  # few clips per identity: join across identities of the split
         idx = c.index[c["split"] == split].tolist()
         for i in range(0, len(idx) - per_seq + 1, per_seq):
-            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in idx[i:i + per_seq]]
+            parts = [fs.clip(int(r), keys=("mouth", "audio")) for r in idx[i : i + per_seq]]
             out.append((np.concatenate([p["mouth"] for p in parts]), np.concatenate([p["audio"] for p in parts])))
     return out
 
@@ -142,8 +158,9 @@ def test_trained_model_finds_known_shifts_well_above_chance(synth_run):
 
 
 def _cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "avrep", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "avrep", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def test_sync_cli_json_and_fix(synth_run, tmp_path):
@@ -156,7 +173,7 @@ def test_sync_cli_json_and_fix(synth_run, tmp_path):
     v = np.concatenate([f.frames for f in frames])
     a = np.concatenate(audio)
     src = tmp_path / "shifted.mp4"
-    write_mp4(src, v[8:-8], a[(8 + 5) * 640:(8 + 5) * 640 + (len(v) - 16) * 640])  # audio leads by 5
+    write_mp4(src, v[8:-8], a[(8 + 5) * 640 : (8 + 5) * 640 + (len(v) - 16) * 640])  # audio leads by 5
     out = tmp_path / "fixed.mp4"
     p = _cli("sync", str(src), "--checkpoint", str(synth_run["run"]), "--json", "--fix", str(out))
     assert p.returncode == 0, p.stderr
@@ -173,8 +190,12 @@ def test_sync_cli_json_and_fix(synth_run, tmp_path):
     n = min(a_in.size, a_out.size) - 16 * 640
     o = res["offset_frames"]
     lags = range(-20 * 640, 20 * 640 + 1, 160)
-    xc = [float(np.dot(a_out[16 * 640 + l:16 * 640 + l + n // 2], a_in[16 * 640:16 * 640 + n // 2]))
-          if 16 * 640 + l >= 0 else -1e9 for l in lags]
+    xc = [
+        float(np.dot(a_out[16 * 640 + l : 16 * 640 + l + n // 2], a_in[16 * 640 : 16 * 640 + n // 2]))
+        if 16 * 640 + l >= 0
+        else -1e9
+        for l in lags
+    ]
     best = list(lags)[int(np.argmax(xc))]
     assert abs(best - o * 640) <= 160, (best, o)
     assert len(media.read_video(out).frames) == res["n_frames"]
@@ -204,8 +225,11 @@ def test_sync_error_paths(synth_run, tmp_path):
     assert p.returncode == 2 and str(bad) in p.stderr and len(p.stderr.strip().splitlines()) == 1
     # no face: noise frames with speech-like audio
     rng = np.random.default_rng(0)
-    noface = write_test_mp4(tmp_path / "noface.mp4", rng.integers(0, 255, (30, 96, 96, 3), dtype=np.uint8),
-                            audio=rng.normal(0, 0.1, 30 * 640).astype(np.float32))
+    noface = write_test_mp4(
+        tmp_path / "noface.mp4",
+        rng.integers(0, 255, (30, 96, 96, 3), dtype=np.uint8),
+        audio=rng.normal(0, 0.1, 30 * 640).astype(np.float32),
+    )
     p = _cli("sync", str(noface), "-c", run)
     assert p.returncode == 2 and "face" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     # missing file, missing/invalid checkpoint, bad --fix name

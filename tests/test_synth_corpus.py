@@ -1,4 +1,5 @@
 """The synthetic corpus: decodable, in sync, disjoint splits, deterministic, clear errors."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Training for real on the built-in toy set: learning, exact resume after a kill, DDP, checkpoints, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def _log(run: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
-    train(TrainArgs(config="tiny", data="toy", out=str(run), epochs=8, batch_size=16, lr=5e-3, device="cpu",
-                    threads=1), progress=False)
+    train(
+        TrainArgs(config="tiny", data="toy", out=str(run), epochs=8, batch_size=16, lr=5e-3, device="cpu", threads=1),
+        progress=False,
+    )
     return run
 
 
@@ -86,9 +89,29 @@ def test_load_run_api(tiny_run):
 
 def test_eval_cli_writes_json_and_png(tiny_run, tmp_path):
     out = tmp_path / "ev.json"
-    r = subprocess.run([PY, "-m", "avrep", "eval", str(tiny_run), "--data", "toy", "--split", "test",
-                        "--device", "cpu", "--workers", "0", "--out", str(out)],
-                       capture_output=True, text=True, env=ENV, timeout=300)
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "avrep",
+            "eval",
+            str(tiny_run),
+            "--data",
+            "toy",
+            "--split",
+            "test",
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     lr = res["lipread"]
@@ -104,18 +127,29 @@ def test_eval_cli_writes_json_and_png(tiny_run, tmp_path):
 
 
 def _args(out: Path, epochs: int) -> TrainArgs:
-    return TrainArgs(config="tiny", data=SMALL_TOY, out=str(out), epochs=epochs, batch_size=16, lr=3e-3,
-                     device="cpu", threads=1, seed=3)
+    return TrainArgs(
+        config="tiny",
+        data=SMALL_TOY,
+        out=str(out),
+        epochs=epochs,
+        batch_size=16,
+        lr=3e-3,
+        device="cpu",
+        threads=1,
+        seed=3,
+    )
 
 
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
     ref = tmp_path / "ref"
     train(_args(ref, 4), progress=False)
     run = tmp_path / "killed"
-    code = ("import torch; torch.set_num_threads(1)\n"
-            "from avrep.train.loop import TrainArgs, train\n"
-            f"train(TrainArgs(config='tiny', data={SMALL_TOY!r}, out={str(run)!r}, epochs=4, batch_size=16, "
-            "lr=3e-3, device='cpu', threads=1, seed=3), progress=False)\n")
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from avrep.train.loop import TrainArgs, train\n"
+        f"train(TrainArgs(config='tiny', data={SMALL_TOY!r}, out={str(run)!r}, epochs=4, batch_size=16, "
+        "lr=3e-3, device='cpu', threads=1, seed=3), progress=False)\n"
+    )
     proc = subprocess.Popen([PY, "-c", code], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "state.json").exists() and proc.poll() is None:
@@ -138,31 +172,109 @@ def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
     train(_args(run, 1), progress=False)
     with pytest.raises(AvrepError, match="already holds"):
         train(_args(run, 1), progress=False)
-    r = subprocess.run([PY, "-m", "avrep", "train", "--config", "nope", "--data", "toy", "--out", str(tmp_path / "x"),
-                        "--workers", "0", "--device", "cpu"], capture_output=True, text=True, env=ENV, timeout=120)
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "avrep",
+            "train",
+            "--config",
+            "nope",
+            "--data",
+            "toy",
+            "--out",
+            str(tmp_path / "x"),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stderr.startswith("avrep: error:") and "nope" in r.stderr
-    r = subprocess.run([PY, "-m", "avrep", "train", "--data", str(tmp_path / "missing_store"), "--out",
-                        str(tmp_path / "y"), "--workers", "0", "--device", "cpu"], capture_output=True, text=True,
-                       env=ENV, timeout=120)
+    r = subprocess.run(
+        [
+            PY,
+            "-m",
+            "avrep",
+            "train",
+            "--data",
+            str(tmp_path / "missing_store"),
+            "--out",
+            str(tmp_path / "y"),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert r.returncode == 2 and "missing_store" in r.stderr and "clips.parquet" in r.stderr
 
 
 def test_ddp_two_processes_gloo_matches_single_process(tmp_path):
-    common = ["--config", "tiny", "--data", SMALL_TOY, "--epochs", "3", "--workers", "0", "--device", "cpu",
-              "--threads", "1", "--quiet", "--seed", "1"]
+    common = [
+        "--config",
+        "tiny",
+        "--data",
+        SMALL_TOY,
+        "--epochs",
+        "3",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+        "--seed",
+        "1",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
-    r1 = subprocess.run([PY, "-m", "avrep", "train", "--out", str(one), "--batch-size", "16", *common],
-                        capture_output=True, text=True, env=ENV, timeout=300)
+    r1 = subprocess.run(
+        [PY, "-m", "avrep", "train", "--out", str(one), "--batch-size", "16", *common],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r1.returncode == 0, r1.stderr
     import socket
 
     with socket.socket() as s:  # a free port for the gloo rendezvous
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
-    r2 = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                         "--master_port", port,
-                         "-m", "avrep", "train", "--out", str(two), "--batch-size", "8", *common],
-                        capture_output=True, text=True, env=ENV, timeout=300)
+    r2 = subprocess.run(
+        [
+            PY,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            port,
+            "-m",
+            "avrep",
+            "train",
+            "--out",
+            str(two),
+            "--batch-size",
+            "8",
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert json.loads((two / "config.json").read_text())["world_size"] == 2
     l1, l2 = _log(one), _log(two)

@@ -1,4 +1,5 @@
 """Viseme map coverage, articulation tracks and homophene statistics (real espeak)."""
+
 from __future__ import annotations
 
 import re
@@ -9,9 +10,19 @@ import pytest
 
 from avrep.errors import AvrepError
 from avrep.synth import speech, visemes
-from avrep.synth.visemes import (ARTICULATORS, PHONEME_VISEMES, TARGETS, VISEMES, articulation_track,
-                                 homophene_groups, phoneme_to_viseme, phoneme_visemes, viseme_key,
-                                 visual_ceiling, word_visemes)
+from avrep.synth.visemes import (
+    ARTICULATORS,
+    PHONEME_VISEMES,
+    TARGETS,
+    VISEMES,
+    articulation_track,
+    homophene_groups,
+    phoneme_to_viseme,
+    phoneme_visemes,
+    viseme_key,
+    visual_ceiling,
+    word_visemes,
+)
 
 JAW, SPREAD, ROUND, TEETH, TONGUE = range(5)
 CARRIER = "Say the word {w} again."
@@ -52,7 +63,7 @@ def test_every_phoneme_emitted_for_the_vocabulary_is_mapped():
     for i, accent in enumerate(accents):
         voice = f"{accent}+{speech.VARIANTS[i % len(speech.VARIANTS)]}"
         for k in range(0, len(words), 50):
-            text = ". ".join(CARRIER.format(w=w) for w in words[k:k + 50])
+            text = ". ".join(CARRIER.format(w=w) for w in words[k : k + 50])
             seen.update(p for p, _, _ in speech.synthesize(text, voice).phonemes)
     missing = sorted(p for p in seen if p not in PHONEME_VISEMES)
     assert not missing, f"unmapped espeak phonemes: {missing}"
@@ -80,8 +91,11 @@ def _frames_inside(sp, names, min_ms=40.0, margin_ms=5.0, fps=25):
 def _middle_frames(sp, names, min_ms=60.0, fps=25):
     """For each phoneme of `names` lasting >= min_ms, the frame whose centre is nearest its middle."""
     spf = sp.sample_rate / fps
-    return [int(round((s + e) / 2 / spf - 0.5)) for p, s, e in sp.phonemes
-            if p in names and (e - s) >= min_ms / 1000 * sp.sample_rate]
+    return [
+        int(round((s + e) / 2 / spf - 0.5))
+        for p, s, e in sp.phonemes
+        if p in names and (e - s) >= min_ms / 1000 * sp.sample_rate
+    ]
 
 
 @pytest.mark.parametrize("voice", ["en-us+m1", "en-gb-x-rp+f4"])

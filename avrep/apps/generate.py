@@ -6,6 +6,7 @@ conditioning where windows overlap, so audio of any length works and window seam
 the generator decodes every frame once -> each generated crop is warped back into the photo by the
 inverse similarity transform and blended with a feathered lower-face mask -> H.264 + AAC mp4.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,9 @@ def paste_mask(size: int = FACE_SIZE) -> np.ndarray:
 
     m = np.zeros((size, size), np.float32)
     c = default_mouth_centre() * size / FACE_SIZE
-    cv2.ellipse(m, (int(round(c[0])), int(round(c[1] + 0.04 * size))), (int(0.34 * size), int(0.3 * size)),
-                0, 0, 360, 1.0, -1)
+    cv2.ellipse(
+        m, (int(round(c[0])), int(round(c[1] + 0.04 * size))), (int(0.34 * size), int(0.3 * size)), 0, 0, 360, 1.0, -1
+    )
     return cv2.GaussianBlur(m, (0, 0), 0.05 * size)
 
 
@@ -121,7 +123,7 @@ def check_speech(audio: np.ndarray, name: str) -> None:
     n = len(audio) // SPF
     if n == 0:
         raise AvrepError(f"{name}: audio shorter than one video frame (40 ms)")
-    rms = np.sqrt((audio[:n * SPF].reshape(n, SPF).astype(np.float64) ** 2).mean(1))
+    rms = np.sqrt((audio[: n * SPF].reshape(n, SPF).astype(np.float64) ** 2).mean(1))
     db = 20 * np.log10(np.maximum(rms, 1e-10))
     if (db > -40).sum() < 3:
         raise AvrepError(f"{name}: no speech found (audio is silent: peak level {db.max():.0f} dBFS)")
@@ -133,33 +135,50 @@ def window_starts(T: int, window: int = WINDOW, hop: int = HOP) -> list[int]:
 
 
 @torch.no_grad()
-def conditioning(G, davs, T: int, audio: np.ndarray | None = None, mouth: np.ndarray | None = None,
-                 device: str | torch.device = "cpu", window: int = WINDOW, hop: int = HOP) -> torch.Tensor:
+def conditioning(
+    G,
+    davs,
+    T: int,
+    audio: np.ndarray | None = None,
+    mouth: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    window: int = WINDOW,
+    hop: int = HOP,
+) -> torch.Tensor:
     """Per-frame generator conditioning [T, C] over sliding windows, blended with triangular weights."""
     L = max(T, window)
     if audio is not None:
-        audio = np.concatenate([audio, np.zeros(max(0, L * SPF - len(audio)), np.float32)])[:L * SPF]
+        audio = np.concatenate([audio, np.zeros(max(0, L * SPF - len(audio)), np.float32)])[: L * SPF]
     if mouth is not None and len(mouth) < L:
         mouth = np.concatenate([mouth, np.repeat(mouth[-1:], L - len(mouth), 0)])
     w = np.minimum(np.arange(1, window + 1), np.arange(window, 0, -1)).astype(np.float32)
     acc, wsum = None, np.zeros(L, np.float32)
     for s in window_starts(L, window, hop):
         if mouth is not None:
-            sp = davs.frame_features_video(torch.from_numpy(np.ascontiguousarray(mouth[s:s + window]))[None].to(device))
+            sp = davs.frame_features_video(
+                torch.from_numpy(np.ascontiguousarray(mouth[s : s + window]))[None].to(device)
+            )
         else:
-            wave = torch.from_numpy(audio[s * SPF:(s + window) * SPF])[None].to(device)
+            wave = torch.from_numpy(audio[s * SPF : (s + window) * SPF])[None].to(device)
             sp = davs.frame_features_audio(wave) if davs is not None else G.speech_features(wave)
         c = G.condition(sp.float())[0].cpu().numpy()
         if acc is None:
             acc = np.zeros((L, c.shape[-1]), np.float32)
-        acc[s:s + window] += c * w[:, None]
-        wsum[s:s + window] += w
+        acc[s : s + window] += c * w[:, None]
+        wsum[s : s + window] += w
     return torch.from_numpy(acc[:T] / wsum[:T, None])
 
 
 @torch.no_grad()
-def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, progress: bool = True,
-                    device: str | torch.device = "cpu", pose: np.ndarray | None = None) -> np.ndarray:
+def generate_frames(
+    G,
+    ref: np.ndarray,
+    cond: torch.Tensor,
+    batch: int = 16,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+    pose: np.ndarray | None = None,
+) -> np.ndarray:
     """Decode face crops uint8 [T, 128, 128, 3] from a reference crop [128, 128, 3] and cond [T, C].
 
     pose: optional target frames [T, 128, 128, 3] whose upper half sets head pose and everything but the
@@ -181,16 +200,18 @@ def generate_frames(G, ref: np.ndarray, cond: torch.Tensor, batch: int = 16, pro
         it = tqdm(it, desc="generate", unit="batch", total=(T + batch - 1) // batch)
     for s in it:
         n = min(batch, T - s)
-        rep = lambda x: x.expand(n, *x.shape[1:])  # noqa: E731
+        rep = lambda x, n=n: x.expand(n, *x.shape[1:])  # noqa: E731
         if pose is None:
             sk, hh, idn = [rep(k) for k in skips], rep(h), rep(ident)
             base = rep(ref_u)
         else:
-            p = G.resize(torch.from_numpy(np.ascontiguousarray(pose[s:s + n].transpose(0, 3, 1, 2))).to(device).float() / 255)
+            p = G.resize(
+                torch.from_numpy(np.ascontiguousarray(pose[s : s + n].transpose(0, 3, 1, 2))).to(device).float() / 255
+            )
             sk, hh, idn = G.encode_reference(rep(ref_t), p)
             base = blend_base(rep(ref_u), p)
-        y = to_face_size(G.decode(sk, hh, idn, cond[s:s + n].to(device), base))
-        out[s:s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        y = to_face_size(G.decode(sk, hh, idn, cond[s : s + n].to(device), base))
+        out[s : s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 
@@ -208,9 +229,16 @@ def driving_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | Non
     return crops.mouth, audio
 
 
-def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: str | os.PathLike,
-                   audio: str | os.PathLike | None = None, video: str | os.PathLike | None = None,
-                   device: str | torch.device = "cpu", progress: bool = True, batch: int = 16) -> dict[str, Any]:
+def generate_video(
+    face: str | os.PathLike,
+    out: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    audio: str | os.PathLike | None = None,
+    video: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    batch: int = 16,
+) -> dict[str, Any]:
     """Write a talking-face mp4 for `face` driven by `audio` or `video`; returns a summary dict.
     `device`: auto, cpu, cuda or cuda:N (avrep.device.resolve_device)."""
     from avrep.device import resolve_device
@@ -236,8 +264,10 @@ def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: 
         cond = conditioning(G, davs, T, audio=wav, device=device)
     else:
         if davs is None:
-            raise AvrepError(f"{checkpoint}: --video needs a generator trained with a DAVS run (--davs); "
-                             "this one has its own audio encoder only")
+            raise AvrepError(
+                f"{checkpoint}: --video needs a generator trained with a DAVS run (--davs); "
+                "this one has its own audio encoder only"
+            )
         mouth, wav = driving_video(video)
         T = len(mouth)
         cond = conditioning(G, davs, T, mouth=mouth, device=device)
@@ -245,5 +275,11 @@ def generate_video(face: str | os.PathLike, out: str | os.PathLike, checkpoint: 
     gen_s = time.perf_counter() - t0
     frames = paste_back(photo, crops, A, ref_seen=seen_by(G, ref))
     write_mp4(out, frames, wav)
-    return {"out": str(out), "frames": T, "seconds": T / FPS, "generate_fps": T / max(gen_s, 1e-9),
-            "face_landmarks": lm.tolist(), "size": [int(photo.shape[1]), int(photo.shape[0])]}
+    return {
+        "out": str(out),
+        "frames": T,
+        "seconds": T / FPS,
+        "generate_fps": T / max(gen_s, 1e-9),
+        "face_landmarks": lm.tolist(),
+        "size": [int(photo.shape[1]), int(photo.shape[0])],
+    }

@@ -8,6 +8,7 @@ A word window is 29 frames (1.16 s, LRW-style, word centred). A shorter clip is 
 (edge frames repeated); a longer one is read with sliding windows (stride 5 frames) and also gives a
 timeline: the likely word at each time, with consecutive windows of the same word merged into segments.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,7 @@ def pad_to_window(mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW) ->
     left = (window - T) // 2
     idx = np.clip(np.arange(window) - left, 0, T - 1)
     a = np.zeros(window * SPF, np.float32)
-    a[left * SPF:left * SPF + T * SPF] = audio[:T * SPF]
+    a[left * SPF : left * SPF + T * SPF] = audio[: T * SPF]
     return mouth[idx], a
 
 
@@ -42,29 +43,47 @@ def window_starts(T: int, window: int = WINDOW, stride: int = 5) -> list[int]:
 
 
 @torch.no_grad()
-def window_probs(model, mouth: np.ndarray, audio: np.ndarray | None, starts: list[int], *, window: int = WINDOW,
-                 batch: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+def window_probs(
+    model,
+    mouth: np.ndarray,
+    audio: np.ndarray | None,
+    starts: list[int],
+    *,
+    window: int = WINDOW,
+    batch: int = 32,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """Word probabilities [n_windows, W] of the 29-frame windows starting at `starts`."""
     dev = torch.device(device)
     out = []
     for i in range(0, len(starts), batch):
-        ss = starts[i:i + batch]
-        m = torch.from_numpy(np.stack([mouth[s:s + window] for s in ss])).to(dev)
+        ss = starts[i : i + batch]
+        m = torch.from_numpy(np.stack([mouth[s : s + window] for s in ss])).to(dev)
         a = None
         if audio is not None:
-            a = torch.from_numpy(np.stack([audio[s * SPF:(s + window) * SPF] for s in ss])).to(dev)
+            a = torch.from_numpy(np.stack([audio[s * SPF : (s + window) * SPF] for s in ss])).to(dev)
         out.append(model.classify(mouth=m, audio=a).float().softmax(-1).cpu().numpy())
     return np.concatenate(out)
 
 
 def _topk(p: np.ndarray, words: list[str], k: int) -> list[dict[str, Any]]:
     idx = np.argsort(-p, kind="stable")[:k]
-    return [{"word": words[i] if i < len(words) else f"<{i}>", "word_id": int(i), "prob": round(float(p[i]), 4)}
-            for i in idx]
+    return [
+        {"word": words[i] if i < len(words) else f"<{i}>", "word_id": int(i), "prob": round(float(p[i]), 4)}
+        for i in idx
+    ]
 
 
-def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray | None = None, *, k: int = 5,
-                   stride: int = 5, device: str | torch.device = "cpu") -> dict[str, Any]:
+def lipread_arrays(
+    model,
+    words: list[str],
+    mouth: np.ndarray,
+    audio: np.ndarray | None = None,
+    *,
+    k: int = 5,
+    stride: int = 5,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
     """Top-k words (and a timeline for long clips) from preprocessed arrays."""
     if k < 1:
         raise AvrepError(f"-k {k}: must be >= 1")
@@ -79,8 +98,12 @@ def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray
     starts = window_starts(len(m), WINDOW, stride)
     P = window_probs(model, m, a, starts, device=device)
     k = min(k, P.shape[1])
-    res: dict[str, Any] = {"n_frames": int(T), "duration_s": round(T * FRAME_MS / 1000, 3),
-                           "modality": "video+audio" if audio is not None else "video", "window_frames": WINDOW}
+    res: dict[str, Any] = {
+        "n_frames": int(T),
+        "duration_s": round(T * FRAME_MS / 1000, 3),
+        "modality": "video+audio" if audio is not None else "video",
+        "window_frames": WINDOW,
+    }
     if len(starts) == 1:
         res["topk"] = _topk(P[0], words, k)
         return res
@@ -92,9 +115,16 @@ def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray
     for s, p in zip(starts, P):
         j = int(np.argmax(p))
         c = s + WINDOW // 2
-        timeline.append({"start_frame": s, "end_frame": s + WINDOW, "centre_s": round(c * FRAME_MS / 1000, 3),
-                         "word": words[j] if j < len(words) else f"<{j}>", "prob": round(float(p[j]), 4),
-                         "top": _topk(p, words, min(3, k))})
+        timeline.append(
+            {
+                "start_frame": s,
+                "end_frame": s + WINDOW,
+                "centre_s": round(c * FRAME_MS / 1000, 3),
+                "word": words[j] if j < len(words) else f"<{j}>",
+                "prob": round(float(p[j]), 4),
+                "top": _topk(p, words, min(3, k)),
+            }
+        )
     res["timeline"] = timeline
     segs: list[dict[str, Any]] = []
     for t in timeline:
@@ -104,8 +134,15 @@ def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray
             sg["n_windows"] += 1
             sg["max_prob"] = max(sg["max_prob"], t["prob"])
         else:
-            segs.append({"word": t["word"], "start_frame": t["start_frame"], "end_frame": t["end_frame"],
-                         "n_windows": 1, "max_prob": t["prob"]})
+            segs.append(
+                {
+                    "word": t["word"],
+                    "start_frame": t["start_frame"],
+                    "end_frame": t["end_frame"],
+                    "n_windows": 1,
+                    "max_prob": t["prob"],
+                }
+            )
     for sg in segs:  # centres of the first/last window: where the word is most likely said
         sg["start_s"] = round((sg["start_frame"] + WINDOW // 2) * FRAME_MS / 1000, 3)
         sg["end_s"] = round((sg["end_frame"] - WINDOW // 2) * FRAME_MS / 1000, 3)
@@ -113,9 +150,17 @@ def lipread_arrays(model, words: list[str], mouth: np.ndarray, audio: np.ndarray
     return res
 
 
-def lipread_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, k: int = 5,
-                 with_audio: bool = False, stride: int = 5, device: str = "auto", model=None,
-                 words: list[str] | None = None) -> dict[str, Any]:
+def lipread_file(
+    path: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    k: int = 5,
+    with_audio: bool = False,
+    stride: int = 5,
+    device: str = "auto",
+    model=None,
+    words: list[str] | None = None,
+) -> dict[str, Any]:
     """Lip-read one raw clip -> JSON-able dict with top-k words (and timeline/segments when long)."""
     from avrep.apps.sync import load_model
     from avrep.preprocess import PreprocessConfig, process_file
@@ -130,8 +175,7 @@ def lipread_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None =
     if with_audio and not np.any(np.abs(pv.audio) > 1e-4):
         raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
     res = lipread_arrays(model, words, pv.mouth, pv.audio if with_audio else None, k=k, stride=stride, device=dev)
-    res.update(path=str(path), face_frames=int(pv.face_mask.sum()),
-               checkpoint=str(checkpoint) if checkpoint else None)
+    res.update(path=str(path), face_frames=int(pv.face_mask.sum()), checkpoint=str(checkpoint) if checkpoint else None)
     if res["face_frames"] < res["n_frames"]:
         res["note"] = f"no face in {res['n_frames'] - res['face_frames']} of {res['n_frames']} frames"
     return res

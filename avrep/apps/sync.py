@@ -8,6 +8,7 @@ averaged over time -> offset, SyncNet confidence (median - min distance) and per
 
 Sign convention: positive offset = audio leads video (audio early); `--fix` delays it by that much.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,16 @@ def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
 
 
 @torch.no_grad()
-def frame_features(model, mouth: np.ndarray, audio: np.ndarray, *, window: int = WINDOW, hop: int = 7,
-                   batch: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def frame_features(
+    model,
+    mouth: np.ndarray,
+    audio: np.ndarray,
+    *,
+    window: int = WINDOW,
+    hop: int = 7,
+    batch: int = 32,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame video and audio features [T, D] for a clip of any length.
 
     The encoders run on `window`-frame windows every `hop` frames (the length they were trained on, so
@@ -65,31 +74,46 @@ def frame_features(model, mouth: np.ndarray, audio: np.ndarray, *, window: int =
         acc = None
         norm = np.zeros(T, np.float32)
         for i in range(0, len(starts), batch):
-            ss = starts[i:i + batch]
+            ss = starts[i : i + batch]
             if is_video:
-                x = torch.from_numpy(np.stack([data[s:s + w] for s in ss])).to(dev)
+                x = torch.from_numpy(np.stack([data[s : s + w] for s in ss])).to(dev)
             else:
-                x = torch.from_numpy(np.stack([data[s * SPF:(s + w) * SPF] for s in ss])).to(dev)
+                x = torch.from_numpy(np.stack([data[s * SPF : (s + w) * SPF] for s in ss])).to(dev)
             f = enc(x).float().cpu().numpy()  # [b, w, D]
             if acc is None:
                 acc = np.zeros((T, f.shape[-1]), np.float32)
             for s, fi in zip(ss, f):
-                acc[s:s + w] += fi * wt[:, None]
-                norm[s:s + w] += wt
+                acc[s : s + w] += fi * wt[:, None]
+                norm[s : s + w] += wt
         feats = acc / norm[:, None]
         out.append(feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8))
     return out[0], out[1]
 
 
-def sync_arrays(model, mouth: np.ndarray, audio: np.ndarray, max_offset: int = 15, *,
-                device: str | torch.device = "cpu", window: int = 50, hop: int = 25) -> SyncResult:
+def sync_arrays(
+    model,
+    mouth: np.ndarray,
+    audio: np.ndarray,
+    max_offset: int = 15,
+    *,
+    device: str | torch.device = "cpu",
+    window: int = 50,
+    hop: int = 25,
+) -> SyncResult:
     """Offset estimate for preprocessed arrays (mouth uint8 [T,96,96], audio [T*640])."""
     vf, af = frame_features(model, mouth, audio, device=device)
     return sync_from_features(vf, af, max_offset, window=window, hop=hop)
 
 
-def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = None, *, max_offset: int = 15,
-              device: str = "auto", model=None, config=None) -> dict[str, Any]:
+def sync_file(
+    path: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    max_offset: int = 15,
+    device: str = "auto",
+    model=None,
+    config=None,
+) -> dict[str, Any]:
     """Offset of one raw clip -> JSON-able dict (offset in frames and ms, confidence, windows...)."""
     from avrep.preprocess import PreprocessConfig, process_file
 
@@ -107,8 +131,12 @@ def sync_file(path: str | os.PathLike, checkpoint: str | os.PathLike | None = No
         raise MediaError(f"{path}: the audio track is silent; nothing to synchronise")
     res = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev)
     d = res.to_dict()
-    d.update(path=str(path), face_frames=int(pv.face_mask.sum()), duration_s=round(T * FRAME_MS / 1000, 3),
-             checkpoint=str(checkpoint) if checkpoint else None)
+    d.update(
+        path=str(path),
+        face_frames=int(pv.face_mask.sum()),
+        duration_s=round(T * FRAME_MS / 1000, 3),
+        checkpoint=str(checkpoint) if checkpoint else None,
+    )
     if model_loaded_here:
         d["checkpoint"] = str(resolve_checkpoint(checkpoint, quiet=True))
     if d["face_frames"] < T:
@@ -121,7 +149,7 @@ def shift_audio(wav: np.ndarray, delay_frames: int) -> np.ndarray:
     n = wav.size
     k = int(delay_frames) * SPF
     if k > 0:
-        return np.concatenate([np.zeros(min(k, n), np.float32), wav[:max(0, n - k)]])
+        return np.concatenate([np.zeros(min(k, n), np.float32), wav[: max(0, n - k)]])
     if k < 0:
         return np.concatenate([wav[-k:], np.zeros(min(-k, n), np.float32)])
     return wav.copy()
@@ -151,5 +179,4 @@ def fix_file(path: str | os.PathLike, out: str | os.PathLike, offset_frames: int
     return out
 
 
-__all__ = ["fix_file", "frame_features", "load_model", "resolve_checkpoint", "shift_audio", "sync_arrays",
-           "sync_file"]
+__all__ = ["fix_file", "frame_features", "load_model", "resolve_checkpoint", "shift_audio", "sync_arrays", "sync_file"]

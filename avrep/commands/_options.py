@@ -3,10 +3,12 @@
 Commands only parse options and call the Python API; a value every command spells the same way
 (`--device`, `--checkpoint`, `--seed`, `--workers`, `--quiet`, the training options...) is defined here once.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -17,6 +19,7 @@ Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 def compose(*decorators: Decorator) -> Decorator:
     """One decorator applying `decorators` as if stacked in this order (first = top of the stack)."""
+
     def apply(f: Callable[..., Any]) -> Callable[..., Any]:
         for d in reversed(decorators):
             f = d(f)
@@ -39,16 +42,19 @@ class DeviceChoice(click.Choice):
         return self.aliases.get(v, v)
 
 
-def device_option(help: str = "torch device: auto = CUDA when available, else cpu; cuda:N = one GPU",
-                  aliases: dict[str, str] | None = None) -> Decorator:
+def device_option(
+    help: str = "torch device: auto = CUDA when available, else cpu; cuda:N = one GPU",
+    aliases: dict[str, str] | None = None,
+) -> Decorator:
     """--device, default auto, for every command (the API resolves it with avrep.device.resolve_device)."""
     return click.option("--device", default="auto", show_default=True, type=DeviceChoice(aliases), help=help)
 
 
 DEVICE = device_option()
 # faiss runs on all GPUs it sees: cuda:N means a GPU too; `gpu` stays accepted (older scripts)
-INDEX_DEVICE = device_option("faiss device: auto = GPU when faiss sees one, else cpu (gpu = cuda)",
-                             aliases={"gpu": "cuda"})
+INDEX_DEVICE = device_option(
+    "faiss device: auto = GPU when faiss sees one, else cpu (gpu = cuda)", aliases={"gpu": "cuda"}
+)
 QUERY_DEVICE = device_option("torch device for embedding audio/video queries (auto = CUDA when available)")
 
 
@@ -61,8 +67,14 @@ def checkpoint_option(*, required: bool = False, generator: bool = False, file_o
         help = "trained run directory (`avrep train --out`)"
     else:
         help = "trained run dir (`avrep train --out`); default: $AVREP_CHECKPOINT, else the shipped pretrained model"
-    return click.option("--checkpoint", "-c", required=required, default=None, help=help,
-                        type=click.Path() if file_okay else click.Path(file_okay=False))
+    return click.option(
+        "--checkpoint",
+        "-c",
+        required=required,
+        default=None,
+        help=help,
+        type=click.Path() if file_okay else click.Path(file_okay=False),
+    )
 
 
 CHECKPOINT = checkpoint_option()
@@ -115,6 +127,21 @@ def ratios(value: str) -> tuple[float, float, float]:
     return r  # type: ignore[return-value]
 
 
-__all__ = ["CHECKPOINT", "DEVICE", "INDEX_DEVICE", "JSON_FLAG", "QUERY_DEVICE", "QUIET", "SEED", "DeviceChoice",
-           "checkpoint_option", "compose", "device_option", "ratios", "seed_option", "shard_option",
-           "training_options", "workers_option"]
+__all__ = [
+    "CHECKPOINT",
+    "DEVICE",
+    "INDEX_DEVICE",
+    "JSON_FLAG",
+    "QUERY_DEVICE",
+    "QUIET",
+    "SEED",
+    "DeviceChoice",
+    "checkpoint_option",
+    "compose",
+    "device_option",
+    "ratios",
+    "seed_option",
+    "shard_option",
+    "training_options",
+    "workers_option",
+]

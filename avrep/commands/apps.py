@@ -1,4 +1,5 @@
 """`avrep lipread` and `avrep sync`: thin click wrappers over avrep.apps.lipread / avrep.apps.sync."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,13 @@ def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
 @click.argument("clip", type=click.Path(dir_okay=False))
 @CHECKPOINT
 @click.option("--max-offset", default=15, show_default=True, type=int, help="search -N..+N frames (40 ms each)")
-@click.option("--fix", "fix", default=None, type=click.Path(dir_okay=False),
-              help="write OUT.mp4: a copy with the audio shifted into sync")
+@click.option(
+    "--fix",
+    "fix",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="write OUT.mp4: a copy with the audio shifted into sync",
+)
 @JSON_FLAG
 @DEVICE
 def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
@@ -62,8 +68,10 @@ def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
         return
     o = res["offset_frames"]
     lead = "in sync" if o == 0 else ("audio leads video" if o > 0 else "audio lags video")
-    click.echo(f"{clip}: offset {o:+d} frames ({res['offset_ms']:+.0f} ms, {lead}), "
-               f"confidence {res['confidence']:.3f}, distance {res['min_dist']:.3f}")
+    click.echo(
+        f"{clip}: offset {o:+d} frames ({res['offset_ms']:+.0f} ms, {lead}), "
+        f"confidence {res['confidence']:.3f}, distance {res['min_dist']:.3f}"
+    )
     if res["windows"]:
         w = " ".join(f"{x['offset_frames']:+d}" for x in res["windows"])
         click.echo(f"  per-window offsets (2 s windows): {w}")

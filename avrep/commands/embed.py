@@ -1,4 +1,5 @@
 """`avrep embed`: embeddings of a feature store as .npy shards + parquet metadata."""
+
 from __future__ import annotations
 
 import click
@@ -10,9 +11,14 @@ from avrep.commands._options import DEVICE, checkpoint_option, shard_option, wor
 @click.argument("store", type=click.Path())
 @checkpoint_option(file_okay=True)
 @click.option("--modality", type=click.Choice(["audio", "video", "identity"]), required=True)
-@click.option("--kind", type=click.Choice(["word", "sync"]), default="word", show_default=True,
-              help="word: clips saying the same word are neighbours; sync: the clip whose lips move with the "
-                   "audio is the nearest (audio<->video clip retrieval)")
+@click.option(
+    "--kind",
+    type=click.Choice(["word", "sync"]),
+    default="word",
+    show_default=True,
+    help="word: clips saying the same word are neighbours; sync: the clip whose lips move with the "
+    "audio is the nearest (audio<->video clip retrieval)",
+)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False))
 @click.option("--split", default=None, help="only this split (default: all clips)")
 @click.option("--batch-size", default=64, show_default=True)
@@ -25,7 +31,20 @@ def embed(store, checkpoint, modality, kind, out, split, batch_size, chunk_size,
     from avrep.embed_job import embed_store
     from avrep.utils import parse_shard
 
-    r = embed_store(store, checkpoint, modality, out, split=split, batch_size=batch_size, chunk_size=chunk_size,
-                    shard=parse_shard(shard), device=device, workers=workers, kind=kind)
-    click.echo(f"embed: {r['n']} clips x {r['dim']} ({modality}, {kind}) -> {r['out']}  "
-               f"[chunks {r['chunks_done']}/{r['chunks_total']} done, shard {r['shard'][0]}/{r['shard'][1]}]")
+    r = embed_store(
+        store,
+        checkpoint,
+        modality,
+        out,
+        split=split,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        shard=parse_shard(shard),
+        device=device,
+        workers=workers,
+        kind=kind,
+    )
+    click.echo(
+        f"embed: {r['n']} clips x {r['dim']} ({modality}, {kind}) -> {r['out']}  "
+        f"[chunks {r['chunks_done']}/{r['chunks_total']} done, shard {r['shard'][0]}/{r['shard'][1]}]"
+    )

@@ -1,4 +1,5 @@
 """`avrep index build|train-quantizer|merge` and `avrep search`: thin wrappers over avrep.index."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,9 @@ def index() -> None:
 
 @index.command("build")
 @click.argument("emb_dir", type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Index folder (default: indexes/<EMB_DIR name>).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None, help="Index folder (default: indexes/<EMB_DIR name>)."
+)
 @click.option("--max-memory", default="4GB", show_default=True, help="Memory budget for the index.")
 @click.option("--latency-ms", type=float, default=10.0, show_default=True, help="p99 single-query latency target.")
 @click.option("--metric", type=click.Choice(["ip", "l2"]), default=None, help="Default: the embedding manifest's.")
@@ -37,15 +39,37 @@ def index() -> None:
 @click.option("--index-type", default="auto", show_default=True, help="auto, Flat, HNSW32, IVF or a factory string.")
 @click.option("--add", "add", is_flag=True, help="Append EMB_DIR to the existing index at --out.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index folder (atomically).")
-@click.option("--queries", type=click.Path(dir_okay=False), default=None,
-              help="Held-out query vectors (.npy) to tune on instead of a leave-one-out sample.")
-@click.option("--trained", type=click.Path(file_okay=False), default=None,
-              help="Shared trained quantizer folder (sharded builds).")
+@click.option(
+    "--queries",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Held-out query vectors (.npy) to tune on instead of a leave-one-out sample.",
+)
+@click.option(
+    "--trained",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Shared trained quantizer folder (sharded builds).",
+)
 @shard_option("i/N: build shard i of N from EMB_DIR's files i::N.")
 @INDEX_DEVICE
 @SEED
-def build(emb_dir, out, max_memory, latency_ms, metric, recall_target, index_type, add, overwrite, queries,
-          trained, shard, device, seed) -> None:
+def build(
+    emb_dir,
+    out,
+    max_memory,
+    latency_ms,
+    metric,
+    recall_target,
+    index_type,
+    add,
+    overwrite,
+    queries,
+    trained,
+    shard,
+    device,
+    seed,
+) -> None:
     """Choose, train, tune and write an index folder for EMB_DIR."""
     from avrep.index import add_to_index, build_index
     from avrep.utils import parse_shard
@@ -57,14 +81,28 @@ def build(emb_dir, out, max_memory, latency_ms, metric, recall_target, index_typ
         click.echo(f"added {a['added']} vectors ({a['skipped_existing']} already indexed) -> {out}: n={m['n']}")
         return
     q = _load_npy(queries, "query vectors") if queries else None
-    m = build_index(emb_dir, out, max_memory=max_memory, latency_ms_target=latency_ms, metric=metric,
-                    recall_target=recall_target, index_type=index_type, overwrite=overwrite, device=device,
-                    queries=q, seed=seed, trained=trained, shard=parse_shard(shard))
+    m = build_index(
+        emb_dir,
+        out,
+        max_memory=max_memory,
+        latency_ms_target=latency_ms,
+        metric=metric,
+        recall_target=recall_target,
+        index_type=index_type,
+        overwrite=overwrite,
+        device=device,
+        queries=q,
+        seed=seed,
+        trained=trained,
+        shard=parse_shard(shard),
+    )
     tuned = f"{m['search_param']}={m['search_value']} " if m["search_param"] else "(exact) "
-    click.echo(f"{out}: {m['factory']} n={m['n']} {tuned}"
-               f"recall@{m['k']}={m['recall_at_k']:.3f} p50={m['latency_p50_ms']:.2f}ms "
-               f"p99={m['latency_p99_ms']:.2f}ms build={m['build_seconds']['total']:.1f}s "
-               f"size={m['index_bytes'] / 2**20:.1f}MiB")
+    click.echo(
+        f"{out}: {m['factory']} n={m['n']} {tuned}"
+        f"recall@{m['k']}={m['recall_at_k']:.3f} p50={m['latency_p50_ms']:.2f}ms "
+        f"p99={m['latency_p99_ms']:.2f}ms build={m['build_seconds']['total']:.1f}s "
+        f"size={m['index_bytes'] / 2**20:.1f}MiB"
+    )
 
 
 @index.command("train-quantizer")
@@ -81,8 +119,17 @@ def train_quantizer_cmd(emb_dir, out, n_total, max_memory, index_type, metric, o
     """Train one IVF quantizer (on a sample of EMB_DIR) for a sharded build."""
     from avrep.index import train_quantizer
 
-    m = train_quantizer(emb_dir, out, n_total=n_total, max_memory=max_memory, index_type=index_type,
-                        metric=metric, overwrite=overwrite, seed=seed, device=device)
+    m = train_quantizer(
+        emb_dir,
+        out,
+        n_total=n_total,
+        max_memory=max_memory,
+        index_type=index_type,
+        metric=metric,
+        overwrite=overwrite,
+        seed=seed,
+        device=device,
+    )
     click.echo(f"{out}: trained {m['factory']} on {m['train_vectors']} vectors")
 
 
@@ -103,7 +150,9 @@ def merge(shards, out, ondisk, overwrite) -> None:
 @click.argument("index_dir", type=click.Path(file_okay=False))
 @click.option("--audio", type=click.Path(dir_okay=False), default=None, help="Audio (or video with audio) query file.")
 @click.option("--video", type=click.Path(dir_okay=False), default=None, help="Video query file.")
-@click.option("--vector", type=click.Path(dir_okay=False), default=None, help="One query embedding (.npy, [d] or [1, d]).")
+@click.option(
+    "--vector", type=click.Path(dir_okay=False), default=None, help="One query embedding (.npy, [d] or [1, d])."
+)
 @click.option("--batch", type=click.Path(dir_okay=False), default=None, help="Query embeddings (.npy, [n, d]).")
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--where", multiple=True, help="Metadata filter key=value (repeatable; same key = OR).")
@@ -129,8 +178,9 @@ def search(index_dir, audio, video, vector, batch, k, where, as_json, device) ->
         q = ix.embed_query(audio=audio, video=video, device=device)
     res = ix.search(q, k, where=list(where) or None)
     if as_json:
-        click.echo(json.dumps({"index": str(index_dir), "k": k, "where": list(where), "results": res.records()},
-                              indent=1))
+        click.echo(
+            json.dumps({"index": str(index_dir), "k": k, "where": list(where), "results": res.records()}, indent=1)
+        )
         return
     cols = [c for c in ("rank", "score", "clip_id", "path", "word", "speaker", "split", "start_s", "end_s")]
     for qi in range(len(res)):

@@ -3,6 +3,7 @@
 Every subcommand parses its options, calls the recipe `prepare_<name>(DIR, ...)` (avrep.data.recipes) and
 writes the `RecipeManifest` it returns.
 """
+
 from __future__ import annotations
 
 import click
@@ -32,10 +33,15 @@ def _split_args(split: str) -> dict:
 
 
 SPEAKERS = compose(
-    click.option("--speakers", type=click.Path(exists=True, dir_okay=False), default=None,
-                 help="CSV clip,identity (clip = file stem or relative path): speaker := identity, so a "
-                      "--split by ratios is speaker-disjoint"),
-    click.option("--drop-unlisted", is_flag=True, help="leave out videos missing from --speakers (else an error)"))
+    click.option(
+        "--speakers",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="CSV clip,identity (clip = file stem or relative path): speaker := identity, so a "
+        "--split by ratios is speaker-disjoint",
+    ),
+    click.option("--drop-unlisted", is_flag=True, help="leave out videos missing from --speakers (else an error)"),
+)
 
 
 @click.group()
@@ -51,11 +57,12 @@ def synth_cmd(root: str, out: str) -> None:
     _write(prepare_synth(root), out)
 
 
-@recipe_command("grid",
-                click.option("--level", type=click.Choice(["word", "sentence"]), default="word", show_default=True),
-                seed_option("seed of the by-sentence split"),
-                click.option("--split", "split", default="0.8,0.1,0.1", show_default=True,
-                             help="train,val,test ratios"))
+@recipe_command(
+    "grid",
+    click.option("--level", type=click.Choice(["word", "sentence"]), default="word", show_default=True),
+    seed_option("seed of the by-sentence split"),
+    click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, help="train,val,test ratios"),
+)
 def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
     """GRID corpus: 29-frame word clips from .align files (or whole sentences), split by sentence."""
     from avrep.data.recipes.grid import prepare_grid
@@ -63,8 +70,7 @@ def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
     res = prepare_grid(root, level=level, seed=seed, ratios=ratios(split))
     _write(res, out)
     df = res.manifest
-    for key, what in (("mismatched", "alignment words differ from the file name"),
-                      ("no_align", "no .align file")):
+    for key, what in (("mismatched", "alignment words differ from the file name"), ("no_align", "no .align file")):
         if df.attrs.get(key) and (key == "mismatched" or level == "word"):
             click.echo(f"skipped {len(df.attrs[key])} video(s): {what}", err=True)
 
@@ -77,50 +83,103 @@ def lrw_cmd(root: str, out: str) -> None:
     _write(prepare_lrw(root), out)
 
 
-@recipe_command("lrs2",
-                click.option("--level", type=click.Choice(["word", "utterance", "both"]), default="word",
-                             show_default=True, help="29-frame word clips from the timing tables, whole "
-                                                     "utterances, or both"),
-                click.option("--split", "split", default="0.8,0.1,0.1", show_default=True,
-                             help="train,val,test ratios (seeded split by speaker), or one split name for every clip"),
-                seed_option("seed of the by-speaker split"),
-                SPEAKERS,
-                click.option("--vocab", type=click.Path(exists=True, dir_okay=False), default=None,
-                             help="word list (word_id order); default: the corpus' words, sorted"),
-                click.option("--min-count", type=int, default=1, show_default=True,
-                             help="words seen fewer times stay out of the built vocabulary (word_id -1)"))
-def lrs2_cmd(root: str, out: str, level: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool,
-             vocab: str | None, min_count: int) -> None:
+@recipe_command(
+    "lrs2",
+    click.option(
+        "--level",
+        type=click.Choice(["word", "utterance", "both"]),
+        default="word",
+        show_default=True,
+        help="29-frame word clips from the timing tables, whole utterances, or both",
+    ),
+    click.option(
+        "--split",
+        "split",
+        default="0.8,0.1,0.1",
+        show_default=True,
+        help="train,val,test ratios (seeded split by speaker), or one split name for every clip",
+    ),
+    seed_option("seed of the by-speaker split"),
+    SPEAKERS,
+    click.option(
+        "--vocab",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="word list (word_id order); default: the corpus' words, sorted",
+    ),
+    click.option(
+        "--min-count",
+        type=int,
+        default=1,
+        show_default=True,
+        help="words seen fewer times stay out of the built vocabulary (word_id -1)",
+    ),
+)
+def lrs2_cmd(
+    root: str,
+    out: str,
+    level: str,
+    split: str,
+    seed: int,
+    speakers: str | None,
+    drop_unlisted: bool,
+    vocab: str | None,
+    min_count: int,
+) -> None:
     """LRS2/LRS3 layout: NNNNN.mp4 + NNNNN.txt (Text:, WORD START END ASDSCORE table), flat or nested."""
     from avrep.data.recipes.lrs2 import prepare_lrs2
 
-    res = prepare_lrs2(root, level=level, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted,
-                       vocab=vocab, min_count=min_count, **_split_args(split))
+    res = prepare_lrs2(
+        root,
+        level=level,
+        seed=seed,
+        speakers=speakers,
+        drop_unlisted=drop_unlisted,
+        vocab=vocab,
+        min_count=min_count,
+        **_split_args(split),
+    )
     df = res.manifest
     n_words = int((df["level"] == "word").sum())
     vocab_n = f", vocabulary {len(res.vocab)}" if res.vocab is not None else ""
     _write(res, out, f", {n_words} word clip(s), {len(df) - n_words} utterance(s){vocab_n}")
-    for key, what in (("no_txt", "no .txt"), ("bad_txt", "no Text: line in the .txt"),
-                      ("no_timing", "no word timing table (no word clips)"), ("unlisted", "not in --speakers")):
+    for key, what in (
+        ("no_txt", "no .txt"),
+        ("bad_txt", "no Text: line in the .txt"),
+        ("no_timing", "no word timing table (no word clips)"),
+        ("unlisted", "not in --speakers"),
+    ):
         if df.attrs.get(key):
             click.echo(f"skipped {len(df.attrs[key])} video(s): {what}", err=True)
 
 
-@recipe_command("folder",
-                click.option("--split", "split", default="test", show_default=True,
-                             help="split name for every clip, or train,val,test ratios (seeded split by speaker)"),
-                seed_option(),
-                SPEAKERS,
-                click.option("--transcripts", type=click.Path(exists=True, file_okay=False), default=None,
-                             help="folder of <stem>.csv word lists or <stem>.txt (default: a words/ folder "
-                                  "beside the videos' folder)"))
-def folder_cmd(root: str, out: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool,
-               transcripts: str | None) -> None:
+@recipe_command(
+    "folder",
+    click.option(
+        "--split",
+        "split",
+        default="test",
+        show_default=True,
+        help="split name for every clip, or train,val,test ratios (seeded split by speaker)",
+    ),
+    seed_option(),
+    SPEAKERS,
+    click.option(
+        "--transcripts",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="folder of <stem>.csv word lists or <stem>.txt (default: a words/ folder beside the videos' folder)",
+    ),
+)
+def folder_cmd(
+    root: str, out: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool, transcripts: str | None
+) -> None:
     """Any folder of videos (mp4, mpg, avi, mov, webm); sidecar .txt or words/<stem>.csv = transcript."""
     from avrep.data.recipes.folder import prepare_folder
 
-    res = prepare_folder(root, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted, transcripts=transcripts,
-                         **_split_args(split))
+    res = prepare_folder(
+        root, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted, transcripts=transcripts, **_split_args(split)
+    )
     _write(res, out)
     if res.manifest.attrs.get("unlisted"):
         click.echo(f"skipped {len(res.manifest.attrs['unlisted'])} video(s): not in --speakers", err=True)

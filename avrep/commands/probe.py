@@ -1,4 +1,5 @@
 """`avrep probe`: thin click wrapper over avrep.io.timeline.describe."""
+
 from __future__ import annotations
 
 import json

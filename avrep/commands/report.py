@@ -1,4 +1,5 @@
 """`avrep report`: thin click wrapper over avrep.report.build_report."""
+
 from __future__ import annotations
 
 import click
@@ -14,13 +15,18 @@ from avrep.commands._options import DEVICE
 @click.option("--images", multiple=True, type=click.Path(), help="extra PNG/JPEG files or folders (generated strips)")
 @click.option("--max-points", default=800, show_default=True, type=int, help="clips in the t-SNE / retrieval pool")
 @DEVICE
-@click.option("--goals", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="goals JSON (a table with a 'lipread' block, or that block) [default: benchmarks/goals.json "
-                   "of a source checkout, else none]")
+@click.option(
+    "--goals",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="goals JSON (a table with a 'lipread' block, or that block) [default: benchmarks/goals.json "
+    "of a source checkout, else none]",
+)
 def report(run, out, data, split, images, max_points, device, goals) -> None:
     """Write a self-contained HTML report (images embedded) for a training RUN."""
     from avrep.report import build_report
 
-    p = build_report(run, out, data=data, split=split, images=list(images), max_points=max_points, device=device,
-                     goals=goals)
+    p = build_report(
+        run, out, data=data, split=split, images=list(images), max_points=max_points, device=device, goals=goals
+    )
     click.echo(f"report: {p} ({p.stat().st_size / 1e6:.1f} MB, self-contained)")

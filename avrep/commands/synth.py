@@ -1,4 +1,5 @@
 """`avrep synth`: generate the synthetic audio-visual speech corpus, or print its statistics."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,13 @@ def format_stats(st: dict) -> str:
 @click.option("--clips-per-word", type=int, default=None, help="override the preset's clips per word")
 @click.option("--words", "n_words", type=int, default=None, help="override the preset's vocabulary size")
 @click.option("--overwrite", is_flag=True, help="delete a non-empty output directory first")
-@click.option("--stats", "stats_dir", type=click.Path(), default=None, help="print statistics of an existing corpus and exit")
+@click.option(
+    "--stats", "stats_dir", type=click.Path(), default=None, help="print statistics of an existing corpus and exit"
+)
 @click.option("--json", "as_json", is_flag=True, help="print statistics as JSON")
-def synth(preset, out, seed, workers, shard, snr_db, size, clips_per_word, n_words, overwrite, stats_dir, as_json) -> None:
+def synth(
+    preset, out, seed, workers, shard, snr_db, size, clips_per_word, n_words, overwrite, stats_dir, as_json
+) -> None:
     """Generate the synthetic LRW-style audio-visual speech corpus (deterministic, resumable)."""
     from avrep.synth.corpus import PRESETS, SynthConfig, corpus_stats, generate
     from avrep.utils import parse_shard
@@ -58,12 +63,21 @@ def synth(preset, out, seed, workers, shard, snr_db, size, clips_per_word, n_wor
     for name, v in (("--clips-per-word", clips_per_word), ("--words", n_words)):
         if v is not None and v < 1:
             raise AvrepError(f"{name} {v}: must be >= 1")
-    cfg = SynthConfig(preset=preset, seed=seed, size=size, snr_db=snr_db, shard=parse_shard(shard),
-                      clips_per_word=clips_per_word, n_words=n_words)
+    cfg = SynthConfig(
+        preset=preset,
+        seed=seed,
+        size=size,
+        snr_db=snr_db,
+        shard=parse_shard(shard),
+        clips_per_word=clips_per_word,
+        n_words=n_words,
+    )
     res = generate(cfg, out, workers=workers, overwrite=overwrite)
     rate = f", {res['clips_per_s']:.2f} clips/s" if res["clips_per_s"] else ""
-    click.echo(f"synth: {res['n_clips']} clips in {res['out']} ({res['n_rendered']} rendered in {res['seconds']:.1f}s{rate}, "
-               f"{len(res['failures'])} failed)")
+    click.echo(
+        f"synth: {res['n_clips']} clips in {res['out']} ({res['n_rendered']} rendered in {res['seconds']:.1f}s{rate}, "
+        f"{len(res['failures'])} failed)"
+    )
     for cid, why in list(res["failures"].items())[:10]:
         click.echo(f"  failed {cid}: {why}", err=True)
     click.echo(format_stats(corpus_stats(out)))

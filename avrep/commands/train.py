@@ -1,4 +1,5 @@
 """`avrep train` and `avrep eval`: thin click wrappers over avrep.train.loop and avrep.eval."""
+
 from __future__ import annotations
 
 import json
@@ -10,29 +11,74 @@ from avrep.conventions import CLIP_FRAMES
 
 
 @click.command()
-@click.option("--config", "config", default="small", show_default=True,
-              help="model config: tiny, small, base, or a path to a .json config")
-@click.option("--data", required=True,
-              help="feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
-                   "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)")
+@click.option(
+    "--config",
+    "config",
+    default="small",
+    show_default=True,
+    help="model config: tiny, small, base, or a path to a .json config",
+)
+@click.option(
+    "--data",
+    required=True,
+    help="feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
+    "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
 @training_options(epochs=20, batch_size=32, lr=2e-3)
-@click.option("--init", default=None, type=click.Path(file_okay=False),
-              help="start from a trained run's weights (tensors of another shape keep their fresh init)")
+@click.option(
+    "--init",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="start from a trained run's weights (tensors of another shape keep their fresh init)",
+)
 @click.option("--epoch-size", default=None, type=int, help="clips drawn per epoch from a --data mixture")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoders")
 @click.option("--frames", default=CLIP_FRAMES, show_default=True, type=int, help="frames per clip")
 @click.option("--assoc", default=None, type=click.Choice(["infonce", "margin"]), help="association loss")
 @QUIET
-def train(config, data, out, epochs, batch_size, lr, init, epoch_size, seed, resume, workers, device, amp, compile_,
-          frames, threads, assoc, quiet) -> None:
+def train(
+    config,
+    data,
+    out,
+    epochs,
+    batch_size,
+    lr,
+    init,
+    epoch_size,
+    seed,
+    resume,
+    workers,
+    device,
+    amp,
+    compile_,
+    frames,
+    threads,
+    assoc,
+    quiet,
+) -> None:
     """Train the DAVS encoders (single process, or under torchrun for DDP)."""
     from avrep.train.loop import TrainArgs
     from avrep.train.loop import train as run_train
 
-    args = TrainArgs(config=config, data=data, out=out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                     workers=workers, device=device, amp=amp, compile=compile_, frames=frames, threads=threads,
-                     loss={"assoc_kind": assoc} if assoc else {}, init=init, epoch_size=epoch_size)
+    args = TrainArgs(
+        config=config,
+        data=data,
+        out=out,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        workers=workers,
+        device=device,
+        amp=amp,
+        compile=compile_,
+        frames=frames,
+        threads=threads,
+        loss={"assoc_kind": assoc} if assoc else {},
+        init=init,
+        epoch_size=epoch_size,
+    )
     rec = run_train(args, resume=resume, progress=not quiet)
     import os
 
@@ -44,8 +90,13 @@ def train(config, data, out, epochs, batch_size, lr, init, epoch_size, seed, res
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", required=True, help="feature store dir, or 'toy[:...]'")
 @click.option("--split", default="test", show_default=True)
-@click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False),
-              help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it")
+@click.option(
+    "--out",
+    "out_json",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it",
+)
 @DEVICE
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @workers_option(2)
@@ -59,10 +110,16 @@ def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes)
     out_json = out_json or str(Path(run) / f"eval_{split}.json")
     res = evaluate_run(run, data, split, out_json, device, batch_size, workers, probes=not no_probes)
     lr_, rt = res["lipread"], res["retrieval"]
-    summary = {"video_top1": lr_["video"]["top1"], "audio_top1": lr_["audio"]["top1"],
-               "fused_top1": lr_["fused"]["top1"], "a2v_R@1": rt["a2v"]["R@1"], "v2a_R@1": rt["v2a"]["R@1"],
-               **({"a2v_sync_R@1": rt["a2v_sync"]["R@1"]} if "a2v_sync" in rt else {}),
-               "n": lr_["n"], "out": out_json}
+    summary = {
+        "video_top1": lr_["video"]["top1"],
+        "audio_top1": lr_["audio"]["top1"],
+        "fused_top1": lr_["fused"]["top1"],
+        "a2v_R@1": rt["a2v"]["R@1"],
+        "v2a_R@1": rt["v2a"]["R@1"],
+        **({"a2v_sync_R@1": rt["a2v_sync"]["R@1"]} if "a2v_sync" in rt else {}),
+        "n": lr_["n"],
+        "out": out_json,
+    }
     if "homophene_ceiling" in lr_:
         summary["homophene_ceiling"] = lr_["homophene_ceiling"]
     click.echo(json.dumps(summary))

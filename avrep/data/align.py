@@ -7,6 +7,7 @@ Procrustes mean of dlib 68-point shapes of real frontal faces (GRID, VoxCeleb, H
 mirrored for symmetry and scaled so the outer eye corners are 80 px apart; warps are done in one
 step with cv2.warpAffine (the crop offset is folded into the matrix), so nothing is warped twice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,18 +22,79 @@ REF_SIZE = 256
 STABLE_POINTS = (33, 36, 39, 42, 45)  # nose tip, eye corners
 FACE_BOX = (36.0, 40.0, 220.0, 224.0)  # x0, y0, x1, y1 of the face crop in the reference frame
 
-MEAN_FACE = np.array([
-    [60.2, 95.6], [61.0, 114.0], [62.9, 132.5], [66.0, 150.9], [71.9, 168.2], [81.7, 183.6], [94.9, 196.3],
-    [110.2, 205.9], [128.0, 209.1], [145.8, 205.9], [161.2, 196.3], [174.3, 183.6], [184.1, 168.2],
-    [190.0, 150.9], [193.1, 132.5], [195.0, 114.0], [195.8, 95.6], [74.6, 78.4], [82.2, 70.1], [93.6, 67.4],
-    [105.5, 68.9], [116.7, 73.5], [139.3, 73.5], [150.5, 68.9], [162.4, 67.4], [173.8, 70.1], [181.4, 78.4],
-    [128.0, 89.2], [128.0, 101.1], [128.0, 112.7], [128.0, 124.9], [114.6, 135.4], [121.1, 137.6],
-    [128.0, 139.3], [134.9, 137.6], [141.4, 135.4], [88.0, 92.6], [95.0, 88.7], [103.5, 88.8], [110.9, 93.7],
-    [103.1, 95.6], [94.7, 95.6], [145.1, 93.7], [152.5, 88.8], [161.0, 88.7], [168.0, 92.6], [161.3, 95.6],
-    [152.9, 95.6], [103.9, 162.6], [112.5, 156.8], [121.5, 153.6], [128.0, 155.4], [134.5, 153.6],
-    [143.5, 156.8], [152.1, 162.6], [143.8, 170.8], [135.0, 174.8], [128.0, 175.6], [121.0, 174.8],
-    [112.2, 170.8], [108.2, 162.6], [121.5, 160.0], [128.0, 160.5], [134.5, 160.0], [147.8, 162.6],
-    [134.6, 165.1], [128.0, 165.9], [121.4, 165.1]], dtype=np.float32)
+MEAN_FACE = np.array(
+    [
+        [60.2, 95.6],
+        [61.0, 114.0],
+        [62.9, 132.5],
+        [66.0, 150.9],
+        [71.9, 168.2],
+        [81.7, 183.6],
+        [94.9, 196.3],
+        [110.2, 205.9],
+        [128.0, 209.1],
+        [145.8, 205.9],
+        [161.2, 196.3],
+        [174.3, 183.6],
+        [184.1, 168.2],
+        [190.0, 150.9],
+        [193.1, 132.5],
+        [195.0, 114.0],
+        [195.8, 95.6],
+        [74.6, 78.4],
+        [82.2, 70.1],
+        [93.6, 67.4],
+        [105.5, 68.9],
+        [116.7, 73.5],
+        [139.3, 73.5],
+        [150.5, 68.9],
+        [162.4, 67.4],
+        [173.8, 70.1],
+        [181.4, 78.4],
+        [128.0, 89.2],
+        [128.0, 101.1],
+        [128.0, 112.7],
+        [128.0, 124.9],
+        [114.6, 135.4],
+        [121.1, 137.6],
+        [128.0, 139.3],
+        [134.9, 137.6],
+        [141.4, 135.4],
+        [88.0, 92.6],
+        [95.0, 88.7],
+        [103.5, 88.8],
+        [110.9, 93.7],
+        [103.1, 95.6],
+        [94.7, 95.6],
+        [145.1, 93.7],
+        [152.5, 88.8],
+        [161.0, 88.7],
+        [168.0, 92.6],
+        [161.3, 95.6],
+        [152.9, 95.6],
+        [103.9, 162.6],
+        [112.5, 156.8],
+        [121.5, 153.6],
+        [128.0, 155.4],
+        [134.5, 153.6],
+        [143.5, 156.8],
+        [152.1, 162.6],
+        [143.8, 170.8],
+        [135.0, 174.8],
+        [128.0, 175.6],
+        [121.0, 174.8],
+        [112.2, 170.8],
+        [108.2, 162.6],
+        [121.5, 160.0],
+        [128.0, 160.5],
+        [134.5, 160.0],
+        [147.8, 162.6],
+        [134.6, 165.1],
+        [128.0, 165.9],
+        [121.4, 165.1],
+    ],
+    dtype=np.float32,
+)
 
 
 def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -41,7 +103,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     dst = np.asarray(dst, np.float64)
     ms, md = src.mean(0), dst.mean(0)
     a, b = src - ms, dst - md
-    n = (a ** 2).sum()
+    n = (a**2).sum()
     if n < 1e-9:
         raise ValueError("degenerate points for similarity transform")
     c = (a * b).sum() / n
@@ -77,7 +139,7 @@ def similarity_batch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     dst = np.asarray(dst, np.float64)
     ms, md = src.mean(1, keepdims=True), dst.mean(0)
     a, b = src - ms, dst - md
-    n = (a ** 2).sum((1, 2))
+    n = (a**2).sum((1, 2))
     if (n < 1e-9).any():
         raise ValueError("degenerate points for similarity transform")
     c = (a * b).sum((1, 2)) / n
@@ -93,9 +155,17 @@ def reference_transforms(landmarks: np.ndarray, stable_window: int = 12) -> np.n
     return similarity_batch(stable, MEAN_FACE[list(STABLE_POINTS)]).astype(np.float32)
 
 
-def crop_clip(frames: np.ndarray, landmarks: np.ndarray, *, frame_scale: float = 1.0, stable_window: int = 12,
-              mouth_size: int = MOUTH_SIZE, face_size: int = FACE_SIZE, want_face: bool = True,
-              grays: np.ndarray | None = None) -> Crops:
+def crop_clip(
+    frames: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    frame_scale: float = 1.0,
+    stable_window: int = 12,
+    mouth_size: int = MOUTH_SIZE,
+    face_size: int = FACE_SIZE,
+    want_face: bool = True,
+    grays: np.ndarray | None = None,
+) -> Crops:
     """Mouth ROIs and face crops for frames uint8 [T, H, W, 3] RGB with landmarks [T, 68, 2].
 
     Landmarks are in source pixels; `frame_scale` = source px per frame px (frames decoded smaller).
@@ -127,5 +197,4 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, *, frame_scale: float =
             cv2.warpAffine(frames[t], Mf[t], (face_size, face_size), dst=face[t], flags=flags, borderMode=border)
     Ms_src = Ms.copy()
     Ms_src[:, :, :2] /= frame_scale  # report transforms from source pixels
-    return Crops(mouth=mouth, face=face, transforms=Ms_src.astype(np.float32),
-                 mouth_centres=centres.astype(np.float32))
+    return Crops(mouth=mouth, face=face, transforms=Ms_src.astype(np.float32), mouth_centres=centres.astype(np.float32))

@@ -3,6 +3,7 @@
 Reads are memmap slices; frames stay uint8 until the final float conversion of the 88x88 crop, so a
 DataLoader with 1-2 workers keeps up with a small model on 2 CPU cores.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,19 @@ class FeatureDataset(Dataset):
     or a custom collate).
     """
 
-    def __init__(self, store_dir: str | os.PathLike, split: str | None = "train", frames: int | None = CLIP_FRAMES,
-                 train: bool = True, *, flip: bool = True, time_mask: int = 5, crop: int = CROP,
-                 seed: int = 0, mouth_uint8: bool = False):
+    def __init__(
+        self,
+        store_dir: str | os.PathLike,
+        split: str | None = "train",
+        frames: int | None = CLIP_FRAMES,
+        train: bool = True,
+        *,
+        flip: bool = True,
+        time_mask: int = 5,
+        crop: int = CROP,
+        seed: int = 0,
+        mouth_uint8: bool = False,
+    ):
         self.store = FeatureStore(store_dir)
         clips = self.store.clips
         if split is not None:
@@ -45,8 +56,11 @@ class FeatureDataset(Dataset):
         self.speakers = sorted(self.clips["speaker"].astype(str).unique())
         spk = {s: i for i, s in enumerate(self.speakers)}
         self._speaker_id = self.clips["speaker"].astype(str).map(spk).to_numpy()
-        self._word_id = self.clips["word_id"].fillna(-1).astype(int).to_numpy() if "word_id" in self.clips \
+        self._word_id = (
+            self.clips["word_id"].fillna(-1).astype(int).to_numpy()
+            if "word_id" in self.clips
             else np.full(len(self.clips), -1)
+        )
         ws = self.clips["word_start_frame"] if "word_start_frame" in self.clips else None
         we = self.clips["word_end_frame"] if "word_end_frame" in self.clips else None
         self._ws = ws.fillna(-1).astype(int).to_numpy() if ws is not None else np.full(len(self.clips), -1)
@@ -82,8 +96,8 @@ class FeatureDataset(Dataset):
         take = min(T, n)
         sh = self.store.shard(int(self._shard[i]))
         a = int(self._offset[i]) + start
-        mouth = sh["mouth"][a:a + take]
-        audio = np.array(sh["audio"][a * SPF:(a + take) * SPF], np.float32)
+        mouth = sh["mouth"][a : a + take]
+        audio = np.array(sh["audio"][a * SPF : (a + take) * SPF], np.float32)
         fi = a + (int(rng.integers(0, take)) if self.train else take // 2)
         face = np.asarray(sh["face"][fi])
         if take < T:  # pad by repeating the last frame; silence for audio
@@ -95,14 +109,14 @@ class FeatureDataset(Dataset):
             y, x = int(rng.integers(0, H - c + 1)), int(rng.integers(0, mouth.shape[2] - c + 1))
         else:
             y, x = (H - c) // 2, (mouth.shape[2] - c) // 2
-        m = np.array(mouth[:, y:y + c, x:x + c])  # copy of the crop only (uint8)
+        m = np.array(mouth[:, y : y + c, x : x + c])  # copy of the crop only (uint8)
         if self.train and self.flip and rng.random() < 0.5:
             m = m[:, :, ::-1].copy()
         if self.train and self.time_mask > 0 and T > 1:
             w = int(rng.integers(0, self.time_mask + 1))
             if w:
                 s = int(rng.integers(0, T - w + 1))
-                m[s:s + w] = int(m.mean())
+                m[s : s + w] = int(m.mean())
         # numpy for the float conversion: single-threaded and cheap, no torch thread-pool wake-ups
         mt = torch.from_numpy(m) if self.mouth_uint8 else torch.from_numpy(m.astype(np.float32) * np.float32(1 / 255))
         ws, we = int(self._ws[i]), int(self._we[i])
@@ -127,14 +141,31 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def make_loader(store_dir: str | os.PathLike, split: str | None = "train", *, batch_size: int = 32,
-                train: bool | None = None, frames: int | None = CLIP_FRAMES, workers: int = 1, seed: int = 0,
-                drop_last: bool | None = None, **dataset_kw: Any) -> DataLoader:
+def make_loader(
+    store_dir: str | os.PathLike,
+    split: str | None = "train",
+    *,
+    batch_size: int = 32,
+    train: bool | None = None,
+    frames: int | None = CLIP_FRAMES,
+    workers: int = 1,
+    seed: int = 0,
+    drop_last: bool | None = None,
+    **dataset_kw: Any,
+) -> DataLoader:
     """DataLoader over FeatureDataset: shuffled + augmented for training, ordered for eval."""
     train = (split == "train") if train is None else train
     ds = FeatureDataset(store_dir, split, frames=frames, train=train, seed=seed, **dataset_kw)
     g = torch.Generator()
     g.manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=train, drop_last=train if drop_last is None else drop_last,
-                      num_workers=workers, generator=g, worker_init_fn=_worker_init if workers else None,
-                      persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=train,
+        drop_last=train if drop_last is None else drop_last,
+        num_workers=workers,
+        generator=g,
+        worker_init_fn=_worker_init if workers else None,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers else None,
+    )

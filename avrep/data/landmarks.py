@@ -9,6 +9,7 @@ defaults come from measurements on real GRID and wild clips against the per-fram
 benchmarks/results/preprocess.json). Frames without a face (GRID clips that open on grey frames) get
 landmarks filled from the nearest faces and a flag.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -119,8 +120,13 @@ def detect_faces(gray: np.ndarray, target_side: int = DETECT_SIDE) -> np.ndarray
     det, _ = dlib_models()
     h, w = gray.shape[:2]
     s = _detect_scale(h, w, target_side)
-    img = gray if s == 1.0 else cv2.resize(gray, (int(round(w * s)), int(round(h * s))),
-                                                    interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    img = (
+        gray
+        if s == 1.0
+        else cv2.resize(
+            gray, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        )
+    )
     s_eff = img.shape[1] / w
     rects = det(img, 0)
     if len(rects) == 0:
@@ -186,8 +192,9 @@ def _predict_frames(face: np.ndarray, k: int) -> list[int]:
     return sorted(sel)
 
 
-def _find_faces(G: np.ndarray, blank: np.ndarray, detect_every: int,
-                cnn_fallback: bool) -> tuple[dict[int, np.ndarray | None], int, int]:
+def _find_faces(
+    G: np.ndarray, blank: np.ndarray, detect_every: int, cnn_fallback: bool
+) -> tuple[dict[int, np.ndarray | None], int, int]:
     """Face boxes of gray frames `G` where the detector ran: every `detect_every`-th frame and the last,
     the frames where the face appears or disappears (by bisection), and more frames when no key frame
     has a face -> (box or None by frame, most faces seen in one frame, detector calls)."""
@@ -239,9 +246,16 @@ def _find_faces(G: np.ndarray, blank: np.ndarray, detect_every: int,
     return found, n_faces, n_calls
 
 
-def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, landmark_every: int = LANDMARK_EVERY,
-                    smooth_window: int = 3, scale: float = 1.0, cnn_fallback: bool = True,
-                    name: str = "clip") -> LandmarkTrack:
+def track_landmarks(
+    frames: np.ndarray,
+    *,
+    detect_every: int = DETECT_EVERY,
+    landmark_every: int = LANDMARK_EVERY,
+    smooth_window: int = 3,
+    scale: float = 1.0,
+    cnn_fallback: bool = True,
+    name: str = "clip",
+) -> LandmarkTrack:
     """Landmarks for every frame of `frames` (uint8 [T, H, W, 3] RGB or [T, H, W] gray).
 
     `landmark_every` = k runs the shape predictor on every k-th face frame and interpolates the rest
@@ -263,7 +277,7 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, lan
     # Between the first and the last detection the face is tracked (missed detections = pose,
     # blur); outside that range, and on blank frames, there is no face.
     face = np.zeros(T, bool)
-    face[det_idx[0]:det_idx[-1] + 1] = True
+    face[det_idx[0] : det_idx[-1] + 1] = True
     face &= ~blank
     boxes = np.zeros((T, 4), np.float32)
     known = np.zeros(T, bool)
@@ -280,8 +294,14 @@ def track_landmarks(frames: np.ndarray, *, detect_every: int = DETECT_EVERY, lan
     lms = _fill(raw, done)
     sm = smooth(lms, smooth_window)
     lms = _fill(sm, face) if not face.all() else sm  # fills are re-made from the smoothed faces
-    return LandmarkTrack(landmarks=(lms * scale).astype(np.float32), face=face, n_faces=n_faces,
-                         n_detections=n_calls, boxes=boxes * scale, n_predictions=len(sel))
+    return LandmarkTrack(
+        landmarks=(lms * scale).astype(np.float32),
+        face=face,
+        n_faces=n_faces,
+        n_detections=n_calls,
+        boxes=boxes * scale,
+        n_predictions=len(sel),
+    )
 
 
 def landmark_error(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:

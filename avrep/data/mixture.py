@@ -7,11 +7,13 @@ numbering (`<part>/<speaker>`, never merged across corpora). Every epoch draws `
 reproducibly from (seed, epoch). Items keep `word_id = -1` where their corpus has no word labels: the
 loss then skips the word terms for them (each batch takes the losses its labels allow).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -122,8 +124,9 @@ class MixtureDataset(Dataset):
         return item
 
 
-def open_mixture(spec: str, split: str, frames: int, train: bool, *, open_dataset: Callable, data_meta: Callable,
-                 seed: int = 0) -> MixtureDataset:
+def open_mixture(
+    spec: str, split: str, frames: int, train: bool, *, open_dataset: Callable, data_meta: Callable, seed: int = 0
+) -> MixtureDataset:
     """Open every part of a mixture spec for `split` with the single-corpus openers of avrep.data.sources
     (passed in, so this module does not import the one that imports it)."""
     parts = []

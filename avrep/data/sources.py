@@ -2,6 +2,7 @@
 
 `--data toy` or `--data toy:n_words=8,n_speakers=4,clips_per_pair=8` selects `ToyAVDataset`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from avrep.security import load_json
 @dataclass
 class DataMeta:
     """What the model and evaluation need to know about the data."""
+
     words: list[str]
     num_speakers: int
     ceiling: float | None = None

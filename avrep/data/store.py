@@ -15,6 +15,7 @@ A shard is built in a hidden temp folder and renamed into place in one step, so 
 complete and a re-run skips them. Clips may share frames (GRID word windows point into the
 sentence's frames), so `offset`/`n_frames` address rows of the shard arrays.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,9 @@ def shard_done(store_dir: str | os.PathLike, i: int, clip_ids: list[str] | None 
     return sorted(got) == sorted(clip_ids)
 
 
-def write_shard(store_dir: str | os.PathLike, i: int, arrays: dict[str, np.ndarray], clips: pd.DataFrame,
-                failures: pd.DataFrame) -> None:
+def write_shard(
+    store_dir: str | os.PathLike, i: int, arrays: dict[str, np.ndarray], clips: pd.DataFrame, failures: pd.DataFrame
+) -> None:
     """Write one shard into a temp folder, then rename it into place (atomic on one filesystem)."""
     store = Path(store_dir)
     final = store / shard_name(i)
@@ -83,8 +85,11 @@ def write_index(store_dir: str | os.PathLike, n_shards: int) -> tuple[pd.DataFra
         d = store / shard_name(i)
         clips.append(pd.read_parquet(d / "clips.parquet"))
         fails.append(pd.read_parquet(d / "failures.parquet"))
-    clips_df = pd.concat([c for c in clips if len(c)], ignore_index=True) if any(len(c) for c in clips) \
+    clips_df = (
+        pd.concat([c for c in clips if len(c)], ignore_index=True)
+        if any(len(c) for c in clips)
         else (clips[0] if clips else pd.DataFrame())
+    )
     fail_df = pd.concat(fails, ignore_index=True) if fails else pd.DataFrame(columns=FAILURE_COLUMNS)
     fail_df = fail_df.reindex(columns=FAILURE_COLUMNS)
     atomic_write_parquet(store / "failures.parquet", fail_df)
@@ -126,11 +131,15 @@ class FeatureStore:
             self._open[i] = {n: np.load(d / f"{n}.npy", mmap_mode="r") for n in ARRAYS}
         return self._open[i]
 
-    def clip(self, row: int | str, start: int = 0, length: int | None = None,
-             keys: tuple[str, ...] = ARRAYS) -> dict[str, np.ndarray]:
+    def clip(
+        self, row: int | str, start: int = 0, length: int | None = None, keys: tuple[str, ...] = ARRAYS
+    ) -> dict[str, np.ndarray]:
         """Arrays of one clip (by row number or clip_id), frames [start, start+length) of the clip."""
-        r = self.clips.iloc[row] if isinstance(row, (int, np.integer)) else \
-            self.clips.loc[self.clips["clip_id"] == row].iloc[0]
+        r = (
+            self.clips.iloc[row]
+            if isinstance(row, (int, np.integer))
+            else self.clips.loc[self.clips["clip_id"] == row].iloc[0]
+        )
         n = int(r["n_frames"])
         length = n - start if length is None else length
         a = int(r["offset"]) + start
@@ -138,7 +147,7 @@ class FeatureStore:
         out = {}
         for k in keys:
             if k == "audio":
-                out[k] = np.asarray(sh[k][a * SAMPLES_PER_FRAME:(a + length) * SAMPLES_PER_FRAME])
+                out[k] = np.asarray(sh[k][a * SAMPLES_PER_FRAME : (a + length) * SAMPLES_PER_FRAME])
             else:
-                out[k] = np.asarray(sh[k][a:a + length])
+                out[k] = np.asarray(sh[k][a : a + length])
         return out

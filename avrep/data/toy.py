@@ -7,6 +7,7 @@ mouth ROI (brightness, stripe texture) and in the voice (a hum), which the word 
 Each clip has its own time shift and amplitude, so clip-level retrieval is learnable too.
 Splits: train/val share speakers (different clips); test uses unseen speakers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,8 +20,17 @@ from avrep.errors import AvrepError
 
 
 class ToyAVDataset(Dataset):
-    def __init__(self, split: str = "train", n_words: int = 6, n_speakers: int = 4, n_test_speakers: int = 2,
-                 clips_per_pair: int = 8, frames: int = CLIP_FRAMES, size: int = MOUTH_CROP, seed: int = 0) -> None:
+    def __init__(
+        self,
+        split: str = "train",
+        n_words: int = 6,
+        n_speakers: int = 4,
+        n_test_speakers: int = 2,
+        clips_per_pair: int = 8,
+        frames: int = CLIP_FRAMES,
+        size: int = MOUTH_CROP,
+        seed: int = 0,
+    ) -> None:
         if split not in ("train", "val", "test"):
             raise AvrepError(f"toy dataset: unknown split {split!r}")
         self.split, self.frames, self.size, self.seed = split, frames, size, seed
@@ -85,7 +95,11 @@ class ToyAVDataset(Dataset):
             audio += 0.3 * env * np.sin(2 * np.pi * self.word_freq[w, j] * ts)
         audio += 0.05 * np.sin(2 * np.pi * self.spk_hum[s] * ts) + r.normal(0, 0.01, n)
         face = self.spk_color[s][:, None, None] + r.normal(0, 12, (3, FACE_SIZE, FACE_SIZE))
-        return {"mouth": torch.from_numpy(np.clip(mouth, 0, 255).astype(np.uint8)),
-                "audio": torch.from_numpy(audio.astype(np.float32)),
-                "face": torch.from_numpy(np.clip(face, 0, 255).astype(np.uint8)),
-                "word_id": w, "speaker_id": si, "clip_id": f"toy_{self.split}_{w}_{s}_{k}"}
+        return {
+            "mouth": torch.from_numpy(np.clip(mouth, 0, 255).astype(np.uint8)),
+            "audio": torch.from_numpy(audio.astype(np.float32)),
+            "face": torch.from_numpy(np.clip(face, 0, 255).astype(np.uint8)),
+            "word_id": w,
+            "speaker_id": si,
+            "clip_id": f"toy_{self.split}_{w}_{s}_{k}",
+        }

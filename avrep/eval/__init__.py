@@ -1,13 +1,23 @@
 """Evaluation: lip reading (video/audio/fused), audio-video retrieval, disentanglement probes."""
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 
-def evaluate_run(run_dir: str | Path, data: str, split: str = "test", out_json: str | Path | None = None,
-                 device: str = "auto", batch_size: int = 32, workers: int = 0, probes: bool = True,
-                 progress: bool = True, dataset=None) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | Path,
+    data: str,
+    split: str = "test",
+    out_json: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    workers: int = 0,
+    probes: bool = True,
+    progress: bool = True,
+    dataset=None,
+) -> dict[str, Any]:
     """Evaluate a trained run on `data`'s `split`; writes JSON (+ confusion PNG beside it) if out_json."""
     import numpy as np
 

@@ -1,4 +1,5 @@
 """One pass over a dataset collecting logits and embeddings for every evaluation metric."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,21 +10,40 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 
-
 @torch.no_grad()
-def extract(model: torch.nn.Module, dataset, batch_size: int = 32, device: str | torch.device = "cpu",
-            workers: int = 0, amp: bool = False, progress: bool = False) -> dict[str, Any]:
+def extract(
+    model: torch.nn.Module,
+    dataset,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    amp: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """-> numpy arrays: logits_video/audio [N,W], emb_video/audio [N,D], sync_video/audio [N,Ds] (the
     "sync" retrieval embeddings), emb_identity [N,Di],
     word_id, speaker_id [N], clip_id list. The model is put in eval mode and restored afterwards."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=device.type == "cuda")
-    out: dict[str, list] = {k: [] for k in ("logits_video", "logits_audio", "emb_video", "emb_audio",
-                                             "sync_video", "sync_audio", "emb_identity", "word_id", "speaker_id",
-                                             "clip_id")}
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
+    )
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "logits_video",
+            "logits_audio",
+            "emb_video",
+            "emb_audio",
+            "sync_video",
+            "sync_audio",
+            "emb_identity",
+            "word_id",
+            "speaker_id",
+            "clip_id",
+        )
+    }
     it = loader
     if progress:
         from tqdm import tqdm

@@ -5,6 +5,7 @@ detector (dlib 68 points) runs on real and generated aligned face crops; LMD is 
 20 mouth points, in pixels of the 128x128 face crop. Both crops are aligned to the mean face, so dlib
 gets one fixed face box instead of a detector pass (which can miss on tight crops).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,12 +21,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"psnr: shapes differ {a.shape} vs {b.shape}")
     a2, b2 = a.reshape(-1, *a.shape[-3:]), b.reshape(-1, *b.shape[-3:])
     mse = ((a2 - b2) ** 2).reshape(len(a2), -1).mean(1)
-    return float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))))
+    return float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))))
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     x = np.arange(size) - size // 2
-    g = np.exp(-(x ** 2) / (2 * sigma ** 2))
+    g = np.exp(-(x**2) / (2 * sigma**2))
     return (g / g.sum()).astype(np.float64)
 
 
@@ -48,8 +49,8 @@ def ssim_image(a: np.ndarray, b: np.ndarray) -> float:
     for ch in range(a.shape[-1]):
         x, y = a[..., ch], b[..., ch]
         mx, my = f(x), f(y)
-        sxx, syy, sxy = f(x * x) - mx ** 2, f(y * y) - my ** 2, f(x * y) - mx * my
-        m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+        sxx, syy, sxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+        m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
         vals.append(m.mean())
     return float(np.mean(vals))
 
@@ -104,9 +105,9 @@ def sync_offset(video_frames: np.ndarray, audio_frames: np.ndarray, max_shift: i
     shifts = list(range(-max_shift, max_shift + 1))
     for s in shifts:  # audio leads by s frames: video frame t matches audio frame t - s
         if s >= 0:
-            vv, aa = v[s:T], a[:T - s]
+            vv, aa = v[s:T], a[: T - s]
         else:
-            vv, aa = v[:T + s], a[-s:T]
+            vv, aa = v[: T + s], a[-s:T]
         dists.append(float(1 - (vv * aa).sum(-1).mean()) if len(vv) else np.inf)
     d = np.array(dists)
     i = int(np.argmin(d))

@@ -1,4 +1,5 @@
 """Word-level lip reading metrics: video-only, audio-only and fused top-k, per-word accuracy, confusion."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def confusion(pred: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
     return cm
 
 
-def lipread_metrics(logits_video: np.ndarray, logits_audio: np.ndarray, y: np.ndarray,
-                    words: list[str], ceiling: float | None = None) -> dict[str, Any]:
+def lipread_metrics(
+    logits_video: np.ndarray, logits_audio: np.ndarray, y: np.ndarray, words: list[str], ceiling: float | None = None
+) -> dict[str, Any]:
     """Top-1/top-5 per modality and fused (sum of log-probabilities), per-word video accuracy."""
     fused = log_softmax(logits_video) + log_softmax(logits_audio)
     res: dict[str, Any] = {"n": int(len(y)), "num_words": len(words), "chance_top1": 1.0 / max(1, len(words))}
@@ -38,8 +40,12 @@ def lipread_metrics(logits_video: np.ndarray, logits_audio: np.ndarray, y: np.nd
     for i, w in enumerate(words):
         m = y == i
         if m.any():
-            per_word[w] = {"n": int(m.sum()), "video": float((pv[m] == i).mean()),
-                           "audio": float((pa[m] == i).mean()), "fused": float((pf[m] == i).mean())}
+            per_word[w] = {
+                "n": int(m.sum()),
+                "video": float((pv[m] == i).mean()),
+                "audio": float((pa[m] == i).mean()),
+                "fused": float((pf[m] == i).mean()),
+            }
     res["per_word"] = per_word
     if ceiling is not None:
         res["homophene_ceiling"] = float(ceiling)
@@ -51,6 +57,7 @@ def plot_confusion(cm: np.ndarray, words: list[str], path: str | Path, title: st
     """Row-normalised confusion matrix PNG (large enough to label up to 80 words), written atomically."""
     from avrep.plotting import confusion as confusion_png
 
-    png = confusion_png(cm, words, title, max_inches=40, min_inches=5, inches_per_word=0.18, max_labels=80,
-                        font=10, dpi=100)
+    png = confusion_png(
+        cm, words, title, max_inches=40, min_inches=5, inches_per_word=0.18, max_labels=80, font=10, dpi=100
+    )
     atomic_write_bytes(path, png)

@@ -4,6 +4,7 @@ Word features should hold the word but not the speaker; identity features the sp
 word. Probes are fitted and scored on a held-out stratified split of the evaluation set, so unseen
 speakers can be probed too.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import numpy as np
 
 
-def linear_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, test_size: float = 0.3,
-                 max_train: int = 20000) -> dict[str, Any]:
+def linear_probe(
+    x: np.ndarray, y: np.ndarray, seed: int = 0, test_size: float = 0.3, max_train: int = 20000
+) -> dict[str, Any]:
     """Accuracy of a logistic-regression probe on a held-out part; chance = majority-class rate there."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -27,8 +29,13 @@ def linear_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, test_size: float =
     n_test = int(np.ceil(len(y) * test_size))
     if len(classes) < 2 or n_test < len(classes) or len(y) - n_test < len(classes):
         # a stratified split needs at least one test and one training example per class
-        return {"accuracy": None, "chance": None, "n_classes": int(len(classes)), "n": int(len(y)),
-                "note": "too few clips per class for a held-out probe"}
+        return {
+            "accuracy": None,
+            "chance": None,
+            "n_classes": int(len(classes)),
+            "n": int(len(y)),
+            "note": "too few clips per class for a held-out probe",
+        }
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
     if len(ytr) > max_train:
         xtr, ytr = xtr[:max_train], ytr[:max_train]
@@ -40,8 +47,9 @@ def linear_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, test_size: float =
     return {"accuracy": acc, "chance": chance, "n_classes": int(len(np.unique(y))), "n_test": int(len(yte))}
 
 
-def disentanglement_probes(emb_word: np.ndarray, emb_identity: np.ndarray, word_id: np.ndarray,
-                           speaker_id: np.ndarray, seed: int = 0) -> dict[str, Any]:
+def disentanglement_probes(
+    emb_word: np.ndarray, emb_identity: np.ndarray, word_id: np.ndarray, speaker_id: np.ndarray, seed: int = 0
+) -> dict[str, Any]:
     """Four probes: identity<-word features and word<-identity features (want ~chance), and the reverse
     pair word<-word features and identity<-identity features (want well above chance)."""
     return {

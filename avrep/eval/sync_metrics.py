@@ -9,6 +9,7 @@ Numbers reported, as SyncNet users expect them:
   confidence  median(distance over offsets) - min(distance): how much the best offset stands out
               (SyncNet's "AV confidence"; near 0 = no usable evidence, e.g. no speech or no face).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -87,8 +88,9 @@ class SyncResult:
         return asdict(self)
 
 
-def sync_from_features(vf: np.ndarray, af: np.ndarray, max_offset: int = 15, window: int = 50,
-                       hop: int = 25) -> SyncResult:
+def sync_from_features(
+    vf: np.ndarray, af: np.ndarray, max_offset: int = 15, window: int = 50, hop: int = 25
+) -> SyncResult:
     """SyncNet-style offset from per-frame video/audio features [T, D].
 
     The whole-clip distance curve averages every frame's distance per offset; per-window offsets use
@@ -103,17 +105,34 @@ def sync_from_features(vf: np.ndarray, af: np.ndarray, max_offset: int = 15, win
     wins = []
     if T > window:
         for s in window_starts(T, window, hop):
-            w = estimate(D[s:s + window], max_offset, min_overlap=max(1, window // 3))
-            wins.append({"start_frame": s, "end_frame": s + window, "start_s": s * FRAME_MS / 1000,
-                         "offset_frames": w.offset, "offset_ms": w.offset_ms, "confidence": round(w.confidence, 4),
-                         "min_dist": round(w.min_dist, 4)})
-    return SyncResult(offset_frames=est.offset, offset_ms=est.offset_ms, confidence=est.confidence,
-                      min_dist=est.min_dist, max_offset=max_offset, n_frames=T, dists=est.dists, windows=wins)
+            w = estimate(D[s : s + window], max_offset, min_overlap=max(1, window // 3))
+            wins.append(
+                {
+                    "start_frame": s,
+                    "end_frame": s + window,
+                    "start_s": s * FRAME_MS / 1000,
+                    "offset_frames": w.offset,
+                    "offset_ms": w.offset_ms,
+                    "confidence": round(w.confidence, 4),
+                    "min_dist": round(w.min_dist, 4),
+                }
+            )
+    return SyncResult(
+        offset_frames=est.offset,
+        offset_ms=est.offset_ms,
+        confidence=est.confidence,
+        min_dist=est.min_dist,
+        max_offset=max_offset,
+        n_frames=T,
+        dists=est.dists,
+        windows=wins,
+    )
 
 
 # ---- benchmark helpers ---------------------------------------------------------------------------------
-def shifted_pair(mouth: np.ndarray, audio: np.ndarray, offset: int, margin: int,
-                 samples_per_frame: int = SAMPLES_PER_FRAME) -> tuple[np.ndarray, np.ndarray]:
+def shifted_pair(
+    mouth: np.ndarray, audio: np.ndarray, offset: int, margin: int, samples_per_frame: int = SAMPLES_PER_FRAME
+) -> tuple[np.ndarray, np.ndarray]:
     """A desynchronised copy with real content on both sides (no padding the detector could spot).
 
     Video frames [margin, T - margin) with audio that leads it by `offset` frames (|offset| <= margin):
@@ -122,9 +141,9 @@ def shifted_pair(mouth: np.ndarray, audio: np.ndarray, offset: int, margin: int,
     T = len(mouth)
     if abs(offset) > margin or T - 2 * margin < 1:
         raise ValueError(f"offset {offset} needs margin >= |offset| and a clip longer than 2 * margin")
-    v = mouth[margin:T - margin]
+    v = mouth[margin : T - margin]
     a0 = (margin + offset) * samples_per_frame
-    a = audio[a0:a0 + len(v) * samples_per_frame]
+    a = audio[a0 : a0 + len(v) * samples_per_frame]
     return v, a
 
 
@@ -132,10 +151,21 @@ def offset_accuracy(found: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Share found exactly and within +-1 frame, plus mean absolute error in frames."""
     found, true = np.asarray(found), np.asarray(true)
     err = np.abs(found - true)
-    return {"n": int(len(err)), "exact": float((err == 0).mean()) if len(err) else float("nan"),
-            "within_1": float((err <= 1).mean()) if len(err) else float("nan"),
-            "mae_frames": float(err.mean()) if len(err) else float("nan")}
+    return {
+        "n": int(len(err)),
+        "exact": float((err == 0).mean()) if len(err) else float("nan"),
+        "within_1": float((err <= 1).mean()) if len(err) else float("nan"),
+        "mae_frames": float(err.mean()) if len(err) else float("nan"),
+    }
 
 
-__all__ = ["FRAME_MS", "OffsetEstimate", "SyncResult", "distance_matrix", "estimate", "offset_accuracy",
-           "shifted_pair", "sync_from_features"]
+__all__ = [
+    "FRAME_MS",
+    "OffsetEstimate",
+    "SyncResult",
+    "distance_matrix",
+    "estimate",
+    "offset_accuracy",
+    "shifted_pair",
+    "sync_from_features",
+]

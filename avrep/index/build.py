@@ -1,4 +1,5 @@
 """`avrep index build`: choose, train, add, tune and write an index folder atomically."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,18 @@ from avrep import __version__
 from avrep.errors import AvrepError
 from avrep.index.choose import Choice, choose_index, parse_memory
 from avrep.index.params import kind_of, latency_ms, make_params, recall_at_k
-from avrep.index.store import (INDEX_FILE, MANIFEST_FILE, META_FILE, Embeddings, build_lock,
-                               clean_stale_temps, open_embeddings, publish, read_json, temp_dir_for)
+from avrep.index.store import (
+    INDEX_FILE,
+    MANIFEST_FILE,
+    META_FILE,
+    Embeddings,
+    build_lock,
+    clean_stale_temps,
+    open_embeddings,
+    publish,
+    read_json,
+    temp_dir_for,
+)
 from avrep.utils import atomic_write_json, sha256_file
 
 log = logging.getLogger("avrep.index")
@@ -24,8 +35,35 @@ log = logging.getLogger("avrep.index")
 # Copied from the embedding manifest into the index manifest (the index must answer the same model).
 EMB_FIELDS = ("modality", "kind", "dim", "metric", "normalized", "checkpoint_sha256", "checkpoint", "model")
 EF_GRID = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096]
-NPROBE_GRID = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
-               1536, 2048, 3072, 4096, 8192, 16384, 65536]
+NPROBE_GRID = [
+    1,
+    2,
+    3,
+    4,
+    6,
+    8,
+    12,
+    16,
+    24,
+    32,
+    48,
+    64,
+    96,
+    128,
+    192,
+    256,
+    384,
+    512,
+    768,
+    1024,
+    1536,
+    2048,
+    3072,
+    4096,
+    8192,
+    16384,
+    65536,
+]
 ADD_BATCH = 65_536
 
 
@@ -62,7 +100,7 @@ def add_vectors(index: faiss.Index, x: np.ndarray, gpu: bool, desc: str = "add")
         target = faiss.index_cpu_to_all_gpus(index)
     with tqdm(total=len(x), desc=desc, unit="vec", disable=len(x) < 4 * ADD_BATCH) as bar:
         for i in range(0, len(x), ADD_BATCH):
-            target.add(np.ascontiguousarray(x[i:i + ADD_BATCH]))
+            target.add(np.ascontiguousarray(x[i : i + ADD_BATCH]))
             bar.update(min(ADD_BATCH, len(x) - i))
     return faiss.index_gpu_to_cpu(target) if target is not index else index
 
@@ -96,13 +134,15 @@ def drop_self(found: np.ndarray, qids: np.ndarray | None, k: int) -> np.ndarray:
     out = np.full((len(found), k), -1, dtype=np.int64)
     for i, (row, q) in enumerate(zip(found, qids)):
         row = row[row != q][:k]
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     return out
 
 
-def tune(index: faiss.Index, choice: Choice, queries: np.ndarray, truth: np.ndarray, qids, k: int,
-         recall_target: float) -> tuple[int | None, float]:
+def tune(
+    index: faiss.Index, choice: Choice, queries: np.ndarray, truth: np.ndarray, qids, k: int, recall_target: float
+) -> tuple[int | None, float]:
     """Smallest efSearch/nprobe whose recall@k reaches the target (binary search on a grid)."""
+
     def recall(v):
         p, keep = make_params(index, v)
         _, found = index.search(queries, k + (qids is not None), params=p)
@@ -119,8 +159,13 @@ def tune(index: faiss.Index, choice: Choice, queries: np.ndarray, truth: np.ndar
     lo, hi = 0, len(grid) - 1
     cache[grid[hi]] = recall(grid[hi])
     if cache[grid[hi]] < recall_target:  # unreachable: settle for the best this index can do
-        log.warning("recall target %.3f not reached (best %.3f at %s=%d)", recall_target,
-                    cache[grid[hi]], choice.param, grid[hi])
+        log.warning(
+            "recall target %.3f not reached (best %.3f at %s=%d)",
+            recall_target,
+            cache[grid[hi]],
+            choice.param,
+            grid[hi],
+        )
         return grid[hi], cache[grid[hi]]
     while lo < hi:
         mid = (lo + hi) // 2
@@ -133,8 +178,17 @@ def tune(index: faiss.Index, choice: Choice, queries: np.ndarray, truth: np.ndar
     return v, cache.get(v) if v in cache else recall(v)
 
 
-def measure(index, x: np.ndarray, choice: Choice, k: int, recall_target: float, metric: str,
-            queries: np.ndarray | None, seed: int, n_queries: int = 1000) -> dict:
+def measure(
+    index,
+    x: np.ndarray,
+    choice: Choice,
+    k: int,
+    recall_target: float,
+    metric: str,
+    queries: np.ndarray | None,
+    seed: int,
+    n_queries: int = 1000,
+) -> dict:
     """Tune the search parameter, then measure recall@k and latency at it."""
     if queries is not None:  # held-out queries from the user (e.g. audio queries for a video index)
         qids = None
@@ -148,10 +202,16 @@ def measure(index, x: np.ndarray, choice: Choice, k: int, recall_target: float, 
     value, rec = tune(index, choice, queries, truth, qids, k, recall_target)
     p, keep = make_params(index, value)
     lat = latency_ms(lambda q, kk: index.search(q, kk, params=p), queries, k)
-    return {"search_param": choice.param, "search_value": value, "recall_at_k": float(rec), "k": k,
-            "recall_target": recall_target, "tuning_queries": int(len(queries)),
-            "tuning_query_source": "leave-one-out sample of the collection" if qids is not None else "--queries",
-            **{f"latency_{a}": b for a, b in lat.items()}}
+    return {
+        "search_param": choice.param,
+        "search_value": value,
+        "recall_at_k": float(rec),
+        "k": k,
+        "recall_target": recall_target,
+        "tuning_queries": int(len(queries)),
+        "tuning_query_source": "leave-one-out sample of the collection" if qids is not None else "--queries",
+        **{f"latency_{a}": b for a, b in lat.items()},
+    }
 
 
 def store_search_value(index: faiss.Index, param: str | None, value: int | None) -> None:
@@ -179,16 +239,35 @@ def _finish(tmp: Path, index: faiss.Index, meta: pd.DataFrame, manifest: dict) -
 def _base_manifest(emb: Embeddings, command: str) -> dict:
     m = {f: emb.manifest.get(f) for f in EMB_FIELDS}
     m["metric"] = m["metric"] or "ip"
-    m.update({"command": command, "avrep_version": __version__, "faiss_version": faiss.__version__,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "embeddings": str(emb.path.resolve())})
+    m.update(
+        {
+            "command": command,
+            "avrep_version": __version__,
+            "faiss_version": faiss.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "embeddings": str(emb.path.resolve()),
+        }
+    )
     return m
 
 
-def build_index(emb_dir: str | os.PathLike, out: str | os.PathLike, *, max_memory: str | int = "4GB",
-                latency_ms_target: float = 10.0, metric: str | None = None, recall_target: float = 0.95,
-                index_type: str = "auto", k: int = 10, overwrite: bool = False, device: str = "auto",
-                queries: np.ndarray | None = None, seed: int = 0, trained: str | None = None,
-                shard: tuple[int, int] = (0, 1)) -> dict:
+def build_index(
+    emb_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    max_memory: str | int = "4GB",
+    latency_ms_target: float = 10.0,
+    metric: str | None = None,
+    recall_target: float = 0.95,
+    index_type: str = "auto",
+    k: int = 10,
+    overwrite: bool = False,
+    device: str = "auto",
+    queries: np.ndarray | None = None,
+    seed: int = 0,
+    trained: str | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> dict:
     """Build an index folder at `out` from `emb_dir`; returns its manifest.
 
     `trained` (a folder from `train_quantizer`) + `shard` build shard i/N of a sharded IVF index."""
@@ -231,18 +310,36 @@ def build_index(emb_dir: str | os.PathLike, out: str | os.PathLike, *, max_memor
         stats = measure(index, x, choice, k, recall_target, metric, queries, seed)
         store_search_value(index, stats["search_param"], stats["search_value"])
         manifest = _base_manifest(emb, "avrep index build")
-        manifest.update({
-            "metric": metric, "factory": choice.factory, "choice_reason": choice.reason,
-            "index_kind": kind_of(index), "max_memory_bytes": mem, "estimated_bytes": choice.est_bytes,
-            "latency_target_ms": latency_ms_target, "latency_target_met": stats["latency_p99_ms"] <= latency_ms_target,
-            "device": "gpu" if gpu else "cpu", "seed": seed, "train_vectors": int(min(n, train_size(choice, n))),
-            "build_seconds": {"train": t_add - t_train, "add": t_tune - t_add, "tune": time.perf_counter() - t_tune,
-                              "total": time.perf_counter() - t0},
-            **stats,
-        })
+        manifest.update(
+            {
+                "metric": metric,
+                "factory": choice.factory,
+                "choice_reason": choice.reason,
+                "index_kind": kind_of(index),
+                "max_memory_bytes": mem,
+                "estimated_bytes": choice.est_bytes,
+                "latency_target_ms": latency_ms_target,
+                "latency_target_met": stats["latency_p99_ms"] <= latency_ms_target,
+                "device": "gpu" if gpu else "cpu",
+                "seed": seed,
+                "train_vectors": int(min(n, train_size(choice, n))),
+                "build_seconds": {
+                    "train": t_add - t_train,
+                    "add": t_tune - t_add,
+                    "tune": time.perf_counter() - t_tune,
+                    "total": time.perf_counter() - t0,
+                },
+                **stats,
+            }
+        )
         if trained is not None:
-            manifest.update({"shard": list(shard), "trained_sha256": qman["trained_sha256"],
-                             "trained": str(Path(trained).resolve())})
+            manifest.update(
+                {
+                    "shard": list(shard),
+                    "trained_sha256": qman["trained_sha256"],
+                    "trained": str(Path(trained).resolve()),
+                }
+            )
         if not manifest["latency_target_met"]:
             log.warning("p99 latency %.2f ms is above the %.1f ms target", stats["latency_p99_ms"], latency_ms_target)
         with temp_dir_for(out) as tmp:
@@ -251,8 +348,14 @@ def build_index(emb_dir: str | os.PathLike, out: str | os.PathLike, *, max_memor
     return manifest
 
 
-def add_to_index(emb_dir: str | os.PathLike, index_dir: str | os.PathLike, *, device: str = "auto",
-                 seed: int = 0, retune: bool = True) -> dict:
+def add_to_index(
+    emb_dir: str | os.PathLike,
+    index_dir: str | os.PathLike,
+    *,
+    device: str = "auto",
+    seed: int = 0,
+    retune: bool = True,
+) -> dict:
     """Append new embeddings to an existing index folder without a rebuild (atomic swap).
 
     Rows whose clip_id is already indexed are skipped, so re-adding a folder is harmless."""
@@ -280,13 +383,21 @@ def add_to_index(emb_dir: str | os.PathLike, index_dir: str | os.PathLike, *, de
             choice = Choice(man["factory"], man["search_param"], 0, man.get("choice_reason", ""))
             if kind_of(index) != "ivf":  # IVF codes are lossy: keep the tuned nprobe
                 xs = index.reconstruct_n(0, index.ntotal)
-                man.update(measure(index, xs, choice, man.get("k", 10), man.get("recall_target", 0.95),
-                                   man["metric"], None, seed))
+                man.update(
+                    measure(
+                        index, xs, choice, man.get("k", 10), man.get("recall_target", 0.95), man["metric"], None, seed
+                    )
+                )
                 store_search_value(index, man["search_param"], man["search_value"])
-        man.setdefault("adds", []).append({"embeddings": str(Path(emb_dir).resolve()), "added": n_new,
-                                           "skipped_existing": int(emb.n - n_new),
-                                           "seconds": time.perf_counter() - t0,
-                                           "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        man.setdefault("adds", []).append(
+            {
+                "embeddings": str(Path(emb_dir).resolve()),
+                "added": n_new,
+                "skipped_existing": int(emb.n - n_new),
+                "seconds": time.perf_counter() - t0,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        )
         with temp_dir_for(out) as tmp:
             _finish(tmp, index, meta, man)
             publish(tmp, out, replace=True)
@@ -305,9 +416,19 @@ def check_compatible(index_man: dict, emb_man: dict, emb_name: str, index_name: 
 
 # --- sharded builds (several machines, one trained quantizer) -------------------------------
 
-def train_quantizer(emb_dir: str | os.PathLike, out: str | os.PathLike, *, n_total: int | None = None,
-                    max_memory: str | int = "4GB", index_type: str = "auto", metric: str | None = None,
-                    overwrite: bool = False, seed: int = 0, device: str = "auto") -> dict:
+
+def train_quantizer(
+    emb_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    n_total: int | None = None,
+    max_memory: str | int = "4GB",
+    index_type: str = "auto",
+    metric: str | None = None,
+    overwrite: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict:
     """Train an empty IVF index on a sample of `emb_dir`, to be shared by every shard build."""
     emb = open_embeddings(emb_dir)
     n_total = int(n_total or emb.n)
@@ -328,8 +449,16 @@ def train_quantizer(emb_dir: str | os.PathLike, out: str | os.PathLike, *, n_tot
         clean_stale_temps(out)
         train_index(index, xt, use_gpu(device))
         man = _base_manifest(emb, "avrep index train-quantizer")
-        man.update({"metric": metric, "factory": choice.factory, "n_total": n_total, "train_vectors": len(xt),
-                    "train_seconds": time.perf_counter() - t0, "seed": seed})
+        man.update(
+            {
+                "metric": metric,
+                "factory": choice.factory,
+                "n_total": n_total,
+                "train_vectors": len(xt),
+                "train_seconds": time.perf_counter() - t0,
+                "seed": seed,
+            }
+        )
         with temp_dir_for(out) as tmp:
             faiss.write_index(index, str(tmp / "trained.faiss"))
             man["trained_sha256"] = sha256_file(tmp / "trained.faiss")
@@ -351,8 +480,9 @@ def load_trained(path: str | os.PathLike, emb_manifest: dict) -> tuple[faiss.Ind
         raise AvrepError(f"{f}: unreadable FAISS index ({str(e).splitlines()[0]})") from None
 
 
-def merge_shards(shard_dirs: list[str | os.PathLike], out: str | os.PathLike, *, ondisk: bool = False,
-                 overwrite: bool = False) -> dict:
+def merge_shards(
+    shard_dirs: list[str | os.PathLike], out: str | os.PathLike, *, ondisk: bool = False, overwrite: bool = False
+) -> dict:
     """Merge shard folders built on one trained quantizer, with FAISS's own tools.
 
     In memory: IndexIVF.merge_from (ids shifted by the rows before each shard). On disk
@@ -377,12 +507,18 @@ def merge_shards(shard_dirs: list[str | os.PathLike], out: str | os.PathLike, *,
     man = dict(shards[0][3])
     man.pop("shard", None)
     nprobe = max(int(s[3]["search_value"]) for s in shards)
-    man.update({"command": "avrep index merge", "shards": [str(s[4].resolve()) for s in shards],
-                "search_value": nprobe, "ondisk": ondisk,
-                "shard_recall_at_k": [s[3]["recall_at_k"] for s in shards],
-                "recall_at_k": min(s[3]["recall_at_k"] for s in shards),
-                "recall_note": "min over shards, each tuned on its own rows; nprobe = max over shards",
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    man.update(
+        {
+            "command": "avrep index merge",
+            "shards": [str(s[4].resolve()) for s in shards],
+            "search_value": nprobe,
+            "ondisk": ondisk,
+            "shard_recall_at_k": [s[3]["recall_at_k"] for s in shards],
+            "recall_at_k": min(s[3]["recall_at_k"] for s in shards),
+            "recall_note": "min over shards, each tuned on its own rows; nprobe = max over shards",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+    )
     with build_lock(out):
         if out.exists() and not overwrite:
             raise AvrepError(f"{out}: already exists (use --overwrite to replace it)")
@@ -411,4 +547,3 @@ def merge_shards(shard_dirs: list[str | os.PathLike], out: str | os.PathLike, *,
             _finish(tmp, merged, meta, man)
             publish(tmp, out, replace=overwrite)
     return man
-

@@ -5,6 +5,7 @@ exact `Flat` is kept far longer (autofaiss switches to HNSW at 1k vectors, where
 exact and sub-millisecond), and search parameters are tuned to the *smallest* value that reaches a
 recall target rather than the largest one a latency budget allows (see `avrep.index.build`).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,21 @@ from avrep.errors import AvrepError
 FLAT_MAX_VALUES = 4096 * 256
 HNSW_MAX_M = 32
 HNSW_MIN_M = 8
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30,
-          "GB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "T": 1 << 40,
+    "TB": 1 << 40,
+    "KIB": 1 << 10,
+    "MIB": 1 << 20,
+    "GIB": 1 << 30,
+}
 
 
 def parse_memory(spec: str | int | float) -> int:
@@ -118,8 +132,7 @@ def choose_index(n: int, d: int, max_memory: int, index_type: str = "auto") -> C
             est = estimate_bytes(fac, n, d)
             if est <= max_memory:
                 return Choice(fac, "nprobe", est, f"OPQ+IVF-PQ{pq}{' + SQ8 refine' if refine else ''} fits memory")
-    raise AvrepError(f"{n} vectors of dim {d} do not fit in {max_memory} bytes with any index "
-                     "(raise --max-memory)")
+    raise AvrepError(f"{n} vectors of dim {d} do not fit in {max_memory} bytes with any index (raise --max-memory)")
 
 
 def _forced(index_type: str, n: int, d: int) -> Choice:
@@ -136,5 +149,7 @@ def _forced(index_type: str, n: int, d: int) -> Choice:
         if re.search(r"IVF\d+(?:_HNSW\d+)?$", t):
             t += ",Flat"
         return Choice(t, "nprobe", estimate_bytes(t, n, d), "forced")
-    raise AvrepError(f"--index-type {index_type!r}: use auto, Flat, HNSW<M> or an IVF factory string "
-                     "(e.g. IVF1024,Flat or OPQ32_128,IVF4096,PQ32)")
+    raise AvrepError(
+        f"--index-type {index_type!r}: use auto, Flat, HNSW<M> or an IVF factory string "
+        "(e.g. IVF1024,Flat or OPQ32_128,IVF4096,PQ32)"
+    )

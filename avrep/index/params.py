@@ -1,5 +1,6 @@
 """Per-call FAISS search parameters (never mutate the shared index: that is what keeps search
 thread-safe) and the measurement helpers used by the tuner and the benchmark."""
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,7 @@ def kind_of(index: faiss.Index) -> str:
     return "flat"
 
 
-def make_params(index: faiss.Index, value: int | None, sel: faiss.IDSelector | None = None,
-                k_factor: float = 4.0):
+def make_params(index: faiss.Index, value: int | None, sel: faiss.IDSelector | None = None, k_factor: float = 4.0):
     """SearchParameters for `index` with efSearch/nprobe = value and an optional id selector.
 
     Returns (params, keepalive): SWIG does not own nested parameter objects, so the caller keeps
@@ -87,10 +87,14 @@ def latency_ms(search, queries: np.ndarray, k: int, n_single: int = 200) -> dict
     ts = np.empty(n_single)
     for i in range(n_single):
         t0 = time.perf_counter()
-        search(queries[i:i + 1], k)
+        search(queries[i : i + 1], k)
         ts[i] = time.perf_counter() - t0
     t0 = time.perf_counter()
     search(queries, k)
     batch = (time.perf_counter() - t0) / len(queries)
-    return {"p50_ms": float(np.percentile(ts, 50) * 1e3), "p99_ms": float(np.percentile(ts, 99) * 1e3),
-            "batch_ms_per_query": float(batch * 1e3), "batch_size": int(len(queries))}
+    return {
+        "p50_ms": float(np.percentile(ts, 50) * 1e3),
+        "p99_ms": float(np.percentile(ts, 99) * 1e3),
+        "batch_ms_per_query": float(batch * 1e3),
+        "batch_size": int(len(queries)),
+    }

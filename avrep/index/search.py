@@ -1,12 +1,13 @@
 """`avrep.Index`: open an index folder (validated) and search it, optionally filtered by metadata."""
+
 from __future__ import annotations
 
 import math
 import os
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import faiss
 import numpy as np
@@ -147,11 +148,10 @@ class Index:
         self._d = int(manifest["dim"])
         self._raw_search = index.search  # the tuned efSearch/nprobe is stored in the index itself
         inner = faiss.downcast_index(index)
-        self._hnsw_storage = (faiss.downcast_index(inner.storage)
-                              if isinstance(inner, faiss.IndexHNSW) else None)
+        self._hnsw_storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else None
 
     @classmethod
-    def open(cls, path: str | os.PathLike, mmap: bool = False) -> "Index":
+    def open(cls, path: str | os.PathLike, mmap: bool = False) -> Index:
         """Open and validate an index folder (manifest, metadata rows, dimensions)."""
         index, meta, man = open_index_files(Path(path), mmap=mmap)
         return cls(Path(path), index, meta, man)
@@ -187,8 +187,10 @@ class Index:
         mask = np.ones(len(self.metadata), dtype=bool)
         for col, vals in cond.items():
             if col not in self.metadata.columns:
-                raise AvrepError(f"--where {col}=...: no column {col!r} in {self.path / META_FILE} "
-                                 f"(columns: {', '.join(map(str, self.metadata.columns))})")
+                raise AvrepError(
+                    f"--where {col}=...: no column {col!r} in {self.path / META_FILE} "
+                    f"(columns: {', '.join(map(str, self.metadata.columns))})"
+                )
             s = self.metadata[col]
             mask &= s.astype(str).isin([str(v) for v in vals]).to_numpy()
         ids = np.flatnonzero(mask).astype(np.int64)
@@ -240,9 +242,16 @@ class Index:
         q = queries
         # Fast path (the common case, kept to a few attribute checks: it is the whole overhead over
         # raw FAISS). The float32 sum is NaN/inf when any element is (or overflows: also garbage).
-        if (where is None and type(q) is np.ndarray and q.dtype == _F32 and q.ndim == 2
-                and q.shape[1] == self._d and q.flags.c_contiguous and k >= 1
-                and math.isfinite(_reduce(q, axis=None))):
+        if (
+            where is None
+            and type(q) is np.ndarray
+            and q.dtype == _F32
+            and q.ndim == 2
+            and q.shape[1] == self._d
+            and q.flags.c_contiguous
+            and k >= 1
+            and math.isfinite(_reduce(q, axis=None))
+        ):
             d, i = self._raw_search(q, k)
         else:
             d, i = self.search_arrays(queries, k, where)
@@ -269,14 +278,19 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
     try:
         from avrep.embed import Embedder
     except ImportError as e:
-        raise AvrepError(f"audio/video queries need avrep.embed (the Embedder), which is not available ({e}); "
-                         "query with --vector/--batch embeddings instead") from None
+        raise AvrepError(
+            f"audio/video queries need avrep.embed (the Embedder), which is not available ({e}); "
+            "query with --vector/--batch embeddings instead"
+        ) from None
     emb = Embedder.from_checkpoint(ckpt, device=device)
     if manifest.get("modality") == "identity" and video is None:
         raise AvrepError(f"{where}: an identity index needs a --video (face) query")
     kind = manifest.get("kind") or "word"  # a sync index needs sync queries: same map, other modality
-    vec = emb.embed_audio(audio, kind=kind) if audio is not None else (
-        emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video, kind=kind))
+    vec = (
+        emb.embed_audio(audio, kind=kind)
+        if audio is not None
+        else (emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video, kind=kind))
+    )
     vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
     if vec.shape[1] != manifest["dim"]:
         raise AvrepError(f"{ckpt}: embeds to dim {vec.shape[1]} but the index {where} has dim {manifest['dim']}")

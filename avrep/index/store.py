@@ -1,4 +1,5 @@
 """Embedding folders in, index folders out: reading, validation, locking and atomic folder writes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,9 +9,9 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ class Embeddings:
     def dim(self) -> int:
         return int(self.manifest["dim"])
 
-    def select(self, shard: int, nshards: int) -> "Embeddings":
+    def select(self, shard: int, nshards: int) -> Embeddings:
         """Files shard::nshards (shard i of N builds from its own files)."""
         keep = list(range(shard, len(self.files), nshards))
         return Embeddings(self.path, self.manifest, [self.files[i] for i in keep], [self.counts[i] for i in keep])
@@ -69,7 +70,7 @@ class Embeddings:
         out = np.empty((self.n, self.dim), dtype=np.float32)
         row = 0
         for (ef, _), c in zip(self.files, self.counts):
-            out[row:row + c] = np.load(ef, mmap_mode="r")
+            out[row : row + c] = np.load(ef, mmap_mode="r")
             row += c
         if not np.isfinite(out).all():
             raise AvrepError(f"{self.path}: embeddings contain NaN or inf")
@@ -126,6 +127,7 @@ def open_embeddings(path: str | os.PathLike) -> Embeddings:
 
 
 # --- locking and atomic folders -------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def build_lock(target: Path) -> Iterator[None]:

@@ -1,4 +1,5 @@
 """Write talking-face clips: H.264 video + AAC audio in mp4, through PyAV."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,9 @@ def write_mp4(
                 as_.layout = "mono"
                 as_.thread_count = 1
             for i in range(t):
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i, : vs.height, : vs.width]), format="rgb24")
+                vf = av.VideoFrame.from_ndarray(
+                    np.ascontiguousarray(frames[i, : vs.height, : vs.width]), format="rgb24"
+                )
                 vf.pts = i
                 vf.time_base = Fraction(1, fps)
                 for pkt in vs.encode(vf):
@@ -68,8 +71,16 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAM
         sf.write(str(tmp), np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
 
 
-def transcode(src: str | os.PathLike, dst: str | os.PathLike, *, vcodec: str = "mpeg1video", acodec: str = "mp2",
-              container: str | None = "mpeg", sample_rate: int = 44100, bitrate: int = 2_000_000) -> str:
+def transcode(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    vcodec: str = "mpeg1video",
+    acodec: str = "mp2",
+    container: str | None = "mpeg",
+    sample_rate: int = 44100,
+    bitrate: int = 2_000_000,
+) -> str:
     """Re-encode a clip into another container/codec with every frame at its own presentation time.
 
     Used to make MPEG-1 program streams (GRID's original format) from mp4s, and test media in other
@@ -112,7 +123,7 @@ def transcode(src: str | os.PathLike, dst: str | os.PathLike, *, vcodec: str = "
                 pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
                 step = as_.codec_context.frame_size or 1152
                 for j in range(0, len(pcm), step):
-                    af = av.AudioFrame.from_ndarray(pcm[None, j:j + step].copy(), format="s16", layout="mono")
+                    af = av.AudioFrame.from_ndarray(pcm[None, j : j + step].copy(), format="s16", layout="mono")
                     af.sample_rate = sample_rate
                     af.pts = j
                     af.time_base = Fraction(1, sample_rate)

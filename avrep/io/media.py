@@ -5,6 +5,7 @@ Every failure becomes a one-line `MediaError` naming the file and the reason, so
 it and single-file commands can print it. Limits on duration and pixel count refuse decompression
 bombs before anything large is allocated.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,9 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             vs = next((s for s in c.streams if s.type == "video"), None)
             as_ = next((s for s in c.streams if s.type == "audio"), None)
             dur = float(c.duration) / 1e6 if c.duration else 0.0
-            info = MediaInfo(path=p, duration=dur, has_video=vs is not None, has_audio=as_ is not None,
-                             container=c.format.name or "")
+            info = MediaInfo(
+                path=p, duration=dur, has_video=vs is not None, has_audio=as_ is not None, container=c.format.name or ""
+            )
             if vs is not None:
                 info.video_start = video_origin(vs)
                 cc = vs.codec_context
@@ -110,8 +112,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 def check_limits(info: MediaInfo, max_duration: float = MAX_DURATION, max_pixels: int = MAX_PIXELS) -> None:
     """Refuse media too long or too large to decode safely (decompression bombs)."""
     if info.has_video and info.width * info.height > max_pixels:
-        raise MediaError(
-            f"{info.path}: resolution {info.width}x{info.height} exceeds --max-pixels {max_pixels}")
+        raise MediaError(f"{info.path}: resolution {info.width}x{info.height} exceeds --max-pixels {max_pixels}")
     if info.duration > max_duration:
         raise MediaError(f"{info.path}: duration {info.duration:.1f}s exceeds --max-duration {max_duration:g}s")
 
@@ -199,9 +200,16 @@ class _FrameSampler:
         return self.k >= self.end
 
 
-def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_duration: float = MAX_DURATION,
-               max_pixels: int = MAX_PIXELS, max_side: int = DECODE_MAX_SIDE,
-               info: MediaInfo | None = None) -> Video:
+def read_video(
+    path: str | os.PathLike,
+    start: int = 0,
+    end: int = -1,
+    *,
+    max_duration: float = MAX_DURATION,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int = DECODE_MAX_SIDE,
+    info: MediaInfo | None = None,
+) -> Video:
     """Decode frames [start, end) (25 fps indices; end=-1: to the end) as RGB uint8.
 
     Every frame is placed by its presentation timestamp (PyAV), whatever the container and rate:
@@ -217,7 +225,9 @@ def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_du
     if info.width <= 0 or info.height <= 0:
         raise MediaError(f"{info.path}: video stream has no frame size")
     if min(info.width, info.height) < MIN_SIDE:
-        raise MediaError(f"{info.path}: resolution {info.width}x{info.height} is too small (minimum {MIN_SIDE} px a side)")
+        raise MediaError(
+            f"{info.path}: resolution {info.width}x{info.height} is too small (minimum {MIN_SIDE} px a side)"
+        )
     dw, dh = _decode_size(info.width, info.height, max_side)
     size = {} if dw < 0 else {"width": dw, "height": dh}
     stop = 1 << 62 if end is None or end < 0 else int(end)
@@ -256,8 +266,13 @@ def read_video(path: str | os.PathLike, start: int = 0, end: int = -1, *, max_du
     return Video(frames=np.ascontiguousarray(frames), scale=float(scale), info=info)
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, *, max_duration: float = MAX_DURATION,
-               info: MediaInfo | None = None) -> np.ndarray:
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    max_duration: float = MAX_DURATION,
+    info: MediaInfo | None = None,
+) -> np.ndarray:
     """Decode the first audio stream, downmixed to mono and resampled, as float32 in [-1, 1].
 
     The waveform starts at the video's start time (leading samples are cut or zero-padded) so that
@@ -314,8 +329,14 @@ def fit_audio(wav: np.ndarray, n_frames: int, samples_per_frame: int = SAMPLES_P
     return np.concatenate([wav, np.zeros(n - wav.size, np.float32)])
 
 
-def read_av(path: str | os.PathLike, *, max_duration: float = MAX_DURATION, max_pixels: int = MAX_PIXELS,
-            max_side: int = DECODE_MAX_SIDE, require_audio: bool = True) -> tuple[Video, np.ndarray]:
+def read_av(
+    path: str | os.PathLike,
+    *,
+    max_duration: float = MAX_DURATION,
+    max_pixels: int = MAX_PIXELS,
+    max_side: int = DECODE_MAX_SIDE,
+    require_audio: bool = True,
+) -> tuple[Video, np.ndarray]:
     """Frames at 25 fps and audio (16 kHz mono) trimmed/padded to 640 samples per frame."""
     info = probe(path)
     if not info.has_video:
@@ -325,4 +346,3 @@ def read_av(path: str | os.PathLike, *, max_duration: float = MAX_DURATION, max_
     video = read_video(path, info=info, max_duration=max_duration, max_pixels=max_pixels, max_side=max_side)
     wav = read_audio(path, info=info, max_duration=max_duration) if info.has_audio else np.zeros(0, np.float32)
     return video, fit_audio(wav, len(video.frames))
-

@@ -14,6 +14,7 @@ the shipped preset's value: `pool` (added with attention pooling) defaults to me
 every shipped preset says `"pool": "attn"`; `specaug` defaults to off; a generator's `mouth_head`
 defaults to none.
 """
+
 from __future__ import annotations
 
 import copy
@@ -131,8 +132,9 @@ def _stages(label: str, dot: str, channels: list[int], blocks: list[int] | None 
     _positive(label, dot + "channels", *channels)
     if blocks is not None:
         if len(blocks) != len(channels):
-            raise ConfigError(f"{label}: {dot + 'blocks'!r} needs one entry per channels entry "
-                              f"({len(channels)}), got {blocks!r}")
+            raise ConfigError(
+                f"{label}: {dot + 'blocks'!r} needs one entry per channels entry ({len(channels)}), got {blocks!r}"
+            )
         _positive(label, dot + "blocks", *blocks)
 
 
@@ -394,7 +396,7 @@ def list_configs(kind: str = "davs") -> list[str]:
     _check_kind(kind)
     names = sorted(_registry())
     if kind == "generator":
-        return [n[len(GENERATOR_PREFIX):] for n in names if n.startswith(GENERATOR_PREFIX)]
+        return [n[len(GENERATOR_PREFIX) :] for n in names if n.startswith(GENERATOR_PREFIX)]
     return [n for n in names if not n.startswith(GENERATOR_PREFIX)]
 
 
@@ -440,8 +442,10 @@ def load_config(name_or_path: str | Path | dict[str, Any], kind: str = "davs", *
             cfg = _read_json_config(p, what)
         else:
             path_hint = "or give a path to a .json config" if kind == "davs" else "or give a .json path"
-            raise AvrepError(f"unknown {what} config {str(name_or_path)!r}; choose one of "
-                             f"{', '.join(list_configs(kind))} {path_hint}")
+            raise AvrepError(
+                f"unknown {what} config {str(name_or_path)!r}; choose one of "
+                f"{', '.join(list_configs(kind))} {path_hint}"
+            )
     return merge_config(cfg, overrides)
 
 
@@ -466,7 +470,23 @@ def generator_config(cfg: dict[str, Any] | GeneratorConfig, label: str | None = 
 
 assert all(is_dataclass(c) for c in (DAVSConfig, GeneratorConfig))
 
-__all__ = ["AudioConfig", "DAVSConfig", "DAVSLossConfig", "GeneratorConfig", "GeneratorLossConfig",
-           "IdentityConfig", "MouthHeadConfig", "SpecAugConfig", "SpeechConfig", "TemporalConfig", "VideoConfig",
-           "CONFIG_DIR", "list_configs", "load_config", "merge_config", "config_label", "davs_config",
-           "generator_config"]
+__all__ = [
+    "AudioConfig",
+    "DAVSConfig",
+    "DAVSLossConfig",
+    "GeneratorConfig",
+    "GeneratorLossConfig",
+    "IdentityConfig",
+    "MouthHeadConfig",
+    "SpecAugConfig",
+    "SpeechConfig",
+    "TemporalConfig",
+    "VideoConfig",
+    "CONFIG_DIR",
+    "list_configs",
+    "load_config",
+    "merge_config",
+    "config_label",
+    "davs_config",
+    "generator_config",
+]

@@ -14,6 +14,7 @@ embeddings is (clip cosine + 4 x mean per-frame cosine) / 5, so among the clips 
 whose lips move with the audio wins. On held-out synthetic and GRID val splits this lifts A->V R@1 at
 1:300-480 from 0.34 / 0.61 (word) to 0.95 / 0.82; weight 4 and 32 dims were chosen there (val, not test).
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,7 +72,7 @@ class DAVS(nn.Module):
     def sync_dim(self) -> int:
         return int(self.cfg.embed_dim + self.cfg.frames * self.sync_proj.shape[1])
 
-    def to_channels_last(self) -> "DAVS":
+    def to_channels_last(self) -> DAVS:
         """channels_last for the 2-D conv trunks (faster convs on GPU); 3-D front-end stays as is."""
         for m in (self.video.trunk, self.identity.stem, self.identity.trunk):
             m.to(memory_format=torch.channels_last)

@@ -4,6 +4,7 @@ All encoders take raw model inputs (uint8 pixels / float waveform) and normalise
 cannot get preprocessing wrong. Word encoders return per-frame features [B, T, H] (pre-projection);
 the projection to the shared space lives in `avrep.models.heads`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -72,10 +73,16 @@ class TemporalConvNet(nn.Module):
         self.blocks = nn.ModuleList()
         for i in range(layers):
             d = 2**i
-            self.blocks.append(nn.Sequential(
-                nn.Conv1d(hidden, hidden, kernel, padding=d * (kernel - 1) // 2, dilation=d),
-                nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden)))
+            self.blocks.append(
+                nn.Sequential(
+                    nn.Conv1d(hidden, hidden, kernel, padding=d * (kernel - 1) // 2, dilation=d),
+                    nn.BatchNorm1d(hidden),
+                    nn.ReLU(inplace=True),
+                    nn.Dropout(dropout),
+                    nn.Conv1d(hidden, hidden, 1),
+                    nn.BatchNorm1d(hidden),
+                )
+            )
         self.out_dim = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C] -> [B, T, H]
@@ -88,8 +95,9 @@ class TemporalConvNet(nn.Module):
 class BiGRU(nn.Module):
     def __init__(self, cin: int, hidden: int, layers: int = 2, dropout: float = 0.1) -> None:
         super().__init__()
-        self.gru = nn.GRU(cin, hidden // 2, layers, batch_first=True, bidirectional=True,
-                          dropout=dropout if layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            cin, hidden // 2, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.out_dim = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,8 +128,10 @@ class VideoWordEncoder(nn.Module):
         fc = c.frontend_channels
         self.frontend = nn.Sequential(
             nn.Conv3d(1, fc, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False),
-            nn.BatchNorm3d(fc), nn.ReLU(inplace=True),
-            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+            nn.BatchNorm3d(fc),
+            nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        )
         self.trunk = ResNet2D(fc, c.channels, c.blocks, c.norm)
         self.temporal = make_temporal(c.temporal, self.trunk.out_dim)
         self.out_dim = self.temporal.out_dim
@@ -138,7 +148,7 @@ class VideoWordEncoder(nn.Module):
         h, w = x.shape[-2:]
         if h > self.crop or w > self.crop:  # 96x96 store ROIs: take the centre crop
             t, l = (h - self.crop) // 2, (w - self.crop) // 2
-            x = x[..., t:t + self.crop, l:l + self.crop]
+            x = x[..., t : t + self.crop, l : l + self.crop]
         x = (x - MOUTH_MEAN) / MOUTH_STD
         if self.scale > 1:
             x = F.avg_pool2d(x, self.scale)
@@ -170,8 +180,9 @@ class LogMelFrontend(nn.Module):
 
             self.shared = LogMel(n_mels=n_mels)  # attribute name fixed: checkpoints hold its buffers
         except Exception as e:  # e.g. torchaudio missing or broken
-            raise AvrepError(f"cannot build the audio front-end avrep.features.LogMel(n_mels={n_mels}): "
-                             f"{type(e).__name__}: {e}") from e
+            raise AvrepError(
+                f"cannot build the audio front-end avrep.features.LogMel(n_mels={n_mels}): {type(e).__name__}: {e}"
+            ) from e
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         n_out = wave.shape[-1] // AUDIO_HOP
@@ -217,8 +228,11 @@ class AudioWordEncoder(nn.Module):
         c = self.frontend.n_mels
         for i, co in enumerate(ch):
             stride = 2 if i < 2 else 1
-            layers += [nn.Conv1d(c, co, 5 if i < 2 else 3, stride, 2 if i < 2 else 1, bias=False),
-                       nn.BatchNorm1d(co), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv1d(c, co, 5 if i < 2 else 3, stride, 2 if i < 2 else 1, bias=False),
+                nn.BatchNorm1d(co),
+                nn.ReLU(inplace=True),
+            ]
             c = co
         self.convs = nn.Sequential(*layers)
         self.temporal = make_temporal(ac.temporal, c)
@@ -251,8 +265,9 @@ class IdentityEncoder(nn.Module):
         c = IdentityConfig.from_dict(cfg, "identity config")
         c0 = c.channels[0]
         self.scale = c.input_scale
-        self.stem = nn.Sequential(nn.Conv2d(3, c0, 7, 2, 3, bias=False), nn.BatchNorm2d(c0),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, c0, 7, 2, 3, bias=False), nn.BatchNorm2d(c0), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        )
         self.trunk = ResNet2D(c0, c.channels, c.blocks, c.norm)
         self.proj = nn.Linear(self.trunk.out_dim, c.dim)
         self.register_buffer("mean", torch.tensor(FACE_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -274,5 +289,12 @@ def count_parameters(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-__all__ = ["VideoWordEncoder", "AudioWordEncoder", "IdentityEncoder", "LogMelFrontend", "count_parameters",
-           "SAMPLES_PER_FRAME", "FEATS_PER_FRAME"]
+__all__ = [
+    "VideoWordEncoder",
+    "AudioWordEncoder",
+    "IdentityEncoder",
+    "LogMelFrontend",
+    "count_parameters",
+    "SAMPLES_PER_FRAME",
+    "FEATS_PER_FRAME",
+]

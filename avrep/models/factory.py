@@ -3,6 +3,7 @@
 The shipped configs, their loading and the typed defaults live in `avrep.models.config`; this module
 builds models from them.
 """
+
 from __future__ import annotations
 
 from typing import Any

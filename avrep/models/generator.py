@@ -16,6 +16,7 @@ another size are resized inside.
 
 `create_generator(name_or_path, **overrides)` reads avrep/models/configs/gen_<name>.json.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,14 @@ import torch.nn.functional as F
 
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE  # aligned face crop / mouth ROI sides of the feature store
 from avrep.errors import AvrepError
-from avrep.models.config import CONFIG_DIR  # noqa: F401  (re-exported)
-from avrep.models.config import GeneratorConfig, config_label, generator_config, list_configs, load_config
+from avrep.models.config import (
+    CONFIG_DIR,  # noqa: F401  (re-exported)
+    GeneratorConfig,
+    config_label,
+    generator_config,
+    list_configs,
+    load_config,
+)
 
 MASK_FROM = 0.5  # rows >= MASK_FROM * S are hidden in the pose input (mouth, jaw)
 
@@ -45,7 +52,7 @@ def get_generator_config(name_or_path: str | dict[str, Any], **overrides: Any) -
     return load_config(name_or_path, "generator", **overrides)
 
 
-def create_generator(name_or_path: str | dict[str, Any], **overrides: Any) -> "TalkingFaceGenerator":
+def create_generator(name_or_path: str | dict[str, Any], **overrides: Any) -> TalkingFaceGenerator:
     """Build a generator; unknown keys and bad values raise ConfigError (an AvrepError) naming the key."""
     cfg = get_generator_config(name_or_path, **overrides)
     generator_config(cfg, config_label(cfg, name_or_path, "generator"))  # validate, naming the config
@@ -107,7 +114,7 @@ class SpeechContext(nn.Module):
 def mask_lower(x: torch.Tensor, frac: float = MASK_FROM) -> torch.Tensor:
     """Hide the lower face (rows >= frac * H) with mid grey: the pose input never shows the mouth."""
     y = x.clone()
-    y[..., int(round(frac * x.shape[-2])):, :] = 0.5
+    y[..., int(round(frac * x.shape[-2])) :, :] = 0.5
     return y
 
 
@@ -191,8 +198,12 @@ class TalkingFaceGenerator(nn.Module):
             self.register_buffer("mouth_mask", mouth_box_mask(c0, self.size, 0.24, 0.17), persistent=False)
             hw, hh = 0.28 * self.size, 0.2 * self.size
             cx, cy = float(c0[0, 0]) * self.size / FACE_SIZE, float(c0[0, 1]) * self.size / FACE_SIZE
-            self.mouth_rect = (max(0, int(cy - hh)), min(self.size, int(cy + hh)),
-                               max(0, int(cx - hw)), min(self.size, int(cx + hw)))
+            self.mouth_rect = (
+                max(0, int(cy - hh)),
+                min(self.size, int(cy + hh)),
+                max(0, int(cx - hw)),
+                min(self.size, int(cx + hw)),
+            )
         self.own_audio = None
         if cfg.speech.source == "own":
             from avrep.models.encoders import AudioWordEncoder
@@ -206,7 +217,9 @@ class TalkingFaceGenerator(nn.Module):
         if x.shape[-1] == self.size and x.shape[-2] == self.size:
             return x
         mode = "area" if x.shape[-1] > self.size else "bilinear"
-        return F.interpolate(x, size=(self.size, self.size), mode=mode, **({} if mode == "area" else {"align_corners": False}))
+        return F.interpolate(
+            x, size=(self.size, self.size), mode=mode, **({} if mode == "area" else {"align_corners": False})
+        )
 
     def speech_features(self, wave: torch.Tensor) -> torch.Tensor:
         """Own audio encoder: waveform [B, T*640] -> L2-normalised [B, T, speech_dim]."""
@@ -214,8 +227,9 @@ class TalkingFaceGenerator(nn.Module):
             raise AvrepError("this generator takes speech features from a DAVS model (no own audio encoder)")
         return F.normalize(self.own_proj(self.own_audio(wave)), dim=-1)
 
-    def encode_reference(self, ref: torch.Tensor, pose: torch.Tensor | None = None
-                         ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def encode_reference(
+        self, ref: torch.Tensor, pose: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         """(skips, bottleneck map, identity feature) for images [N,3,H,W]; pose defaults to ref."""
         ref = self.resize(to_unit(ref))
         pose = ref if pose is None else self.resize(to_unit(pose))
@@ -232,8 +246,9 @@ class TalkingFaceGenerator(nn.Module):
         """Per-frame conditioning [B, T, C] from speech features [B, T, D] (window-blendable)."""
         return self.speech(speech.float())
 
-    def decode(self, skips: list[torch.Tensor], h: torch.Tensor, ident: torch.Tensor, cond: torch.Tensor,
-               base: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self, skips: list[torch.Tensor], h: torch.Tensor, ident: torch.Tensor, cond: torch.Tensor, base: torch.Tensor
+    ) -> torch.Tensor:
         """Decode N frames: encoder outputs for N images, cond [N, C], blend base [N,3,S,S] in [0,1]
         (`blend_base(ref, pose)`)."""
         c = self.cond_mix(torch.cat([cond, ident], -1))
@@ -253,8 +268,13 @@ class TalkingFaceGenerator(nn.Module):
             y = (y + r * self.mouth_mask).clamp(0, 1)
         return y
 
-    def forward(self, ref: torch.Tensor, speech: torch.Tensor | None = None, pose: torch.Tensor | None = None,
-                wave: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        ref: torch.Tensor,
+        speech: torch.Tensor | None = None,
+        pose: torch.Tensor | None = None,
+        wave: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if speech is None:  # own audio encoder inside forward, so DDP sees every trained parameter
             if wave is None:
                 raise ValueError("give speech features or a waveform")
@@ -290,7 +310,7 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lower = x[..., x.shape[-2] // 2:, :]
+        lower = x[..., x.shape[-2] // 2 :, :]
         return self.net(lower * 2 - 1)
 
 
@@ -328,6 +348,16 @@ def default_mouth_centre() -> np.ndarray:
     return np.array([(c[0] - FACE_BOX[0]) * s, (c[1] - FACE_BOX[1]) * s], np.float32)
 
 
-__all__ = ["TalkingFaceGenerator", "PatchDiscriminator", "create_generator", "get_generator_config",
-           "list_generators", "face_to_mouth_roi", "default_mouth_centre", "mask_lower", "to_unit", "blend_base",
-           "mouth_box_mask"]
+__all__ = [
+    "TalkingFaceGenerator",
+    "PatchDiscriminator",
+    "create_generator",
+    "get_generator_config",
+    "list_generators",
+    "face_to_mouth_roi",
+    "default_mouth_centre",
+    "mask_lower",
+    "to_unit",
+    "blend_base",
+    "mouth_box_mask",
+]

@@ -5,6 +5,7 @@ train on detached features; the encoders are pushed against them through `forwar
 evaluates the same head with detached parameters (the paper's alternating scheme folded into one
 backward pass), or through gradient reversal (`grad_reverse`).
 """
+
 from __future__ import annotations
 
 import torch

@@ -3,6 +3,7 @@
 Weights come only through the one safe loader, `avrep.security.load_safetensors` (never a pickle);
 configs are JSON read through `avrep.security`. Nothing here needs the training package.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,10 @@ def resolve_generator_dir(path: str | Path) -> Path:
     if (p / "generator" / "generator.json").exists():
         return p / "generator"
     if (p / "vocab.json").exists() and (p / "model.safetensors").exists():
-        raise AvrepError(f"{p}: is a DAVS encoder run without a generator; train one with "
-                         f"`avrep train-generator --davs {p} --data STORE --out {p}/generator`")
+        raise AvrepError(
+            f"{p}: is a DAVS encoder run without a generator; train one with "
+            f"`avrep train-generator --davs {p} --data STORE --out {p}/generator`"
+        )
     raise AvrepError(f"{p}: not a generator run (no generator.json)")
 
 

@@ -5,6 +5,7 @@ vocab.json, card.json), as face-recognition-models ships dlib's, so nothing is d
 given no `--checkpoint` (and no $AVREP_CHECKPOINT) uses it and says so on stderr. Its model card is
 docs/model_card.md; `benchmarks/pretrained.py` reproduces it from ../shared/data with a fixed seed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,9 +54,13 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, quiet: bool = Fa
         return p
     d = pretrained_dir()
     if d is None:
-        raise AvrepError("no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT "
-                         "(this install has no shipped pretrained model)")
+        raise AvrepError(
+            "no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT "
+            "(this install has no shipped pretrained model)"
+        )
     if not quiet:
-        print(f"avrep: no --checkpoint given: using the shipped pretrained model {d.name} "
-              f"(docs/model_card.md)", file=sys.stderr)
+        print(
+            f"avrep: no --checkpoint given: using the shipped pretrained model {d.name} (docs/model_card.md)",
+            file=sys.stderr,
+        )
     return d

@@ -11,6 +11,7 @@ The goals are not the library's: they come from a goals table, the `lipread` blo
 `benchmarks/goals.json` in a source checkout (the table the benchmarks record with their results) or a
 JSON file the caller passes (`avrep report --goals FILE`); without one, metrics are shown without goals.
 """
+
 from __future__ import annotations
 
 import base64
@@ -114,17 +115,37 @@ def _word_rows(lr: dict[str, Any], ceiling: float | None, goals: Goals) -> list[
     k = goals.get("video_top1_over_ceiling")
     if ceiling and k is not None:
         g = k * ceiling
-        rows.append(_row("video word top-1", v, f">= {g:.3f} ({k:g} x ceiling {ceiling:.3f})",
-                         v is not None and v >= g, f"= {v / ceiling:.2f} x ceiling" if v is not None else ""))
+        rows.append(
+            _row(
+                "video word top-1",
+                v,
+                f">= {g:.3f} ({k:g} x ceiling {ceiling:.3f})",
+                v is not None and v >= g,
+                f"= {v / ceiling:.2f} x ceiling" if v is not None else "",
+            )
+        )
     elif ceiling:
         rows.append(_row("video word top-1", v, None, None, f"= {v / ceiling:.2f} x ceiling" if v is not None else ""))
     else:
-        rows.append(_row("video word top-1", v, f"{k:g} x homophene ceiling" if k is not None else None, None,
-                         "no ceiling known for this vocabulary"))
+        rows.append(
+            _row(
+                "video word top-1",
+                v,
+                f"{k:g} x homophene ceiling" if k is not None else None,
+                None,
+                "no ceiling known for this vocabulary",
+            )
+        )
     rows.append(_row("video word top-5", (lr.get("video") or {}).get("top5")))
     ga = goals.get("audio_top1")
-    rows.append(_row("audio word top-1", a, f">= {ga:g}" if ga is not None else None,
-                     (a is not None and a >= ga) if ga is not None else None))
+    rows.append(
+        _row(
+            "audio word top-1",
+            a,
+            f">= {ga:g}" if ga is not None else None,
+            (a is not None and a >= ga) if ga is not None else None,
+        )
+    )
     rows.append(_row("fused word top-1", f, ">= video", f is not None and v is not None and f >= v))
     if lr.get("chance_top1"):
         rows.append(_row("chance (top-1)", lr["chance_top1"]))
@@ -136,8 +157,10 @@ def _retrieval_rows(rt: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
     rows = []
     g, gallery = goals.get("a2v_R@1"), int(goals.get("a2v_gallery", 0))  # 0: the goal names no gallery
     a2v, a2v_s = rt.get("a2v") or {}, rt.get("a2v_sync") or {}
-    for name, r, judged in (("audio->video R@1 (sync embedding)", a2v_s, True),
-                            ("audio->video R@1 (word embedding)", a2v, not a2v_s)):
+    for name, r, judged in (
+        ("audio->video R@1 (sync embedding)", a2v_s, True),
+        ("audio->video R@1 (word embedding)", a2v, not a2v_s),
+    ):
         if not r:
             continue
         n = r.get("N")
@@ -149,8 +172,9 @@ def _retrieval_rows(rt: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
             rows.append(_row(name, r.get("R@1"), None, None, note))
         else:
             rows.append(_row(name, r.get("R@1"), "", None, note + "; same-word clips are its neighbours by design"))
-        rows.append(_row(name.replace("R@1", "R@5 / median rank"),
-                         f"{r.get('R@5', 0):.3f} / {r.get('median_rank', 0):g}"))
+        rows.append(
+            _row(name.replace("R@1", "R@5 / median rank"), f"{r.get('R@5', 0):.3f} / {r.get('median_rank', 0):g}")
+        )
     v2a = rt.get("v2a") or {}
     if v2a:
         rows.append(_row("video->audio R@1", v2a.get("R@1")))
@@ -161,16 +185,21 @@ def _probe_rows(pr: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
     """Disentanglement probes: near chance (within the goal's margin) where the features should not tell."""
     rows = []
     margin = goals.get("probe_margin")
-    for key, want_low in (("speaker_from_word_features", True), ("word_from_identity_features", True),
-                          ("word_from_word_features", False), ("speaker_from_identity_features", False)):
+    for key, want_low in (
+        ("speaker_from_word_features", True),
+        ("word_from_identity_features", True),
+        ("word_from_word_features", False),
+        ("speaker_from_identity_features", False),
+    ):
         p = pr.get(key)
         if not p or p.get("accuracy") is None:
             continue
         acc, ch = p["accuracy"], p["chance"]
         name = f"probe: {key.replace('_', ' ')}"
         if want_low and margin is not None:
-            rows.append(_row(name, acc, f"<= chance + {margin:.2f} ({ch + margin:.3f})", acc <= ch + margin,
-                             f"chance {ch:.3f}"))
+            rows.append(
+                _row(name, acc, f"<= chance + {margin:.2f} ({ch + margin:.3f})", acc <= ch + margin, f"chance {ch:.3f}")
+            )
         elif want_low:
             rows.append(_row(name, acc, None, None, f"chance {ch:.3f}"))
         else:
@@ -185,15 +214,21 @@ def goal_rows(res: dict[str, Any], ceiling: float | None, goals: Goals | None = 
         goals = load_goals()[0]
     lr = res.get("lipread", {})
     ceiling = lr.get("homophene_ceiling", ceiling)
-    return (_word_rows(lr, ceiling, goals) + _retrieval_rows(res.get("retrieval", {}), goals)
-            + _probe_rows(res.get("probes") or {}, goals))
+    return (
+        _word_rows(lr, ceiling, goals)
+        + _retrieval_rows(res.get("retrieval", {}), goals)
+        + _probe_rows(res.get("probes") or {}, goals)
+    )
 
 
 def _bar_goals(goals: Goals, ceiling: float | None) -> dict[str, float | None]:
     """Goal marks for the metrics bar chart, by metric name."""
     k = goals.get("video_top1_over_ceiling")
-    return {"video word top-1": k * ceiling if ceiling and k is not None else None,
-            "audio word top-1": goals.get("audio_top1"), "audio->video R@1 (sync embedding)": goals.get("a2v_R@1")}
+    return {
+        "video word top-1": k * ceiling if ceiling and k is not None else None,
+        "audio word top-1": goals.get("audio_top1"),
+        "audio->video R@1 (sync embedding)": goals.get("a2v_R@1"),
+    }
 
 
 def _img(data: bytes, alt: str, width: str = "100%", mime: str = "png") -> str:
@@ -208,12 +243,14 @@ def _not_available(reason: str | None) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    out = ['<table><tr><th>metric</th><th>value</th><th>goal</th><th></th><th>note</th></tr>']
+    out = ["<table><tr><th>metric</th><th>value</th><th>goal</th><th></th><th>note</th></tr>"]
     for r in rows:
         met = r["met"]
         mark = "" if met is None else ('<span class="ok">met</span>' if met else '<span class="no">not met</span>')
-        out.append(f"<tr><td>{html.escape(r['metric'])}</td><td class=num>{_fmt(r['value'])}</td>"
-                   f"<td>{_fmt(r['goal'])}</td><td>{mark}</td><td>{_fmt(r['note'] or None)}</td></tr>")
+        out.append(
+            f"<tr><td>{html.escape(r['metric'])}</td><td class=num>{_fmt(r['value'])}</td>"
+            f"<td>{_fmt(r['goal'])}</td><td>{mark}</td><td>{_fmt(r['note'] or None)}</td></tr>"
+        )
     out.append("</table>")
     return "\n".join(out)
 
@@ -226,8 +263,18 @@ def _mouth_u8(m: Any) -> np.ndarray:
     return m
 
 
-def data_sections(run: Path, data: str, split: str, *, max_points: int = 800, n_queries: int = 6, k: int = 5,
-                  seed: int = 0, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+def data_sections(
+    run: Path,
+    data: str,
+    split: str,
+    *,
+    max_points: int = 800,
+    n_queries: int = 6,
+    k: int = 5,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
     """Embeddings of `data`'s split -> t-SNE PNGs, retrieval-example PNG and logits for a confusion matrix."""
     import torch
     from torch.utils.data import Subset
@@ -271,11 +318,18 @@ def data_sections(run: Path, data: str, split: str, *, max_points: int = 800, n_
         hits = []
         for j in order:
             mj = _mouth_u8(ds[int(idx[j])]["mouth"])
-            hits.append({"word": words[int(y[j])] if 0 <= y[j] < len(words) else "?", "mouth": mj[len(mj) // 2],
-                         "correct_clip": bool(j == i), "correct_word": bool(y[j] == y[i]),
-                         "score": float(sim[i, j])})
-        rows.append({"query_word": words[int(y[i])] if 0 <= y[i] < len(words) else "?",
-                     "query_mouth": mq[sel], "hits": hits})
+            hits.append(
+                {
+                    "word": words[int(y[j])] if 0 <= y[j] < len(words) else "?",
+                    "mouth": mj[len(mj) // 2],
+                    "correct_clip": bool(j == i),
+                    "correct_word": bool(y[j] == y[i]),
+                    "score": float(sim[i, j]),
+                }
+            )
+        rows.append(
+            {"query_word": words[int(y[i])] if 0 <= y[i] < len(words) else "?", "query_mouth": mq[sel], "hits": hits}
+        )
     if rows:
         out["retrieval_png"] = plots.retrieval_examples(rows)
         out["retrieval_rank1_own"] = float(np.mean([r["hits"][0]["correct_clip"] for r in rows]))
@@ -315,10 +369,19 @@ figure{margin:0.8em 0}figcaption{color:#555;font-size:0.9em}
 """
 
 
-def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, data: str | None = None,
-                 split: str | None = None, images: list[str | os.PathLike] | None = None, max_points: int = 800,
-                 device: str = "auto", seed: int = 0, progress: bool = False,
-                 goals: str | os.PathLike | dict[str, Any] | None = None) -> Path:
+def build_report(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    data: str | None = None,
+    split: str | None = None,
+    images: list[str | os.PathLike] | None = None,
+    max_points: int = 800,
+    device: str = "auto",
+    seed: int = 0,
+    progress: bool = False,
+    goals: str | os.PathLike | dict[str, Any] | None = None,
+) -> Path:
     """Write the HTML report for a run; returns its path (default RUN/report.html).
 
     `goals`: a goals JSON file or mapping (see `load_goals`); default the checkout's benchmarks/goals.json."""
@@ -343,16 +406,20 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     parts = [f"<h1>{html.escape(title)}</h1>", _summary(config, words, log)]
     parts += _metrics_section(evals, log, ceiling, *load_goals(goals))
     parts += _curves_section(log)
-    ds_out, ds_err = _data_or_reason(run, data, split, max_points=max_points, device=device, seed=seed,
-                                     progress=progress)
+    ds_out, ds_err = _data_or_reason(
+        run, data, split, max_points=max_points, device=device, seed=seed, progress=progress
+    )
     used: set[str] = set()
     parts += _confusion_section(run, primary, primary_name, ds_out, ds_err, words, used)
     parts += _tsne_section(ds_out, ds_err, data, split)
     parts += _retrieval_section(ds_out, ds_err)
     parts += _strips_section(find_images(run, images, used))
-    doc = ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
-           + "\n".join(parts) + "\n</body></html>\n")
+    doc = (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
     atomic_write_bytes(out, doc.encode("utf-8"))
     return out
 
@@ -361,14 +428,21 @@ def _summary(config: dict[str, Any], words: list[str], log: list[dict[str, Any]]
     """The line under the title: model config, vocabulary size, training data, epochs, seed, date."""
     mcfg = config.get("model", {})
     tcfg = config.get("train", {})
-    return (f"<p class=muted>model config <b>{html.escape(str(mcfg.get('name', 'custom')))}</b>, "
-            f"{len(words)} words, trained on <code>{html.escape(str(tcfg.get('data', '?')))}</code> for "
-            f"{len(log)} epochs (seed {tcfg.get('seed', '?')}); made {time.strftime('%Y-%m-%d %H:%M')}."
-            "</p>")
+    return (
+        f"<p class=muted>model config <b>{html.escape(str(mcfg.get('name', 'custom')))}</b>, "
+        f"{len(words)} words, trained on <code>{html.escape(str(tcfg.get('data', '?')))}</code> for "
+        f"{len(log)} epochs (seed {tcfg.get('seed', '?')}); made {time.strftime('%Y-%m-%d %H:%M')}."
+        "</p>"
+    )
 
 
-def _metrics_section(evals: dict[str, dict[str, Any]], log: list[dict[str, Any]], ceiling: float | None,
-                     goals: Goals, goals_from: str | None) -> list[str]:
+def _metrics_section(
+    evals: dict[str, dict[str, Any]],
+    log: list[dict[str, Any]],
+    ceiling: float | None,
+    goals: Goals,
+    goals_from: str | None,
+) -> list[str]:
     """Metrics vs goals: a table and a bar chart per eval JSON (else the last validation record)."""
     from avrep.report import plots
 
@@ -376,24 +450,41 @@ def _metrics_section(evals: dict[str, dict[str, Any]], log: list[dict[str, Any]]
     if goals_from:
         parts.append(f"<p class=muted>Goals from <code>{html.escape(goals_from)}</code>.</p>")
     else:
-        parts.append("<p class=muted>No goals table (benchmarks/goals.json of a source checkout, or "
-                     "<code>--goals FILE</code>): metrics are shown without goals.</p>")
+        parts.append(
+            "<p class=muted>No goals table (benchmarks/goals.json of a source checkout, or "
+            "<code>--goals FILE</code>): metrics are shown without goals.</p>"
+        )
     if not evals:
-        parts.append("<p class=muted>No evaluation JSON in the run dir: run <code>avrep eval RUN --data STORE"
-                     "</code> first. Showing the last validation record of training instead.</p>")
+        parts.append(
+            "<p class=muted>No evaluation JSON in the run dir: run <code>avrep eval RUN --data STORE"
+            "</code> first. Showing the last validation record of training instead.</p>"
+        )
         if log:
             last = log[-1]
             parts.append(_table([_row(k, v) for k, v in last.items() if k.startswith("val_")]))
     for name, res in evals.items():
         ceil = (res.get("lipread") or {}).get("homophene_ceiling", ceiling)
-        parts.append(f"<h3>{html.escape(name)}: <code>{html.escape(str(res.get('data', '?')))}</code>, split "
-                     f"<b>{html.escape(str(res.get('split', '?')))}</b>, n = {(res.get('lipread') or {}).get('n', '?')}"
-                     + (f", homophene ceiling {ceil:.3f}" if ceil else "") + "</h3>")
+        parts.append(
+            f"<h3>{html.escape(name)}: <code>{html.escape(str(res.get('data', '?')))}</code>, split "
+            f"<b>{html.escape(str(res.get('split', '?')))}</b>, n = {(res.get('lipread') or {}).get('n', '?')}"
+            + (f", homophene ceiling {ceil:.3f}" if ceil else "")
+            + "</h3>"
+        )
         rows = goal_rows(res, ceil, goals)
         parts.append(_table(rows))
-        vals = {r["metric"]: float(r["value"]) for r in rows if isinstance(r["value"], float)
-                and r["metric"] in ("video word top-1", "audio word top-1", "fused word top-1",
-                                    "audio->video R@1 (sync embedding)", "audio->video R@1 (word embedding)")}
+        vals = {
+            r["metric"]: float(r["value"])
+            for r in rows
+            if isinstance(r["value"], float)
+            and r["metric"]
+            in (
+                "video word top-1",
+                "audio word top-1",
+                "fused word top-1",
+                "audio->video R@1 (sync embedding)",
+                "audio->video R@1 (word embedding)",
+            )
+        }
         if ceil:
             vals["homophene ceiling"] = float(ceil)
         if vals:
@@ -408,8 +499,10 @@ def _curves_section(log: list[dict[str, Any]]) -> list[str]:
 
     parts = ["<h2>Training curves</h2>"]
     if log:
-        parts.append(f"<figure>{_img(plots.training_curves(log), 'training curves')}<figcaption>losses per epoch "
-                     "(log scale) and train/validation accuracies from log.jsonl</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(plots.training_curves(log), 'training curves')}<figcaption>losses per epoch "
+            "(log scale) and train/validation accuracies from log.jsonl</figcaption></figure>"
+        )
     else:
         parts.append("<p class=muted>No log.jsonl in the run dir.</p>")
     return parts
@@ -425,9 +518,15 @@ def _data_or_reason(run: Path, data: str | None, split: str, **kw: Any) -> tuple
         return None, str(e)
 
 
-def _confusion_section(run: Path, primary: dict[str, Any] | None, primary_name: str | None,
-                       ds_out: dict[str, Any] | None, ds_err: str | None, words: list[str],
-                       used: set[str]) -> list[str]:
+def _confusion_section(
+    run: Path,
+    primary: dict[str, Any] | None,
+    primary_name: str | None,
+    ds_out: dict[str, Any] | None,
+    ds_err: str | None,
+    words: list[str],
+    used: set[str],
+) -> list[str]:
     """Video confusion matrix: the eval's own PNG (added to `used`), else one made from the store's logits."""
     from avrep.report import plots
 
@@ -435,16 +534,17 @@ def _confusion_section(run: Path, primary: dict[str, Any] | None, primary_name: 
     cpng = (primary or {}).get("confusion_png")
     if cpng and (run / cpng).exists():
         used.add(cpng)
-        parts.append(f"<figure>{_img((run / cpng).read_bytes(), 'confusion matrix')}<figcaption>from "
-                     f"{html.escape(primary_name or '')}; rows = true word, row-normalised</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img((run / cpng).read_bytes(), 'confusion matrix')}<figcaption>from "
+            f"{html.escape(primary_name or '')}; rows = true word, row-normalised</figcaption></figure>"
+        )
     elif ds_out is not None:
         from avrep.eval.lipread import confusion
 
         y = ds_out["word_id"]
         keep = (y >= 0) & (y < len(words))
         cm = confusion(ds_out["logits_video"][keep].argmax(1), y[keep], len(words))
-        parts.append(f"<figure>{_img(plots.confusion(cm, words, 'video confusion'), 'confusion matrix')}"
-                     "</figure>")
+        parts.append(f"<figure>{_img(plots.confusion(cm, words, 'video confusion'), 'confusion matrix')}</figure>")
     else:
         parts.append(_not_available(ds_err))
     return parts
@@ -454,9 +554,11 @@ def _tsne_section(ds_out: dict[str, Any] | None, ds_err: str | None, data: str |
     """t-SNE of word and identity embeddings."""
     parts = ["<h2>Disentanglement made visible: t-SNE</h2>"]
     if ds_out and "tsne_word" in ds_out:
-        parts.append(f"<p>{ds_out['n']} clips of <code>{html.escape(str(data))}</code> ({html.escape(split)}). "
-                     "Word embeddings should cluster by word and mix identities; identity embeddings the "
-                     "reverse.</p>")
+        parts.append(
+            f"<p>{ds_out['n']} clips of <code>{html.escape(str(data))}</code> ({html.escape(split)}). "
+            "Word embeddings should cluster by word and mix identities; identity embeddings the "
+            "reverse.</p>"
+        )
         parts.append(f"<figure>{_img(ds_out['tsne_word'], 't-SNE of word embeddings')}</figure>")
         parts.append(f"<figure>{_img(ds_out['tsne_identity'], 't-SNE of identity embeddings')}</figure>")
     else:
@@ -468,10 +570,12 @@ def _retrieval_section(ds_out: dict[str, Any] | None, ds_err: str | None) -> lis
     """Audio->video retrieval examples with mouth-ROI thumbnails."""
     parts = ["<h2>Retrieval examples</h2>"]
     if ds_out and "retrieval_png" in ds_out:
-        parts.append(f"<figure>{_img(ds_out['retrieval_png'], 'retrieval examples')}<figcaption>audio queries "
-                     f"against the video sync embeddings of {ds_out['n']} clips (the clip in sync should come "
-                     "first, same-word clips next); mouth ROIs (88x88 centre crop)."
-                     "</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(ds_out['retrieval_png'], 'retrieval examples')}<figcaption>audio queries "
+            f"against the video sync embeddings of {ds_out['n']} clips (the clip in sync should come "
+            "first, same-word clips next); mouth ROIs (88x88 centre crop)."
+            "</figcaption></figure>"
+        )
     else:
         parts.append(_not_available(ds_err))
     return parts
@@ -482,11 +586,14 @@ def _strips_section(imgs: list[Path]) -> list[str]:
     parts = ["<h2>Generated frame strips</h2>"]
     for p in imgs:
         mime = "jpeg" if p.suffix.lower() in (".jpg", ".jpeg") else "png"
-        parts.append(f"<figure>{_img(p.read_bytes(), p.name, mime=mime)}"
-                     f"<figcaption>{html.escape(str(p))}</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(p.read_bytes(), p.name, mime=mime)}<figcaption>{html.escape(str(p))}</figcaption></figure>"
+        )
     if not imgs:
-        parts.append("<p class=muted>None found (generator strips are picked up from the run dir, or pass "
-                     "<code>--images DIR</code>).</p>")
+        parts.append(
+            "<p class=muted>None found (generator strips are picked up from the run dir, or pass "
+            "<code>--images DIR</code>).</p>"
+        )
     return parts
 
 

@@ -1,7 +1,9 @@
 """Figures for `avrep report`, each returned as PNG bytes (matplotlib Agg; nothing touches a display)."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +23,19 @@ def training_curves(log: list[dict[str, Any]]) -> bytes:
     a1.set_yscale("log")
     a1.set_title("training losses")
     a1.legend(fontsize=7, ncol=2)
-    acc_keys = [k for k in ("train_video_acc", "train_audio_acc", "val_video_acc", "val_audio_acc",
-                            "val_fused_acc", "val_a2v_R@1", "val_a2v_sync_R@1") if any(k in r for r in log)]
+    acc_keys = [
+        k
+        for k in (
+            "train_video_acc",
+            "train_audio_acc",
+            "val_video_acc",
+            "val_audio_acc",
+            "val_fused_acc",
+            "val_a2v_R@1",
+            "val_a2v_sync_R@1",
+        )
+        if any(k in r for r in log)
+    ]
     for k in acc_keys:
         a2.plot(ep, [r.get(k, np.nan) for r in log], label=k, ls="--" if k.startswith("train") else "-")
     a2.set_ylim(0, 1.02)
@@ -39,8 +52,9 @@ def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
     n = len(x)
     perp = float(max(2.0, min(30.0, (n - 1) / 3.0)))
-    return TSNE(n_components=2, perplexity=perp, metric="cosine", init="pca", random_state=seed,
-                max_iter=750).fit_transform(np.asarray(x, np.float32))
+    return TSNE(
+        n_components=2, perplexity=perp, metric="cosine", init="pca", random_state=seed, max_iter=750
+    ).fit_transform(np.asarray(x, np.float32))
 
 
 def _colours(labels: np.ndarray):
@@ -61,11 +75,18 @@ def tsne_panels(xy: np.ndarray, word: np.ndarray, speaker: np.ndarray, words: Se
         ax.set_xticks([])
         ax.set_yticks([])
         if name == "word" and n <= 20:  # label each word's cluster at its median point
-            for i, w in enumerate(u):
+            for w in u:
                 m = np.asarray(lab) == w
                 mx, my = np.median(xy[m], axis=0)
-                ax.text(mx, my, words[int(w)] if 0 <= int(w) < len(words) else str(w), fontsize=8,
-                        ha="center", weight="bold", bbox=dict(fc="white", alpha=0.6, lw=0, pad=1))
+                ax.text(
+                    mx,
+                    my,
+                    words[int(w)] if 0 <= int(w) < len(words) else str(w),
+                    fontsize=8,
+                    ha="center",
+                    weight="bold",
+                    bbox=dict(fc="white", alpha=0.6, lw=0, pad=1),
+                )
     fig.tight_layout()
     return png_bytes(fig)
 
@@ -102,8 +123,11 @@ def retrieval_examples(rows: list[dict[str, Any]]) -> bytes:
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("audio -> video retrieval: the query's own mouth frames, then the top hits "
-                 "(green = same word, * = the query's own clip)", fontsize=9)
+    fig.suptitle(
+        "audio -> video retrieval: the query's own mouth frames, then the top hits "
+        "(green = same word, * = the query's own clip)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return png_bytes(fig)
 

@@ -5,6 +5,7 @@ mouth follows the phoneme events, 29 frames at 25 fps with the word centred, 16 
 Splits are disjoint in identity and in voice. Every clip is a pure function of (seed, clip index),
 so runs are deterministic, parallel and resumable.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,7 +96,11 @@ def _split_of(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n_train = n - n_val - n_test
     if n_train < 1:
         raise AvrepError(f"need at least 3 identities/voices to make disjoint splits, got {n}")
-    return {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train : n_train + n_val]), "test": np.sort(perm[n_train + n_val :])}
+    return {
+        "train": np.sort(perm[:n_train]),
+        "val": np.sort(perm[n_train : n_train + n_val]),
+        "test": np.sort(perm[n_train + n_val :]),
+    }
 
 
 def plan(cfg: SynthConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -138,8 +143,12 @@ def plan(cfg: SynthConfig) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             )
     i, n_sh = cfg.shard
     specs = [s for s in specs if s["index"] % n_sh == i]
-    info = {"words": words, "voices": voices, "identity_split": {k: v.tolist() for k, v in id_split.items()},
-            "voice_split": {k: v.tolist() for k, v in voice_split.items()}}
+    info = {
+        "words": words,
+        "voices": voices,
+        "identity_split": {k: v.tolist() for k, v in id_split.items()},
+        "voice_split": {k: v.tolist() for k, v in voice_split.items()},
+    }
     return specs, info
 
 
@@ -168,10 +177,23 @@ def render_arrays(spec: dict[str, Any], cfg: SynthConfig, voices: list[str]) -> 
     rng = np.random.default_rng(spec["clip_seed"])
     if cfg.snr_db is not None:
         audio = add_noise(audio, cfg.snr_db, rng)
-    track = articulation_track(sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start, voice=voice)
-    frames, lms = render_sequence(Identity.sample(cfg.seed * 100003 + spec["identity_id"]), track, spec["clip_seed"], size=cfg.size)
-    return {"frames": frames, "landmarks": lms.astype(np.float32), "audio": audio, "voice": voice, "text": text,
-            "start": start, "w0": w0, "w1": w1, "phonemes": sp.phonemes}
+    track = articulation_track(
+        sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start, voice=voice
+    )
+    frames, lms = render_sequence(
+        Identity.sample(cfg.seed * 100003 + spec["identity_id"]), track, spec["clip_seed"], size=cfg.size
+    )
+    return {
+        "frames": frames,
+        "landmarks": lms.astype(np.float32),
+        "audio": audio,
+        "voice": voice,
+        "text": text,
+        "start": start,
+        "w0": w0,
+        "w1": w1,
+        "phonemes": sp.phonemes,
+    }
 
 
 def render_clip(spec: dict[str, Any], cfg: SynthConfig, voices: list[str], out_dir: Path) -> dict[str, Any]:
@@ -269,7 +291,9 @@ def _prepare_out(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
         raise AvrepError(f"{out}: cannot write output directory ({e.strerror})") from None
 
 
-def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+def generate(
+    cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwrite: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Generate (or resume) a corpus; returns a summary dict. Failed clips are listed, not fatal."""
     from tqdm import tqdm
 
@@ -283,7 +307,9 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwri
     todo = [s for s in specs if s["clip_id"] not in done]
     failures: dict[str, str] = {}
     t0 = time.time()
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"synth {cfg.preset}", unit="clip", disable=not progress)
+    bar = tqdm(
+        total=len(specs), initial=len(specs) - len(todo), desc=f"synth {cfg.preset}", unit="clip", disable=not progress
+    )
     chunks = _chunks(todo, 12)
     if workers <= 1:
         _init_worker(cfg, info["voices"], str(out))
@@ -294,8 +320,9 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwri
                     failures[cid] = err
                 bar.update(1)
     elif todo:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                 initargs=(cfg, info["voices"], str(out))) as ex:
+        with ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(cfg, info["voices"], str(out))
+        ) as ex:
             futs = [ex.submit(_work_chunk, c) for c in chunks]
             for f in as_completed(futs):
                 for cid, _, err in f.result():
@@ -314,17 +341,33 @@ def generate(cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwri
     df = pd.DataFrame(rows)
     atomic_write_parquet(out / "manifest.parquet", df)
     if failures:
-        atomic_write_parquet(out / "failures.parquet", pd.DataFrame({"clip_id": list(failures), "reason": list(failures.values())}))
+        atomic_write_parquet(
+            out / "failures.parquet", pd.DataFrame({"clip_id": list(failures), "reason": list(failures.values())})
+        )
     elif (out / "failures.parquet").exists():
         (out / "failures.parquet").unlink()  # a resumed run fixed them
     vocab = vocabulary_info(info["words"])
     atomic_write_json(out / "vocab.json", vocab)
     p = cfg.resolved()
-    write_manifest_json(out, "avrep synth", config=_state(cfg), preset=asdict(p), voices=info["voices"],
-                        identity_split=info["identity_split"], voice_split=info["voice_split"],
-                        n_clips=len(df), n_failures=len(failures))
-    return {"out": str(out), "n_clips": len(df), "n_rendered": len(todo) - len(failures), "failures": failures,
-            "seconds": elapsed, "clips_per_s": (len(todo) / elapsed) if todo and elapsed > 0 else None}
+    write_manifest_json(
+        out,
+        "avrep synth",
+        config=_state(cfg),
+        preset=asdict(p),
+        voices=info["voices"],
+        identity_split=info["identity_split"],
+        voice_split=info["voice_split"],
+        n_clips=len(df),
+        n_failures=len(failures),
+    )
+    return {
+        "out": str(out),
+        "n_clips": len(df),
+        "n_rendered": len(todo) - len(failures),
+        "failures": failures,
+        "seconds": elapsed,
+        "clips_per_s": (len(todo) / elapsed) if todo and elapsed > 0 else None,
+    }
 
 
 def vocabulary_info(words: list[str]) -> dict[str, Any]:
@@ -344,12 +387,26 @@ def corpus_stats(out: str | os.PathLike) -> dict[str, Any]:
     if not mf.exists():
         raise AvrepError(f"{out}: not a synthetic corpus (no manifest.parquet)")
     df = pd.read_parquet(mf)
-    vocab = load_json_object(out / "vocab.json") if (out / "vocab.json").exists() else vocabulary_info(sorted(df.word.unique()))
-    per_split = {s: {"clips": int((df.split == s).sum()), "identities": int(df[df.split == s].identity_id.nunique()),
-                     "voices": int(df[df.split == s].voice_id.nunique())} for s in SPLITS}
+    vocab = (
+        load_json_object(out / "vocab.json")
+        if (out / "vocab.json").exists()
+        else vocabulary_info(sorted(df.word.unique()))
+    )
+    per_split = {
+        s: {
+            "clips": int((df.split == s).sum()),
+            "identities": int(df[df.split == s].identity_id.nunique()),
+            "voices": int(df[df.split == s].voice_id.nunique()),
+        }
+        for s in SPLITS
+    }
     return {
-        "clips": len(df), "words": len(vocab["words"]), "identities": int(df.identity_id.nunique()),
-        "voices": int(df.voice_id.nunique()), "splits": per_split,
-        "homophene_groups": vocab["homophene_groups"], "visual_ceiling": vocab["ceiling"],
+        "clips": len(df),
+        "words": len(vocab["words"]),
+        "identities": int(df.identity_id.nunique()),
+        "voices": int(df.voice_id.nunique()),
+        "splits": per_split,
+        "homophene_groups": vocab["homophene_groups"],
+        "visual_ceiling": vocab["ceiling"],
         "failures": int(len(pd.read_parquet(out / "failures.parquet"))) if (out / "failures.parquet").exists() else 0,
     }

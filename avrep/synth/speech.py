@@ -8,6 +8,7 @@ default) and convert every event position with the same ratio.
 espeak keeps global state and is not thread-safe, so every call holds one process-wide lock;
 the library is initialised once per process (corpus workers are processes).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,10 +31,26 @@ espeakINITIALIZE_DONT_EXIT = 0x8000
 espeakCHARS_UTF8 = 1
 POS_CHARACTER = 1
 espeakRATE, espeakVOLUME, espeakPITCH, espeakRANGE, espeakPUNCTUATION, espeakCAPITALS, espeakWORDGAP = (
-    1, 2, 3, 4, 5, 6, 7)
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 EE_OK = 0
-(EVENT_LIST_TERMINATED, EVENT_WORD, EVENT_SENTENCE, EVENT_MARK, EVENT_PLAY, EVENT_END,
- EVENT_MSG_TERMINATED, EVENT_PHONEME, EVENT_SAMPLERATE) = range(9)
+(
+    EVENT_LIST_TERMINATED,
+    EVENT_WORD,
+    EVENT_SENTENCE,
+    EVENT_MARK,
+    EVENT_PLAY,
+    EVENT_END,
+    EVENT_MSG_TERMINATED,
+    EVENT_PHONEME,
+    EVENT_SAMPLERATE,
+) = range(9)
 
 ESPEAK_SAMPLE_RATE = 22050  # espeak-ng's native output rate; checked against espeak_Initialize
 
@@ -57,8 +74,7 @@ class _Event(ctypes.Structure):
     ]
 
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                  ctypes.POINTER(_Event))
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 
 # English language voices shipped in espeak-ng-data/lang/gmw, and voice variants from voices/!v
 # (two male, two female, each with its own pitch and formant scaling).
@@ -116,15 +132,26 @@ class _Engine:
         lib.espeak_SetVoiceByName.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.POINTER(ctypes.c_uint),
-                                     ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
+        ]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
         self._libc = ctypes.CDLL(None)  # espeak also draws noise from libc rand()
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
-                                     espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT)
+        rate = lib.espeak_Initialize(
+            AUDIO_OUTPUT_SYNCHRONOUS,
+            0,
+            data_path.encode(),
+            espeakINITIALIZE_PHONEME_EVENTS | espeakINITIALIZE_DONT_EXIT,
+        )
         if rate != ESPEAK_SAMPLE_RATE:
             raise AvrepError(f"{data_path}: espeak-ng initialisation failed (returned {rate})")
         self.lib = lib
@@ -156,9 +183,15 @@ class _Engine:
         if self.lib.espeak_SetVoiceByName(f"{language}+{variant}".encode()) != EE_OK:
             raise AvrepError(f"unknown espeak voice {voice!r} (see avrep.synth.speech.list_voices())")
         # Set every parameter on every call so earlier calls cannot leak into this one.
-        for param, value in ((espeakRATE, rate), (espeakPITCH, pitch), (espeakRANGE, pitch_range),
-                             (espeakVOLUME, 100), (espeakWORDGAP, 0), (espeakPUNCTUATION, 0),
-                             (espeakCAPITALS, 0)):
+        for param, value in (
+            (espeakRATE, rate),
+            (espeakPITCH, pitch),
+            (espeakRANGE, pitch_range),
+            (espeakVOLUME, 100),
+            (espeakWORDGAP, 0),
+            (espeakPUNCTUATION, 0),
+            (espeakCAPITALS, 0),
+        ):
             self.lib.espeak_SetParameter(param, value, 0)
         # Both noise sources are reseeded per call: the same arguments give the same samples.
         self.lib.espeak_ng_SetRandSeed(seed)
@@ -194,7 +227,8 @@ def _overlay_data_dir(data: Path) -> Path:
         text = entry.read_text(encoding="utf-8", errors="replace")
         (out / "voices" / "!v" / entry.name).write_text(text.rstrip("\n") + _DETERMINISM_LINES)
     (out / "voices" / "!v" / NEUTRAL_VARIANT).write_text(
-        f"language variant\nname {NEUTRAL_VARIANT}" + _DETERMINISM_LINES)
+        f"language variant\nname {NEUTRAL_VARIANT}" + _DETERMINISM_LINES
+    )
     return out
 
 
@@ -243,7 +277,7 @@ def _decode_phoneme(raw: bytes) -> str:
 
 def _word_text(text: str, pos: int) -> str:
     """The written word at 1-based character `pos`: its whitespace token without outer punctuation."""
-    token = text[pos - 1:].split(None, 1)[0] if pos >= 1 and text[pos - 1:].strip() else ""
+    token = text[pos - 1 :].split(None, 1)[0] if pos >= 1 and text[pos - 1 :].strip() else ""
     return token.strip(string.punctuation + "\u201c\u201d\u2018\u2019")
 
 
@@ -253,8 +287,15 @@ def _silent_run_start(silent: np.ndarray, lo: int, hi: int) -> int:
     return lo + int(loud[-1]) + 1 if loud.size else lo
 
 
-def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_rate: int = SAMPLE_RATE,
-               pitch_range: int = 50, seed: int = 0) -> Speech:
+def synthesize(
+    text: str,
+    voice: str,
+    rate: int = 175,
+    pitch: int = 50,
+    sample_rate: int = SAMPLE_RATE,
+    pitch_range: int = 50,
+    seed: int = 0,
+) -> Speech:
     """Speak `text` with espeak-ng voice `voice` (e.g. "en-us+m1"); words/phonemes in output samples.
 
     rate: words per minute (80-450); pitch, pitch_range: 0-99 (espeak's scale, 50 = voice default).
@@ -284,8 +325,15 @@ def synthesize(text: str, voice: str, rate: int = 175, pitch: int = 50, sample_r
         np.clip(audio, -1.0, 1.0, out=audio)
     ratio = sample_rate / ESPEAK_SAMPLE_RATE
     phonemes, words, word_phonemes = _timings(raw, events, text, ratio, len(audio))
-    return Speech(audio=audio, sample_rate=sample_rate, words=words, phonemes=phonemes, voice=voice,
-                  text=text, word_phonemes=word_phonemes)
+    return Speech(
+        audio=audio,
+        sample_rate=sample_rate,
+        words=words,
+        phonemes=phonemes,
+        voice=voice,
+        text=text,
+        word_phonemes=word_phonemes,
+    )
 
 
 def _timings(raw: np.ndarray, events: list, text: str, ratio: float, n_out: int):
@@ -322,8 +370,7 @@ def _timings(raw: np.ndarray, events: list, text: str, ratio: float, n_out: int)
     for i in range(1, len(ph)):
         if closure[i] is not None:
             bound.append(closure[i])
-        elif (closure[i - 1] is not None and ph[i - 1][0][:1] in _VOICELESS_INITIALS
-              and ph[i][2] == ph[i - 1][2]):
+        elif closure[i - 1] is not None and ph[i - 1][0][:1] in _VOICELESS_INITIALS and ph[i][2] == ph[i - 1][2]:
             bound.append(ev[i - 1])  # the previous stop's aspiration starts this phoneme
         else:
             bound.append(ev[i])

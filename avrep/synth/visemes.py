@@ -24,11 +24,12 @@ Diphthongs map to the sequence of their parts (aI -> open, close_front; oU -> ro
 rounded_close), so their mouth motion is rendered and counted as two shapes. Stress marks are
 stripped by `avrep.synth.speech` before phonemes reach this module.
 """
+
 from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -36,8 +37,19 @@ from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.errors import AvrepError
 
 VISEMES: tuple[str, ...] = (
-    "sil", "bilabial", "labiodental", "dental", "alveolar", "postalveolar", "velar",
-    "approximant", "open", "mid", "close_front", "rounded_open", "rounded_close",
+    "sil",
+    "bilabial",
+    "labiodental",
+    "dental",
+    "alveolar",
+    "postalveolar",
+    "velar",
+    "approximant",
+    "open",
+    "mid",
+    "close_front",
+    "rounded_open",
+    "rounded_close",
 )
 VISEME_INDEX = {v: i for i, v in enumerate(VISEMES)}
 
@@ -53,26 +65,76 @@ PHONEME_VISEMES: dict[str, tuple[str, ...]] = {
     # dentals (th; Caribbean t[/d[ are dental stops)
     **{p: ("dental",) for p in ("T", "D", "t[", "d[")},
     # alveolars: stops, flap, nasal, lateral, sibilants and syllabic l/n
-    **{p: ("alveolar",) for p in ("t", "d", "t#", "t2", "d#", "n", "n-", "n.", "l", "l-", "l/",
-                                  "l/2", "l/3", "l#", "L", "@L", "s", "z", "z#", "z/2", "R",
-                                  "R2", "R3", "r.", "s.", "z.")},
+    **{
+        p: ("alveolar",)
+        for p in (
+            "t",
+            "d",
+            "t#",
+            "t2",
+            "d#",
+            "n",
+            "n-",
+            "n.",
+            "l",
+            "l-",
+            "l/",
+            "l/2",
+            "l/3",
+            "l#",
+            "L",
+            "@L",
+            "s",
+            "z",
+            "z#",
+            "z/2",
+            "R",
+            "R2",
+            "R3",
+            "r.",
+            "s.",
+            "z.",
+        )
+    },
     # postalveolars / palatals with lip protrusion
     **{p: ("postalveolar",) for p in ("S", "Z", "tS", "dZ", "S;", "Z;", "tS;", "dZ;", "s;", "z;")},
     # velars, uvulars and glottals: no lip gesture of their own
-    **{p: ("velar",) for p in ("k", "g", "N", "N-", "x", "X", "h", "?", "c", "J", "C", "q",
-                               "Q", "#X1")},
+    **{p: ("velar",) for p in ("k", "g", "N", "N-", "x", "X", "h", "?", "c", "J", "C", "q", "Q", "#X1")},
     # approximants with lip rounding
     **{p: ("approximant",) for p in ("r", "r-", "r/", "r//", "w", "w#", "w2", "B", "**")},
     # open vowels (trap, bath, palm, strut, start)
     **{p: ("open",) for p in ("a", "a2", "aa", "A:", "A@", "A#", "A~", "a/", "V")},
     # mid / central vowels (dress, schwa, reduced a, nurse, square)
-    **{p: ("mid",) for p in ("a#", "a#2", "E", "E#", "E2", "e", "e:", "e#", "e@", "@", "@-",
-                             "@2", "@5", "@#", "3", "3:", "VR", "IR", "#@", "#e", "#a")},
+    **{
+        p: ("mid",)
+        for p in (
+            "a#",
+            "a#2",
+            "E",
+            "E#",
+            "E2",
+            "e",
+            "e:",
+            "e#",
+            "e@",
+            "@",
+            "@-",
+            "@2",
+            "@5",
+            "@#",
+            "3",
+            "3:",
+            "VR",
+            "IR",
+            "#@",
+            "#e",
+            "#a",
+        )
+    },
     # close front vowels and the palatal glide
     **{p: ("close_front",) for p in ("i", "i:", "I", "I#", "I2", "I2#", "j", ";", "y", "Y", "#i")},
     # rounded open/back vowels (lot, thought, north, force)
-    **{p: ("rounded_open",) for p in ("0", "0#", "02", "O", "O:", "O2", "O@", "o@", "o", "o:",
-                                      "O~", "#o")},
+    **{p: ("rounded_open",) for p in ("0", "0#", "02", "O", "O:", "O2", "O@", "o@", "o", "o:", "O~", "#o")},
     # rounded close vowels (goose, foot, cure)
     **{p: ("rounded_close",) for p in ("u", "u:", "U", "#u")},
     # diphthongs and triphthongs -> their parts
@@ -104,36 +166,36 @@ ARTICULATORS: tuple[str, ...] = ("jaw", "spread", "round", "teeth", "tongue")
 # Per-viseme targets, each in [0, 1]: jaw opening, lip spreading (width), lip rounding/protrusion,
 # teeth visibility, tongue visibility. jaw = 0 means the lips touch (closed mouth).
 TARGETS: dict[str, tuple[float, float, float, float, float]] = {
-    "sil":           (0.04, 0.40, 0.10, 0.00, 0.00),
-    "bilabial":      (0.00, 0.40, 0.15, 0.00, 0.00),
-    "labiodental":   (0.12, 0.50, 0.00, 0.85, 0.00),
-    "dental":        (0.22, 0.50, 0.00, 0.70, 0.90),
-    "alveolar":      (0.20, 0.55, 0.05, 0.60, 0.30),
-    "postalveolar":  (0.20, 0.25, 0.80, 0.60, 0.00),
-    "velar":         (0.35, 0.50, 0.10, 0.30, 0.00),
-    "approximant":   (0.15, 0.15, 0.90, 0.20, 0.00),
-    "open":          (0.90, 0.55, 0.05, 0.40, 0.20),
-    "mid":           (0.50, 0.55, 0.10, 0.40, 0.10),
-    "close_front":   (0.18, 0.90, 0.00, 0.70, 0.00),
-    "rounded_open":  (0.60, 0.20, 0.70, 0.20, 0.00),
+    "sil": (0.04, 0.40, 0.10, 0.00, 0.00),
+    "bilabial": (0.00, 0.40, 0.15, 0.00, 0.00),
+    "labiodental": (0.12, 0.50, 0.00, 0.85, 0.00),
+    "dental": (0.22, 0.50, 0.00, 0.70, 0.90),
+    "alveolar": (0.20, 0.55, 0.05, 0.60, 0.30),
+    "postalveolar": (0.20, 0.25, 0.80, 0.60, 0.00),
+    "velar": (0.35, 0.50, 0.10, 0.30, 0.00),
+    "approximant": (0.15, 0.15, 0.90, 0.20, 0.00),
+    "open": (0.90, 0.55, 0.05, 0.40, 0.20),
+    "mid": (0.50, 0.55, 0.10, 0.40, 0.10),
+    "close_front": (0.18, 0.90, 0.00, 0.70, 0.00),
+    "rounded_open": (0.60, 0.20, 0.70, 0.20, 0.00),
     "rounded_close": (0.25, 0.10, 1.00, 0.10, 0.00),
 }
 # Dominance (Cohen & Massaro 1993): how strongly a segment imposes each articulator on its
 # neighbours. Lip closure, the lip-teeth contact and the visible tongue must be reached, so those
 # dominate; h/k/g barely move the lips and inherit the vowel's shape.
 DOMINANCE: dict[str, tuple[float, float, float, float, float]] = {
-    "sil":           (0.5, 0.5, 0.5, 0.5, 0.5),
-    "bilabial":      (8.0, 1.0, 0.5, 8.0, 8.0),
-    "labiodental":   (3.0, 1.5, 1.0, 4.0, 3.0),
-    "dental":        (3.0, 1.0, 1.0, 4.0, 8.0),
-    "alveolar":      (1.0, 0.7, 0.5, 1.0, 1.0),
-    "postalveolar":  (2.0, 1.5, 3.0, 2.0, 1.0),
-    "velar":         (0.4, 0.3, 0.3, 0.4, 0.4),
-    "approximant":   (1.5, 2.0, 3.0, 1.0, 1.0),
-    "open":          (1.5, 1.0, 1.0, 1.0, 1.0),
-    "mid":           (1.0, 1.0, 1.0, 1.0, 1.0),
-    "close_front":   (1.0, 1.5, 1.5, 1.0, 1.0),
-    "rounded_open":  (1.5, 1.5, 2.0, 1.0, 1.0),
+    "sil": (0.5, 0.5, 0.5, 0.5, 0.5),
+    "bilabial": (8.0, 1.0, 0.5, 8.0, 8.0),
+    "labiodental": (3.0, 1.5, 1.0, 4.0, 3.0),
+    "dental": (3.0, 1.0, 1.0, 4.0, 8.0),
+    "alveolar": (1.0, 0.7, 0.5, 1.0, 1.0),
+    "postalveolar": (2.0, 1.5, 3.0, 2.0, 1.0),
+    "velar": (0.4, 0.3, 0.3, 0.4, 0.4),
+    "approximant": (1.5, 2.0, 3.0, 1.0, 1.0),
+    "open": (1.5, 1.0, 1.0, 1.0, 1.0),
+    "mid": (1.0, 1.0, 1.0, 1.0, 1.0),
+    "close_front": (1.0, 1.5, 1.5, 1.0, 1.0),
+    "rounded_open": (1.5, 1.5, 2.0, 1.0, 1.0),
     "rounded_close": (1.0, 2.0, 3.0, 1.0, 1.0),
 }
 # Seconds over which a segment's dominance decays outside it, per articulator. Lip rounding is
@@ -176,8 +238,7 @@ def phoneme_to_viseme(name: str, voice: str | None = None) -> str:
     return " ".join(phoneme_visemes(name, voice))
 
 
-def phonemes_to_visemes(names: Iterable[str], collapse: bool = False,
-                        voice: str | None = None) -> list[str]:
+def phonemes_to_visemes(names: Iterable[str], collapse: bool = False, voice: str | None = None) -> list[str]:
     """Viseme sequence of a phoneme sequence (pauses dropped); `collapse` merges repeats."""
     out: list[str] = []
     for name in names:
@@ -188,9 +249,14 @@ def phonemes_to_visemes(names: Iterable[str], collapse: bool = False,
     return out
 
 
-def articulation_track(phonemes: Sequence[tuple[str, int, int]], n_frames: int, fps: float = FPS,
-                       sample_rate: int = SAMPLE_RATE, offset_samples: int = 0,
-                       voice: str | None = None) -> np.ndarray:
+def articulation_track(
+    phonemes: Sequence[tuple[str, int, int]],
+    n_frames: int,
+    fps: float = FPS,
+    sample_rate: int = SAMPLE_RATE,
+    offset_samples: int = 0,
+    voice: str | None = None,
+) -> np.ndarray:
     """Mouth articulators per video frame: float32 [n_frames, 5] in ARTICULATORS order, in [0, 1].
 
     phonemes: (name, start, end) in audio samples (as `Speech.phonemes`); frame f shows the audio
@@ -236,8 +302,7 @@ def articulation_track(phonemes: Sequence[tuple[str, int, int]], n_frames: int, 
     frac = np.where(np.isfinite(s_arr)[None], frac, 1.0)
     tau = np.array(TIME_CONSTANTS)
     # target[F, S, 5]: glide from the part's own target toward the next part's (diphthongs)
-    target = (_TARGET_ARRAY[v0][None] * (1 - frac[..., None])
-              + _TARGET_ARRAY[v1][None] * frac[..., None])
+    target = _TARGET_ARRAY[v0][None] * (1 - frac[..., None]) + _TARGET_ARRAY[v1][None] * frac[..., None]
     weight = _DOMINANCE_ARRAY[v0][None] * np.exp(-dist[..., None] / tau)  # [F, S, 5]
     # smooth in time (a logistic step of BOOST_WIDTH s at the boundary), so motion stays continuous
     inside = 0.5 * (1.0 + np.tanh(-gap / (2.0 * BOOST_WIDTH)))

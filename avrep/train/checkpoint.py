@@ -7,6 +7,7 @@ Run dir layout:
 A checkpoint folder is complete before state.json names it, so a kill at any moment leaves a
 consistent run that `--resume` continues exactly.
 """
+
 from __future__ import annotations
 
 import random
@@ -75,8 +76,15 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     random.setstate((v, tuple(st), g))
 
 
-def save_checkpoint(run_dir: str | Path, epoch: int, step: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, extra: dict[str, Any] | None = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    epoch: int,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    extra: dict[str, Any] | None = None,
+    keep: int = 2,
+) -> Path:
     """Write checkpoints/epoch_XXXX/, then model.safetensors, then state.json (the commit point)."""
     run_dir = Path(run_dir)
     rel = f"checkpoints/epoch_{epoch:04d}"
@@ -98,8 +106,13 @@ def save_checkpoint(run_dir: str | Path, epoch: int, step: int, model: torch.nn.
     return ck
 
 
-def load_checkpoint(run_dir: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    device: str | torch.device = "cpu", restore_rng: bool = True) -> dict[str, Any]:
+def load_checkpoint(
+    run_dir: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    device: str | torch.device = "cpu",
+    restore_rng: bool = True,
+) -> dict[str, Any]:
     """Restore model/optimizer/RNG from the checkpoint state.json names; returns state + extra."""
     run_dir = Path(run_dir)
     sp = run_dir / "state.json"

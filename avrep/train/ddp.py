@@ -2,6 +2,7 @@
 
 Launch with `torchrun --nproc_per_node N -m avrep train ...` (gloo on CPU, nccl on CUDA).
 """
+
 from __future__ import annotations
 
 import os

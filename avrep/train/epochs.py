@@ -5,15 +5,17 @@ Determinism: every epoch reseeds torch/numpy/python and the sampler from (seed, 
 epoch's randomness does not depend on what ran before; with the optimizer state restored, a run
 resumed from epoch k's checkpoint reproduces the uninterrupted run exactly on CPU.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import math
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,25 +106,43 @@ def start_run(args, resume: bool, what: str = "training run") -> RunStart:
     return RunStart(args, resuming, Path(args.out), dist, amp)
 
 
-def make_sampler(train_ds: Dataset, dist: ddp.DistInfo, seed: int, batch_size: int
-                 ) -> tuple[DistributedSampler, int]:
+def make_sampler(train_ds: Dataset, dist: ddp.DistInfo, seed: int, batch_size: int) -> tuple[DistributedSampler, int]:
     """(the shuffling sampler over ranks, whole batches per epoch on this rank)."""
-    sampler = DistributedSampler(train_ds, num_replicas=dist.world, rank=dist.rank, shuffle=True,
-                                 seed=seed, drop_last=True)
+    sampler = DistributedSampler(
+        train_ds, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=seed, drop_last=True
+    )
     return sampler, len(sampler) // batch_size
 
 
-def epoch_batches(train_ds: Dataset, sampler: DistributedSampler, epoch: int, *, seed: int, dist: ddp.DistInfo,
-                  batch_size: int, workers: int, progress: bool = False, desc: str = "epoch",
-                  **loader_kw: Any) -> tuple[DataLoader, Iterable]:
+def epoch_batches(
+    train_ds: Dataset,
+    sampler: DistributedSampler,
+    epoch: int,
+    *,
+    seed: int,
+    dist: ddp.DistInfo,
+    batch_size: int,
+    workers: int,
+    progress: bool = False,
+    desc: str = "epoch",
+    **loader_kw: Any,
+) -> tuple[DataLoader, Iterable]:
     """Seed the epoch, then (its DataLoader, what to iterate: the loader or its progress bar).
     `loader_kw` go to the DataLoader (e.g. prefetch_factor)."""
     gseed = seed_epoch(seed, epoch, dist.rank)
     sampler.set_epoch(epoch)
     if hasattr(train_ds, "set_epoch"):  # reproducible per-epoch augmentation
         train_ds.set_epoch(epoch)
-    loader = DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-                        pin_memory=dist.device.type == "cuda", generator=torch.Generator().manual_seed(gseed), **loader_kw)
+    loader = DataLoader(
+        train_ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=dist.device.type == "cuda",
+        generator=torch.Generator().manual_seed(gseed),
+        **loader_kw,
+    )
     it: Iterable = loader
     if progress and dist.main:
         from tqdm import tqdm
@@ -131,8 +151,16 @@ def epoch_batches(train_ds: Dataset, sampler: DistributedSampler, epoch: int, *,
     return loader, it
 
 
-def commit_epoch(run: Path, rec: dict[str, Any], epoch: int, step: int, nets: torch.nn.Module,
-                 opt: torch.optim.Optimizer, dist: ddp.DistInfo, progress: bool) -> None:
+def commit_epoch(
+    run: Path,
+    rec: dict[str, Any],
+    epoch: int,
+    step: int,
+    nets: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    dist: ddp.DistInfo,
+    progress: bool,
+) -> None:
     """End of an epoch: the main process logs `rec`, checkpoints and prints it; all ranks then meet."""
     from avrep.train import checkpoint as ckpt
 
@@ -144,5 +172,15 @@ def commit_epoch(run: Path, rec: dict[str, Any], epoch: int, step: int, nets: to
     ddp.barrier()
 
 
-__all__ = ["RunStart", "append_log", "commit_epoch", "epoch_batches", "lr_at", "make_sampler", "resume_args",
-           "rewrite_log", "seed_epoch", "start_run"]
+__all__ = [
+    "RunStart",
+    "append_log",
+    "commit_epoch",
+    "epoch_batches",
+    "lr_at",
+    "make_sampler",
+    "resume_args",
+    "rewrite_log",
+    "seed_epoch",
+    "start_run",
+]

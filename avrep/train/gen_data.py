@@ -1,6 +1,7 @@
 """Data for the talking-face generator: `GenDataset` (a feature store or in-memory arrays), the mouth
 centre in face-crop pixels, and synthetic clips rendered in memory (`synthetic_clip_arrays`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,15 @@ class GenDataset(Dataset):
     window in training, the first frames in eval); None = whole clips (all of one length).
     """
 
-    def __init__(self, store_dir: str | Path | None = None, split: str | None = "train", frames: int | None = None,
-                 train: bool = True, seed: int = 0, arrays: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: str | Path | None = None,
+        split: str | None = "train",
+        frames: int | None = None,
+        train: bool = True,
+        seed: int = 0,
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.frames, self.train, self.seed, self._epoch = frames, train, seed, 0
         self.arrays = arrays
         if arrays is not None:
@@ -69,13 +77,22 @@ class GenDataset(Dataset):
     def _raw(self, i: int) -> dict[str, Any]:
         if self.arrays is not None:
             a = self.arrays
-            return {"face": a["face"][i], "audio": a["audio"][i], "centre": a["centre"][i],
-                    "word_id": int(a["word_id"][i]), "speaker_id": int(a["speaker_id"][i])}
+            return {
+                "face": a["face"][i],
+                "audio": a["audio"][i],
+                "centre": a["centre"][i],
+                "word_id": int(a["word_id"][i]),
+                "speaker_id": int(a["speaker_id"][i]),
+            }
         r = self.clips.iloc[i]
         d = self.store.clip(str(r["clip_id"]), keys=("face", "audio", "landmarks"))
-        return {"face": d["face"], "audio": d["audio"].astype(np.float32), "centre": mouth_centres(d["landmarks"]),
-                "word_id": int(r["word_id"]) if "word_id" in r and r["word_id"] == r["word_id"] else -1,
-                "speaker_id": self._spk.get(str(r.get("speaker", "?")), 0)}
+        return {
+            "face": d["face"],
+            "audio": d["audio"].astype(np.float32),
+            "centre": mouth_centres(d["landmarks"]),
+            "word_id": int(r["word_id"]) if "word_id" in r and r["word_id"] == r["word_id"] else -1,
+            "speaker_id": self._spk.get(str(r.get("speaker", "?")), 0),
+        }
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, self._epoch, i] if self.train else [self.seed, i])
@@ -84,24 +101,36 @@ class GenDataset(Dataset):
         T = self.frames or n
         s = int(rng.integers(0, n - T + 1)) if (self.train and n > T) else 0
         take = min(T, n)
-        face = np.asarray(d["face"][s:s + take])
+        face = np.asarray(d["face"][s : s + take])
         audio = np.zeros(T * SPF, np.float32)
-        seg = np.asarray(d["audio"][s * SPF:(s + take) * SPF], np.float32)
-        audio[:len(seg)] = seg
-        centre = np.asarray(d["centre"][s:s + take], np.float32)
+        seg = np.asarray(d["audio"][s * SPF : (s + take) * SPF], np.float32)
+        audio[: len(seg)] = seg
+        centre = np.asarray(d["centre"][s : s + take], np.float32)
         if take < T:
             face = np.concatenate([face, np.repeat(face[-1:], T - take, 0)])
             centre = np.concatenate([centre, np.repeat(centre[-1:], T - take, 0)])
         ri = int(rng.integers(0, n)) if self.train else 0
         ref = np.asarray(d["face"][ri])
-        return {"face": torch.from_numpy(np.ascontiguousarray(face.transpose(0, 3, 1, 2))),
-                "ref": torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1))),
-                "audio": torch.from_numpy(audio), "centre": torch.from_numpy(centre),
-                "word_id": d["word_id"], "speaker_id": d["speaker_id"], "clip_id": self.clip_ids[i]}
+        return {
+            "face": torch.from_numpy(np.ascontiguousarray(face.transpose(0, 3, 1, 2))),
+            "ref": torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1))),
+            "audio": torch.from_numpy(audio),
+            "centre": torch.from_numpy(centre),
+            "word_id": d["word_id"],
+            "speaker_id": d["speaker_id"],
+            "clip_id": self.clip_ids[i],
+        }
 
 
-def synthetic_clip_arrays(split: str = "train", n_clips: int = 16, *, preset: str = "tiny", seed: int = 0,
-                          n_words: int | None = None, progress: bool = False) -> dict[str, Any]:
+def synthetic_clip_arrays(
+    split: str = "train",
+    n_clips: int = 16,
+    *,
+    preset: str = "tiny",
+    seed: int = 0,
+    n_words: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Render synthetic clips in memory (corpus plan -> speech -> face -> true-landmark alignment).
 
     Same identities/voices/splits as `avrep synth` with the same preset and seed, without writing or
@@ -118,8 +147,22 @@ def synthetic_clip_arrays(split: str = "train", n_clips: int = 16, *, preset: st
     rng = np.random.default_rng([seed, 4242])
     pool = [s for s in specs if s["split"] == split]
     pick = [pool[i] for i in sorted(rng.choice(len(pool), min(n_clips, len(pool)), replace=False))]
-    out: dict[str, list] = {k: [] for k in ("face", "audio", "centre", "word_id", "speaker_id", "clip_id",
-                                            "mouth", "landmarks", "frames", "identity_id", "word")}
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "face",
+            "audio",
+            "centre",
+            "word_id",
+            "speaker_id",
+            "clip_id",
+            "mouth",
+            "landmarks",
+            "frames",
+            "identity_id",
+            "word",
+        )
+    }
     it = pick
     if progress:
         from tqdm import tqdm
@@ -136,7 +179,7 @@ def synthetic_clip_arrays(split: str = "train", n_clips: int = 16, *, preset: st
         start = (w0 + w1) // 2 - CLIP_SAMPLES // 2
         audio = np.zeros(CLIP_SAMPLES, np.float32)
         a0, a1 = max(0, start), min(len(sp.audio), start + CLIP_SAMPLES)
-        audio[a0 - start:a1 - start] = sp.audio[a0:a1]
+        audio[a0 - start : a1 - start] = sp.audio[a0:a1]
         track = articulation_track(sp.phonemes, N_FRAMES, fps=FPS, sample_rate=SAMPLE_RATE, offset_samples=start)
         frames, lms = render_sequence(Identity.sample(seed * 100003 + sp_["identity_id"]), track, sp_["clip_seed"])
         crops = crop_clip(frames, lms)

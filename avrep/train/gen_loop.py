@@ -16,6 +16,7 @@ log.jsonl, manifest.json. Same conventions as `avrep train` (AMP on CUDA, torchr
 the run start, schedule, loaders and end-of-epoch commit are `avrep.train.epochs`. Data is
 `avrep.train.gen_data`, loading a finished run `avrep.models.loading.load_generator`.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,14 +27,22 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from avrep.errors import AvrepError
 from avrep.conventions import MOUTH_SIZE
+from avrep.errors import AvrepError
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
 from avrep.models.loading import load_generator, resolve_generator_dir
 from avrep.train import ddp
-from avrep.train.epochs import (RunStart, append_log, commit_epoch, epoch_batches, lr_at, make_sampler, rewrite_log,
-                                start_run)
+from avrep.train.epochs import (
+    RunStart,
+    append_log,
+    commit_epoch,
+    epoch_batches,
+    lr_at,
+    make_sampler,
+    rewrite_log,
+    start_run,
+)
 from avrep.train.gen_data import GenDataset, mouth_centres, synthetic_clip_arrays
 from avrep.train.gen_losses import hinge_d, lipsync_losses, loss_weights, recon_losses
 from avrep.utils import atomic_write_json, write_manifest_json
@@ -49,8 +58,9 @@ def load_davs(run_dir: str, device: str | torch.device = "cpu"):
     return model, cfg, words
 
 
-def speech_features(G: TalkingFaceGenerator, davs: nn.Module | None, audio: torch.Tensor,
-                    mouth: torch.Tensor | None = None) -> torch.Tensor | None:
+def speech_features(
+    G: TalkingFaceGenerator, davs: nn.Module | None, audio: torch.Tensor, mouth: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """Per-frame speech features: DAVS audio (or video, if `mouth` is given) frame features; None for
     generators with their own audio encoder (computed inside G.forward)."""
     if davs is None:
@@ -96,8 +106,14 @@ class GenNets:
 
 
 @torch.no_grad()
-def evaluate_recon(G: TalkingFaceGenerator, davs: nn.Module | None, ds: Dataset, device: torch.device,
-                   max_clips: int = 16, batch_size: int = 4) -> dict[str, float]:
+def evaluate_recon(
+    G: TalkingFaceGenerator,
+    davs: nn.Module | None,
+    ds: Dataset,
+    device: torch.device,
+    max_clips: int = 16,
+    batch_size: int = 4,
+) -> dict[str, float]:
     """Inference-mode reconstruction (reference frame + speech only) on up to max_clips: L1, PSNR."""
     G.eval()
     l1s, psnrs, n = [], [], 0
@@ -151,8 +167,9 @@ def _build_nets(rs: RunStart, gcfg: dict[str, Any], davs: nn.Module | None) -> G
     torch.manual_seed(args.seed)
     G = TalkingFaceGenerator(gcfg).to(device)
     D = PatchDiscriminator(list(generator_config(gcfg).disc_channels)).to(device)
-    opt = torch.optim.AdamW([{"params": G.parameters()}, {"params": D.parameters()}], lr=args.lr,
-                            betas=(0.5, 0.999), weight_decay=0.0)
+    opt = torch.optim.AdamW(
+        [{"params": G.parameters()}, {"params": D.parameters()}], lr=args.lr, betas=(0.5, 0.999), weight_decay=0.0
+    )
     return GenNets(G, D, G, D, nn.ModuleDict({"gen": G, "disc": D}), opt, davs, loss_weights(gcfg))
 
 
@@ -163,22 +180,31 @@ def _wrap_ddp(rs: RunStart, n: GenNets) -> None:
         n.Ds = nn.parallel.DistributedDataParallel(n.D, device_ids=ids)
 
 
-def _write_run_files(rs: RunStart, gcfg: dict[str, Any], davs: nn.Module | None, davs_cfg: dict | None,
-                     start_epoch: int) -> None:
+def _write_run_files(
+    rs: RunStart, gcfg: dict[str, Any], davs: nn.Module | None, davs_cfg: dict | None, start_epoch: int
+) -> None:
     """config.json, generator.json, davs.safetensors (a fresh run's frozen copy), manifest.json; the log
     keeps only the epochs before `start_epoch`."""
     from avrep.train.checkpoint import save_weights
 
     args, run = rs.args, rs.run
     run.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run / "config.json", {"generator": gcfg, "train": asdict(args), "davs": davs_cfg,
-                                            "world_size": rs.dist.world})
+    atomic_write_json(
+        run / "config.json", {"generator": gcfg, "train": asdict(args), "davs": davs_cfg, "world_size": rs.dist.world}
+    )
     name = generator_config(gcfg).name or "custom"
     atomic_write_json(run / "generator.json", {"kind": "avrep-generator", "config": name})
     if davs is not None and not rs.resuming:
         save_weights(run / "davs.safetensors", davs.state_dict())
-    write_manifest_json(run, "train-generator", config=name, seed=args.seed,
-                        data=str(args.data), davs=args.davs, world_size=rs.dist.world)
+    write_manifest_json(
+        run,
+        "train-generator",
+        config=name,
+        seed=args.seed,
+        data=str(args.data),
+        davs=args.davs,
+        world_size=rs.dist.world,
+    )
     rewrite_log(run / "log.jsonl", start_epoch)
 
 
@@ -203,7 +229,7 @@ def _generator_step(rs: RunStart, n: GenNets, b: dict[str, Any], step: int, ctx)
     if use_adv:  # discriminator step on detached fakes
         with ctx():
             logits = n.Ds(torch.cat([real.flatten(0, 1), fake.detach().flatten(0, 1)])).float()
-        d_loss = hinge_d(logits[:B * T], logits[B * T:])
+        d_loss = hinge_d(logits[: B * T], logits[B * T :])
         n.opt.zero_grad(set_to_none=True)
         d_loss.backward()
         n.opt.step()
@@ -216,8 +242,11 @@ def _generator_step(rs: RunStart, n: GenNets, b: dict[str, Any], step: int, ctx)
             g_adv = -n.Ds(fake.flatten(0, 1)).float().mean()
         loss = loss + lcfg["adv"] * g_adv
         terms["g_adv"] = g_adv.detach()
-    if davs is not None and step >= lcfg["sync_start_step"] and (
-            lcfg["sync"] > 0 or lcfg["word"] > 0 or lcfg["clip_cos"] > 0):
+    if (
+        davs is not None
+        and step >= lcfg["sync_start_step"]
+        and (lcfg["sync"] > 0 or lcfg["word"] > 0 or lcfg["clip_cos"] > 0)
+    ):
         with ctx():
             ls = lipsync_losses(davs, fake, centre, audio, word)
         loss = loss + lcfg["sync"] * ls["sync"] + lcfg["clip_cos"] * ls["clip_cos"]
@@ -234,8 +263,9 @@ def _generator_step(rs: RunStart, n: GenNets, b: dict[str, Any], step: int, ctx)
     return l1, terms
 
 
-def _train_epoch(rs: RunStart, n: GenNets, batches, step: int, total: int, warm: int, progress: bool
-                 ) -> tuple[dict[str, float], int, int, float]:
+def _train_epoch(
+    rs: RunStart, n: GenNets, batches, step: int, total: int, warm: int, progress: bool
+) -> tuple[dict[str, float], int, int, float]:
     """One pass over the batches -> (summed terms, batches done, step, last learning rate)."""
     args, ctx = rs.args, rs.autocast()
     sums: dict[str, float] = {}
@@ -254,8 +284,13 @@ def _train_epoch(rs: RunStart, n: GenNets, batches, step: int, total: int, warm:
     return sums, nb, step, lr
 
 
-def train_generator(args: GenTrainArgs, resume: bool = False, train_ds: Dataset | None = None,
-                    val_ds: Dataset | None = None, progress: bool = True) -> dict[str, Any]:
+def train_generator(
+    args: GenTrainArgs,
+    resume: bool = False,
+    train_ds: Dataset | None = None,
+    val_ds: Dataset | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train the generator; returns the last epoch's log record."""
     from avrep.train import checkpoint as ckpt
 
@@ -277,24 +312,39 @@ def train_generator(args: GenTrainArgs, resume: bool = False, train_ds: Dataset 
     if dist.main:
         _write_run_files(rs, gcfg, davs, davs_cfg, start_epoch)
         if start_epoch == 0 and val_ds is not None:
-            append_log(rs.run / "log.jsonl",
-                       {"epoch": 0, "step": 0, **evaluate_recon(n.G, davs, val_ds, device, args.val_clips)})
+            append_log(
+                rs.run / "log.jsonl",
+                {"epoch": 0, "step": 0, **evaluate_recon(n.G, davs, val_ds, device, args.val_clips)},
+            )
 
     sampler, per_epoch = make_sampler(train_ds, dist, args.seed, args.batch_size)
     total = per_epoch * args.epochs
     warm = max(1, min(per_epoch, total // 10))
     rec: dict[str, Any] = {}
     for epoch in range(start_epoch, args.epochs):
-        _, batches = epoch_batches(train_ds, sampler, epoch, seed=args.seed, dist=dist, batch_size=args.batch_size,
-                                   workers=args.workers, progress=progress,
-                                   desc=f"gen epoch {epoch + 1}/{args.epochs}")
+        _, batches = epoch_batches(
+            train_ds,
+            sampler,
+            epoch,
+            seed=args.seed,
+            dist=dist,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            progress=progress,
+            desc=f"gen epoch {epoch + 1}/{args.epochs}",
+        )
         t0 = time.time()
         sums, nb, step, lr = _train_epoch(rs, n, batches, step, total, warm, progress)
         red = ddp.all_reduce_sum(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [float(nb)]))
         tot = dict(zip(sorted(sums), red[:-1].tolist()))
         nbt = max(float(red[-1]), 1.0)
-        rec = {"epoch": epoch + 1, "step": step, "lr": lr if nb else args.lr, "time_s": round(time.time() - t0, 2),
-               **{f"train_{k}": v / nbt for k, v in tot.items()}}
+        rec = {
+            "epoch": epoch + 1,
+            "step": step,
+            "lr": lr if nb else args.lr,
+            "time_s": round(time.time() - t0, 2),
+            **{f"train_{k}": v / nbt for k, v in tot.items()},
+        }
         if dist.main and val_ds is not None:
             rec.update(evaluate_recon(n.G, davs, val_ds, device, args.val_clips))
         commit_epoch(rs.run, rec, epoch, step, n.nets, n.opt, dist, progress)
@@ -303,5 +353,17 @@ def train_generator(args: GenTrainArgs, resume: bool = False, train_ds: Dataset 
 
 
 # names kept importable from here (older code and the tests import them from gen_loop)
-__all__ = ["GenDataset", "GenNets", "GenTrainArgs", "evaluate_recon", "load_davs", "load_generator", "mouth_centres",
-           "recon_losses", "resolve_generator_dir", "speech_features", "synthetic_clip_arrays", "train_generator"]
+__all__ = [
+    "GenDataset",
+    "GenNets",
+    "GenTrainArgs",
+    "evaluate_recon",
+    "load_davs",
+    "load_generator",
+    "mouth_centres",
+    "recon_losses",
+    "resolve_generator_dir",
+    "speech_features",
+    "synthetic_clip_arrays",
+    "train_generator",
+]

@@ -6,6 +6,7 @@ lip-sync consistency through a frozen DAVS model (after `sync_start_step`): its 
 the generated mouth ROIs; cross-entropy on the word, 1 - cos to the audio clip embedding and per-frame
 1 - cos to the audio frame features.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,8 +33,9 @@ def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
-def recon_losses(fake: torch.Tensor, real: torch.Tensor, centre: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def recon_losses(
+    fake: torch.Tensor, real: torch.Tensor, centre: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(L1 over the face, L1 over the lower half, L1 in a box around the mouth) for [B,T,3,S,S] in [0, 1].
 
     The mouth is ~4% of the face: without its own term the copy-the-reference solution wins for
@@ -43,11 +45,12 @@ def recon_losses(fake: torch.Tensor, real: torch.Tensor, centre: torch.Tensor | 
     if centre is not None:
         w = mouth_box_mask(centre, fake.shape[-1]).view(*fake.shape[:2], 1, *fake.shape[-2:])
         box = (l1 * w).sum() / (w.sum() * 3).clamp_min(1.0)
-    return l1.mean(), l1[..., l1.shape[-2] // 2:, :].mean(), box
+    return l1.mean(), l1[..., l1.shape[-2] // 2 :, :].mean(), box
 
 
-def lipsync_losses(davs: nn.Module, fake: torch.Tensor, centre: torch.Tensor, audio: torch.Tensor,
-                   word: torch.Tensor) -> dict[str, torch.Tensor]:
+def lipsync_losses(
+    davs: nn.Module, fake: torch.Tensor, centre: torch.Tensor, audio: torch.Tensor, word: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The frozen DAVS video encoder reads the generated mouths: word CE, clip cosine, frame cosine."""
     B, T = fake.shape[:2]
     roi = face_to_mouth_roi(fake.reshape(B * T, *fake.shape[2:]).float(), centre.reshape(B * T, 2))
@@ -55,8 +58,10 @@ def lipsync_losses(davs: nn.Module, fake: torch.Tensor, centre: torch.Tensor, au
     vf, ve = davs.encode_video(roi)
     with torch.no_grad():
         af, ae = davs.encode_audio(audio)
-    out = {"sync": (1 - F.cosine_similarity(vf.float(), af.float(), dim=-1)).mean(),
-           "clip_cos": (1 - F.cosine_similarity(ve.float(), ae.float(), dim=-1)).mean()}
+    out = {
+        "sync": (1 - F.cosine_similarity(vf.float(), af.float(), dim=-1)).mean(),
+        "clip_cos": (1 - F.cosine_similarity(ve.float(), ae.float(), dim=-1)).mean(),
+    }
     ok = (word >= 0) & (word < davs.word_head.weight.shape[0])
     if ok.any():
         logits = davs.word_head(ve[ok]).float()

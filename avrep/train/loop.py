@@ -5,11 +5,12 @@ epoch's randomness does not depend on what ran before; with the optimizer state 
 resumed from epoch k's checkpoint reproduces the uninterrupted run exactly on CPU. The run start,
 schedule, per-epoch loaders and the end-of-epoch commit are shared with the generator (train.epochs).
 """
+
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,7 @@ from avrep.conventions import CLIP_FRAMES
 from avrep.data.sources import DataMeta, data_meta, open_dataset
 from avrep.errors import AvrepError
 from avrep.train import ddp
-from avrep.train.epochs import (RunStart, commit_epoch, epoch_batches, lr_at, make_sampler, rewrite_log,
-                                start_run)
+from avrep.train.epochs import RunStart, commit_epoch, epoch_batches, lr_at, make_sampler, rewrite_log, start_run
 from avrep.utils import atomic_write_json, write_manifest_json
 
 
@@ -50,8 +50,9 @@ class TrainArgs:
     epoch_size: int | None = None  # clips per epoch of a data mixture (default: the parts' sizes summed)
 
 
-def quick_metrics(model: torch.nn.Module, dataset, device: torch.device, batch_size: int, amp: bool,
-                  workers: int = 0) -> dict[str, float]:
+def quick_metrics(
+    model: torch.nn.Module, dataset, device: torch.device, batch_size: int, amp: bool, workers: int = 0
+) -> dict[str, float]:
     """Validation metrics: video/audio/fused top-1 and a->v R@1 over the set."""
     from avrep.eval.extract import extract
     from avrep.eval.retrieval import retrieval_metrics
@@ -61,12 +62,22 @@ def quick_metrics(model: torch.nn.Module, dataset, device: torch.device, batch_s
     lv, la = torch.from_numpy(ex["logits_video"]), torch.from_numpy(ex["logits_audio"])
     fused = (lv.log_softmax(-1) + la.log_softmax(-1)).numpy()
     r = retrieval_metrics(ex["emb_audio"], ex["emb_video"])
-    extra = {"val_a2v_sync_R@1": retrieval_metrics(ex["sync_audio"], ex["sync_video"])["R@1"]} if "sync_audio" in ex else {}
+    extra = (
+        {"val_a2v_sync_R@1": retrieval_metrics(ex["sync_audio"], ex["sync_video"])["R@1"]} if "sync_audio" in ex else {}
+    )
     k = y >= 0  # word accuracy over the clips whose word is known (None when none is)
-    acc = (lambda logits: float((logits[k].argmax(1) == y[k]).mean()) if k.any() else None)
-    return {**extra, "val_video_acc": acc(ex["logits_video"]), "val_audio_acc": acc(ex["logits_audio"]),
-            "val_fused_acc": acc(fused),
-            "val_a2v_R@1": r["R@1"], "val_n": int(len(y))}
+
+    def acc(logits: np.ndarray) -> float | None:
+        return float((logits[k].argmax(1) == y[k]).mean()) if k.any() else None
+
+    return {
+        **extra,
+        "val_video_acc": acc(ex["logits_video"]),
+        "val_audio_acc": acc(ex["logits_audio"]),
+        "val_fused_acc": acc(fused),
+        "val_a2v_R@1": r["R@1"],
+        "val_n": int(len(y)),
+    }
 
 
 def _meta_from(ds, spec: str, split: str) -> DataMeta:
@@ -102,15 +113,21 @@ def init_from(model: torch.nn.Module, run_dir: str, words: list[str] | None = No
     src = load_safetensors(p, "cpu")
     vp = Path(run_dir) / "vocab.json"
     old_words = load_json(vp).get("words", []) if vp.exists() else []
-    prefix = bool(words) and bool(old_words) and list(words[:len(old_words)]) == list(old_words)
+    prefix = bool(words) and bool(old_words) and list(words[: len(old_words)]) == list(old_words)
     own = model.state_dict()
     take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
     if prefix:
         n = len(old_words)
         for k, v in src.items():
             o = own.get(k)
-            if k not in take and o is not None and v.ndim == o.ndim and v.shape[0] == n and v.shape[1:] == o.shape[1:] \
-                    and o.shape[0] == len(words):
+            if (
+                k not in take
+                and o is not None
+                and v.ndim == o.ndim
+                and v.shape[0] == n
+                and v.shape[1:] == o.shape[1:]
+                and o.shape[0] == len(words)
+            ):
                 t = o.clone()
                 t[:n] = v
                 take[k] = t
@@ -144,8 +161,15 @@ def _write_run_files(rs: RunStart, mcfg: dict[str, Any], meta: DataMeta, start_e
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run / "config.json", {"model": mcfg, "train": asdict(args), "world_size": rs.dist.world})
     atomic_write_json(run / "vocab.json", {"words": meta.words, "ceiling": meta.ceiling})
-    write_manifest_json(run, "train", config=mcfg["name"] if "name" in mcfg else "custom", seed=args.seed,
-                        data=str(args.data), world_size=rs.dist.world, resumed_from_epoch=start_epoch or None)
+    write_manifest_json(
+        run,
+        "train",
+        config=mcfg["name"] if "name" in mcfg else "custom",
+        seed=args.seed,
+        data=str(args.data),
+        world_size=rs.dist.world,
+        resumed_from_epoch=start_epoch or None,
+    )
     rewrite_log(run / "log.jsonl", start_epoch)
 
 
@@ -157,8 +181,17 @@ def _val_subset(val_ds, max_clips: int, seed: int):
     return val_ds
 
 
-def _train_epoch(rs: RunStart, step_fn, model: torch.nn.Module, opt: torch.optim.Optimizer, batches,
-                 step: int, total: int, warm: int, progress: bool) -> tuple[dict[str, torch.Tensor], int]:
+def _train_epoch(
+    rs: RunStart,
+    step_fn,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batches,
+    step: int,
+    total: int,
+    warm: int,
+    progress: bool,
+) -> tuple[dict[str, torch.Tensor], int]:
     """One pass over the batches -> (clip-weighted sums of the loss terms and correct counts, step)."""
     args, device, ctx = rs.args, rs.device, rs.autocast()
     sums: dict[str, torch.Tensor] = {}
@@ -186,18 +219,26 @@ def _train_epoch(rs: RunStart, step_fn, model: torch.nn.Module, opt: torch.optim
     return sums, step
 
 
-def _epoch_record(sums: dict[str, torch.Tensor], device: torch.device, epoch: int, step: int, lr: float,
-                  t0: float) -> dict[str, Any]:
+def _epoch_record(
+    sums: dict[str, torch.Tensor], device: torch.device, epoch: int, step: int, lr: float, t0: float
+) -> dict[str, Any]:
     """Sums reduced over ranks -> the epoch's log record (per-clip means, accuracies, throughput)."""
     keys = sorted(sums)
-    red = ddp.all_reduce_sum(torch.stack([sums[k] for k in keys]).cpu() if device.type != "cuda"
-                             else torch.stack([sums[k] for k in keys]))
+    red = ddp.all_reduce_sum(
+        torch.stack([sums[k] for k in keys]).cpu() if device.type != "cuda" else torch.stack([sums[k] for k in keys])
+    )
     tot = dict(zip(keys, red.tolist()))
     nn_ = max(tot.pop("n"), 1.0)
     nl = max(tot.pop("n_labelled", nn_), 1.0)  # clips with a known word (accuracy is over these)
-    rec = {"epoch": epoch + 1, "step": step, "lr": lr, "time_s": round(time.time() - t0, 2),
-           "clips_per_s": round(nn_ / max(time.time() - t0, 1e-9), 1),
-           "train_video_acc": tot.pop("video_correct") / nl, "train_audio_acc": tot.pop("audio_correct") / nl}
+    rec = {
+        "epoch": epoch + 1,
+        "step": step,
+        "lr": lr,
+        "time_s": round(time.time() - t0, 2),
+        "clips_per_s": round(nn_ / max(time.time() - t0, 1e-9), 1),
+        "train_video_acc": tot.pop("video_correct") / nl,
+        "train_audio_acc": tot.pop("audio_correct") / nl,
+    }
     rec.update({f"train_{k}": v / nn_ for k, v in tot.items()})
     return rec
 
@@ -210,8 +251,10 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     args, dist, device = rs.args, rs.dist, rs.device
     train_ds, val_ds, meta = open_datasets(args, train_ds, val_ds)
     if len(train_ds) < args.batch_size * dist.world:
-        raise AvrepError(f"{args.data}: {len(train_ds)} training clips is fewer than one batch "
-                         f"({args.batch_size} x {dist.world} processes); lower --batch-size")
+        raise AvrepError(
+            f"{args.data}: {len(train_ds)} training clips is fewer than one batch "
+            f"({args.batch_size} x {dist.world} processes); lower --batch-size"
+        )
     mcfg, model, lossmod, opt = build_model(args, meta, device)
     start_epoch, step = 0, 0
     if args.init and not rs.resuming:
@@ -222,7 +265,8 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     step_fn = lossmod
     if dist.enabled:
         step_fn = torch.nn.parallel.DistributedDataParallel(
-            lossmod, device_ids=[device.index] if device.type == "cuda" else None)
+            lossmod, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if dist.main:
         _write_run_files(rs, mcfg, meta, start_epoch)
 
@@ -232,9 +276,19 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     val_ds = _val_subset(val_ds, args.val_max_clips, args.seed)
     rec: dict[str, Any] = {}
     for epoch in range(start_epoch, args.epochs):
-        _, batches = epoch_batches(train_ds, sampler, epoch, seed=args.seed, dist=dist, batch_size=args.batch_size,
-                                   workers=args.workers, progress=progress, desc=f"epoch {epoch + 1}/{args.epochs}",
-                                   persistent_workers=False, prefetch_factor=4 if args.workers else None)
+        _, batches = epoch_batches(
+            train_ds,
+            sampler,
+            epoch,
+            seed=args.seed,
+            dist=dist,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            progress=progress,
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            persistent_workers=False,
+            prefetch_factor=4 if args.workers else None,
+        )
         lossmod.train()
         t0 = time.time()
         sums, step = _train_epoch(rs, step_fn, model, opt, batches, step, total, warm, progress)

@@ -10,6 +10,7 @@ Terms (weights in config["loss"]):
 Adversaries learn on detached features; encoders are pushed against frozen copies of them, towards
 a uniform prediction ("uniform", the paper's scheme) or by gradient reversal ("grl").
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +47,9 @@ def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float) -> torch.Tensor:
     logits = torch.einsum("btd,bsd->bts", vf.float(), af.float()) / tau  # [B, T, T]
     b, t, _ = logits.shape
     tgt = torch.arange(t, device=vf.device).expand(b, t).reshape(-1)
-    return 0.5 * (F.cross_entropy(logits.reshape(b * t, t), tgt)
-                  + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt))
+    return 0.5 * (
+        F.cross_entropy(logits.reshape(b * t, t), tgt) + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt)
+    )
 
 
 def masked_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -77,8 +79,9 @@ class DAVSLoss(nn.Module):
         self.model = model
         self.cfg = {**DEFAULT_LOSS, **(loss_cfg or {})}
 
-    def forward(self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, word: torch.Tensor,
-                speaker: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def forward(
+        self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, word: torch.Tensor, speaker: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         c, m = self.cfg, self.model
         out = m(mouth, audio, face)
         ve, ae = out["video_emb"].float(), out["audio_emb"].float()
@@ -92,8 +95,9 @@ class DAVSLoss(nn.Module):
         if c["assoc_kind"] == "infonce":
             a_all, offset = gather_with_grad(an)
             v_all, _ = gather_with_grad(vn)
-            terms["assoc"] = 0.5 * (infonce(vn, a_all, c["temperature"], offset)
-                                    + infonce(an, v_all, c["temperature"], offset))
+            terms["assoc"] = 0.5 * (
+                infonce(vn, a_all, c["temperature"], offset) + infonce(an, v_all, c["temperature"], offset)
+            )
         else:
             terms["assoc"] = margin_contrastive(vn, an, word, c["margin"])
         terms["sync"] = sync_loss(out["video_frames"], out["audio_frames"], c["sync_temperature"])
@@ -103,19 +107,25 @@ class DAVSLoss(nn.Module):
         emb = torch.cat([vn, an])
         modality = torch.cat([torch.ones_like(word), torch.zeros_like(word)])
         spk2 = torch.cat([speaker, speaker])
-        adv_train = (F.cross_entropy(m.modality_disc(emb.detach()), modality)
-                     + F.cross_entropy(m.adv_speaker_from_word(emb.detach()), spk2)
-                     + masked_ce(m.adv_word_from_identity(idf.detach()), word))
+        adv_train = (
+            F.cross_entropy(m.modality_disc(emb.detach()), modality)
+            + F.cross_entropy(m.adv_speaker_from_word(emb.detach()), spk2)
+            + masked_ce(m.adv_word_from_identity(idf.detach()), word)
+        )
         # ... and the encoders are trained to defeat them
         mode = c["adv_mode"]
         terms["mod"] = _against(m.modality_disc, emb, modality, mode)
-        terms["dis"] = (_against(m.adv_speaker_from_word, emb, spk2, mode)
-                        + _against(m.adv_word_from_identity, idf, word, mode))
+        terms["dis"] = _against(m.adv_speaker_from_word, emb, spk2, mode) + _against(
+            m.adv_word_from_identity, idf, word, mode
+        )
         total = adv_train + sum(c[k] * v for k, v in terms.items())
         terms["adv_heads"] = adv_train
         with torch.no_grad():
             known = word >= 0  # accuracy over the clips whose word is known
-            stats = {"video_correct": ((lv.argmax(-1) == word) & known).sum(),
-                     "audio_correct": ((la.argmax(-1) == word) & known).sum(), "n_labelled": known.sum(),
-                     "n": torch.tensor(word.shape[0], device=word.device)}
+            stats = {
+                "video_correct": ((lv.argmax(-1) == word) & known).sum(),
+                "audio_correct": ((la.argmax(-1) == word) & known).sum(),
+                "n_labelled": known.sum(),
+                "n": torch.tensor(word.shape[0], device=word.device),
+            }
         return total, {k: v.detach() for k, v in terms.items()}, stats

@@ -1,5 +1,6 @@
 """Fixtures for the robustness suite: one tiny corpus -> store -> trained run -> embeddings -> indexes,
 made once per session (the same settings the kill/resume trials re-run as subprocesses)."""
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,28 @@ KILL_TRIALS = int(os.environ.get("AVREP_KILL_TRIALS", "1"))
 
 def train_argv(store: Path, out: Path) -> list[str]:
     t = TRAIN
-    return ["train", "--config", t["config"], "--data", str(store), "--out", str(out), "--epochs", str(t["epochs"]),
-            "--batch-size", str(t["batch_size"]), "--workers", "0", "--device", "cpu", "--threads", "1",
-            "--seed", str(t["seed"]), "--quiet"]
+    return [
+        "train",
+        "--config",
+        t["config"],
+        "--data",
+        str(store),
+        "--out",
+        str(out),
+        "--epochs",
+        str(t["epochs"]),
+        "--batch-size",
+        str(t["batch_size"]),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        str(t["seed"]),
+        "--quiet",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +117,18 @@ def rb_gen_run(rb_store, rb_run, rb_root) -> Path:
     from avrep.train.gen_loop import GenTrainArgs, train_generator
 
     out = rb_root / "gen"
-    train_generator(GenTrainArgs(config="tiny", data=str(rb_store), davs=str(rb_run), out=str(out), epochs=1,
-                                 batch_size=4, device="cpu", threads=1, val_clips=2), progress=False)
+    train_generator(
+        GenTrainArgs(
+            config="tiny",
+            data=str(rb_store),
+            davs=str(rb_run),
+            out=str(out),
+            epochs=1,
+            batch_size=4,
+            device="cpu",
+            threads=1,
+            val_clips=2,
+        ),
+        progress=False,
+    )
     return out

@@ -3,6 +3,7 @@ CLI runner, SIGKILL-and-resume trials and a crash-isolating fuzz runner.
 
 Nothing here mocks avrep: every case runs the real decoders, models and writers.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,9 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,16 +30,25 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 PY = sys.executable
 CLI = [PY, "-m", "avrep.cli"]
-SUB_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-           "TQDM_DISABLE": "1"}
+SUB_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TQDM_DISABLE": "1"}
 
-MEDIA_COMMANDS = ("preprocess", "lipread", "sync", "search_video", "search_audio", "embed_video", "embed_audio",
-                  "generate_audio", "generate_video")
+MEDIA_COMMANDS = (
+    "preprocess",
+    "lipread",
+    "sync",
+    "search_video",
+    "search_audio",
+    "embed_video",
+    "embed_audio",
+    "generate_audio",
+    "generate_video",
+)
 
 
 # --------------------------------------------------------------------------------------------
 # writing test media with PyAV
 # --------------------------------------------------------------------------------------------
+
 
 def speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
     """Amplitude-modulated harmonics: not silent, speech-like energy envelope."""
@@ -91,7 +102,6 @@ def make_media_zoo(out: Path, corpus: Path, *, big: bool = True) -> list[Case]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames, wav, clip = face_source(corpus)
-    T = len(frames)
     cases: list[Case] = []
 
     good = out / "good.mp4"
@@ -119,9 +129,20 @@ def make_media_zoo(out: Path, corpus: Path, *, big: bool = True) -> list[Case]:
     cases.append(Case("corrupt_header", p, _all(r"not a readable media|cannot decode|invalid"), "corrupt"))
 
     p = write_media(out / "no_audio.mp4", frames)
-    cases.append(Case("no_audio", p, {"preprocess": "no audio stream", "sync": "no audio stream",
-                                      "search_audio": "no audio stream", "embed_audio": "no audio stream",
-                                      "generate_audio": "no audio stream"}, "no-audio"))
+    cases.append(
+        Case(
+            "no_audio",
+            p,
+            {
+                "preprocess": "no audio stream",
+                "sync": "no audio stream",
+                "search_audio": "no audio stream",
+                "embed_audio": "no audio stream",
+                "generate_audio": "no audio stream",
+            },
+            "no-audio",
+        )
+    )
 
     p = write_media(out / "audio_only.m4a", None, wav, container="mp4")
     cases.append(Case("no_video", p, _all("no video stream", VIDEO_CMDS), "no-video"))
@@ -129,8 +150,14 @@ def make_media_zoo(out: Path, corpus: Path, *, big: bool = True) -> list[Case]:
     grey = np.full_like(frames, 128)
     grey += rng.integers(0, 12, grey.shape, dtype=np.uint8)
     p = write_media(out / "no_face.mp4", grey, wav)
-    cases.append(Case("no_face", p, _all("no face", ("preprocess", "lipread", "sync", "search_video",
-                                                     "embed_video", "generate_video")), "no-face"))
+    cases.append(
+        Case(
+            "no_face",
+            p,
+            _all("no face", ("preprocess", "lipread", "sync", "search_video", "embed_video", "generate_video")),
+            "no-face",
+        )
+    )
 
     silent = write_media(out / "silent.mp4", frames, np.zeros_like(wav))
     cases.append(Case("silent_audio", silent, {"sync": "silent", "generate_audio": "silent|no speech"}, "silent"))
@@ -179,15 +206,18 @@ def make_photo_zoo(out: Path, face_frame: np.ndarray) -> list[Case]:
     cases = [Case("photo_good", write_image(out / "ph otö.png", face_frame), {}, "valid")]
     p = out / "empty.jpg"
     p.write_bytes(b"")
-    cases.append(Case("photo_zero_length", p, {"generate_audio": "not a readable image|empty|not found"}, "zero-length"))
+    cases.append(
+        Case("photo_zero_length", p, {"generate_audio": "not a readable image|empty|not found"}, "zero-length")
+    )
     p = out / "text.jpg"
     p.write_bytes(b"not an image\n" * 10)
     cases.append(Case("photo_not_image", p, {"generate_audio": "not a readable image"}, "non-media"))
     g = np.full((200, 200, 3), 120, np.uint8)
     cases.append(Case("photo_no_face", write_image(out / "grey.png", g), {"generate_audio": "no face"}, "no-face"))
     big = np.zeros((4200, 64, 3), np.uint8)
-    cases.append(Case("photo_huge", write_image(out / "tall.png", big), {"generate_audio": "larger than"},
-                      "extreme-resolution"))
+    cases.append(
+        Case("photo_huge", write_image(out / "tall.png", big), {"generate_audio": "larger than"}, "extreme-resolution")
+    )
     return cases
 
 
@@ -200,14 +230,28 @@ def zoo_manifest(zoo: list[Case], path: Path) -> tuple[Path, list[Case]]:
 
     root = zoo[0].path.parent
     cases = [c for c in zoo if c.path.is_relative_to(root)]
-    rows = [dict(clip_id=c.name, path=str(c.path.relative_to(root)), word=None, word_id=-1, transcript=None,
-                 speaker="s", split="test", start_frame=0, end_frame=-1, landmarks_path=None) for c in cases]
+    rows = [
+        dict(
+            clip_id=c.name,
+            path=str(c.path.relative_to(root)),
+            word=None,
+            word_id=-1,
+            transcript=None,
+            speaker="s",
+            split="test",
+            start_frame=0,
+            end_frame=-1,
+            landmarks_path=None,
+        )
+        for c in cases
+    ]
     return write_manifest(pd.DataFrame(rows), path, root, recipe="folder"), cases
 
 
 # --------------------------------------------------------------------------------------------
 # in-process CLI
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CliResult:
@@ -250,11 +294,31 @@ def command_argv(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> list[s
     if cmd == "search_audio":
         return ["search", str(ctx["index_audio"]), "--audio", p, "--device", "cpu", "-k", "3"]
     if cmd == "generate_audio":
-        return ["generate", "--face", str(ctx["photo"]), "--audio", p, "-o", str(tmp / "gen.mp4"),
-                "--checkpoint", str(ctx["gen_run"]), "--quiet"]
+        return [
+            "generate",
+            "--face",
+            str(ctx["photo"]),
+            "--audio",
+            p,
+            "-o",
+            str(tmp / "gen.mp4"),
+            "--checkpoint",
+            str(ctx["gen_run"]),
+            "--quiet",
+        ]
     if cmd == "generate_video":
-        return ["generate", "--face", str(ctx["photo"]), "--video", p, "-o", str(tmp / "gen.mp4"),
-                "--checkpoint", str(ctx["gen_run"]), "--quiet"]
+        return [
+            "generate",
+            "--face",
+            str(ctx["photo"]),
+            "--video",
+            p,
+            "-o",
+            str(tmp / "gen.mp4"),
+            "--checkpoint",
+            str(ctx["gen_run"]),
+            "--quiet",
+        ]
     raise KeyError(cmd)
 
 
@@ -283,6 +347,7 @@ def run_media_command(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> t
 # --------------------------------------------------------------------------------------------
 # SIGKILL and resume
 # --------------------------------------------------------------------------------------------
+
 
 def is_temp(p: Path) -> bool:
     return p.name.startswith(".") or ".tmp" in p.name
@@ -343,8 +408,14 @@ class KillSpec:
 def kill_and_resume(spec: KillSpec, rng: np.random.Generator, timeout: float = 300) -> dict[str, Any]:
     """Start the command, SIGKILL its process group at a random point, check the files it left, re-run."""
     t0 = time.time()
-    proc = subprocess.Popen(CLI + spec.argv, env=SUB_ENV, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        CLI + spec.argv,
+        env=SUB_ENV,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     while not spec.ready(spec.out) and proc.poll() is None and time.time() - t0 < timeout:
         time.sleep(0.05)
     delay = float(rng.uniform(0, 0.9 * spec.max_delay))  # max_delay = the measured work window
@@ -358,11 +429,20 @@ def kill_and_resume(spec: KillSpec, rng: np.random.Generator, timeout: float = 3
     err1 = proc.stderr.read().decode(errors="replace")
     kill_at = time.time() - t0
     left = check_final_files(spec.out) if spec.out.exists() else []
-    r = subprocess.run(CLI + (spec.rerun_argv or spec.argv), env=SUB_ENV, cwd=REPO, capture_output=True,
-                       text=True, timeout=timeout)
-    return {"command": spec.name, "killed": killed, "kill_at_s": round(kill_at, 2), "delay_s": round(delay, 2),
-            "first_rc": proc.returncode, "first_err": err1[-500:] if not killed else "",
-            "half_written": left, "rerun_rc": r.returncode, "rerun_err": r.stderr[-800:]}
+    r = subprocess.run(
+        CLI + (spec.rerun_argv or spec.argv), env=SUB_ENV, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    return {
+        "command": spec.name,
+        "killed": killed,
+        "kill_at_s": round(kill_at, 2),
+        "delay_s": round(delay, 2),
+        "first_rc": proc.returncode,
+        "first_err": err1[-500:] if not killed else "",
+        "half_written": left,
+        "rerun_rc": r.returncode,
+        "rerun_err": r.stderr[-800:],
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,20 +464,20 @@ def mutate(data: bytes, ops: list[tuple[str, float, int, int]]) -> bytes:
         if kind == "flip":
             b[pos] ^= (val % 255) + 1
         elif kind == "rand":
-            b[pos:pos + length] = np.random.default_rng(val).integers(0, 256, length, dtype=np.uint8).tobytes()
+            b[pos : pos + length] = np.random.default_rng(val).integers(0, 256, length, dtype=np.uint8).tobytes()
         elif kind == "zero":
-            b[pos:pos + length] = bytes(length)
+            b[pos : pos + length] = bytes(length)
         elif kind == "int":
             v = INTERESTING[val % len(INTERESTING)]
-            b[pos:pos + 4] = v.to_bytes(4, "big" if val % 2 == 0 else "little")
+            b[pos : pos + 4] = v.to_bytes(4, "big" if val % 2 == 0 else "little")
         elif kind == "truncate":
-            del b[max(1, pos):]
+            del b[max(1, pos) :]
         elif kind == "delete":
-            del b[pos:pos + length]
+            del b[pos : pos + length]
         elif kind == "insert":
             b[pos:pos] = np.random.default_rng(val).integers(0, 256, length, dtype=np.uint8).tobytes()
         elif kind == "dup":
-            b[pos:pos] = b[pos:pos + length]
+            b[pos:pos] = b[pos : pos + length]
     return bytes(b)
 
 
@@ -453,9 +533,17 @@ class FuzzRunner:
         self.proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
-        self.proc = subprocess.Popen([PY, "-c", WORKER], env=SUB_ENV, cwd=REPO, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [PY, "-c", WORKER],
+            env=SUB_ENV,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         line = self._readline(120)
         if line is None or "ready" not in line:
             raise RuntimeError("fuzz worker did not start")
@@ -492,8 +580,12 @@ class FuzzRunner:
                 return {"outcome": "hang", "seconds": time.time() - t}
             rc = self.proc.wait()
             self.proc = None
-            return {"outcome": "crash", "returncode": rc,
-                    "signal": signal.Signals(-rc).name if rc < 0 else None, "seconds": time.time() - t}
+            return {
+                "outcome": "crash",
+                "returncode": rc,
+                "signal": signal.Signals(-rc).name if rc < 0 else None,
+                "seconds": time.time() - t,
+            }
         res = json.loads(line)
         bad = {k: v for k, v in res.items() if v not in ("ok", "error")}
         return {"outcome": "unexpected" if bad else "ok", "steps": res, "bad": bad, "seconds": time.time() - t}
@@ -529,8 +621,23 @@ def fuzz_seeds(corpus: Path, work: Path) -> dict[str, bytes]:
 # --------------------------------------------------------------------------------------------
 
 SYNTH_ARGS = ["--preset", "tiny", "--words", "4", "--clips-per-word", "6", "--seed", "0", "--workers", "1"]
-TRAIN_ARGS = ["--config", "tiny", "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu",
-              "--threads", "1", "--seed", "0", "--quiet"]
+TRAIN_ARGS = [
+    "--config",
+    "tiny",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--seed",
+    "0",
+    "--quiet",
+]
 
 
 def _count(d: Path, pattern: str) -> int:
@@ -542,29 +649,73 @@ def kill_spec(name: str, ref: dict[str, Path], out: Path) -> KillSpec:
 
     `ready` turns true when the command has started its work (imports and input checks done)."""
     if name == "synth":
-        return KillSpec(name, ["synth", *SYNTH_ARGS, "--out", str(out)], out,
-                        lambda o: (o / ".synth_state.json").exists(), 0)
+        return KillSpec(
+            name, ["synth", *SYNTH_ARGS, "--out", str(out)], out, lambda o: (o / ".synth_state.json").exists(), 0
+        )
     if name == "preprocess":
-        return KillSpec(name, ["preprocess", str(ref["manifest"]), "--out", str(out), "--landmarks", "true",
-                               "--shard-size", "4", "--no-preview"], out, lambda o: (o / "plan.json").exists(), 0)
+        return KillSpec(
+            name,
+            [
+                "preprocess",
+                str(ref["manifest"]),
+                "--out",
+                str(out),
+                "--landmarks",
+                "true",
+                "--shard-size",
+                "4",
+                "--no-preview",
+            ],
+            out,
+            lambda o: (o / "plan.json").exists(),
+            0,
+        )
     if name == "train":
         argv = ["train", "--data", str(ref["store"]), "--out", str(out), *TRAIN_ARGS]
         return KillSpec(name, argv, out, lambda o: (o / "config.json").exists(), 0, rerun_argv=argv + ["--resume"])
     if name == "embed":
-        return KillSpec(name, ["embed", str(ref["store"]), "-c", str(ref["run"]), "--modality", "video", "--out",
-                               str(out), "--device", "cpu", "--chunk-size", "4"], out,
-                        lambda o: (o / "manifest.json").exists(), 0)
+        return KillSpec(
+            name,
+            [
+                "embed",
+                str(ref["store"]),
+                "-c",
+                str(ref["run"]),
+                "--modality",
+                "video",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--chunk-size",
+                "4",
+            ],
+            out,
+            lambda o: (o / "manifest.json").exists(),
+            0,
+        )
     if name == "index_build":
-        return KillSpec(name, ["index", "build", str(ref["emb_video"]), "--out", str(out), "--device", "cpu"], out,
-                        lambda o: o.exists() or any(o.parent.glob(f".{o.name}.*")), 0)
+        return KillSpec(
+            name,
+            ["index", "build", str(ref["emb_video"]), "--out", str(out), "--device", "cpu"],
+            out,
+            lambda o: o.exists() or any(o.parent.glob(f".{o.name}.*")),
+            0,
+        )
     raise KeyError(name)
 
 
 def work_seconds(spec: KillSpec, timeout: float = 300) -> float:
     """Run the command uninterrupted once: seconds from `ready` to exit (the window kills are drawn from)."""
     t0 = time.time()
-    proc = subprocess.Popen(CLI + spec.argv, env=SUB_ENV, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        CLI + spec.argv,
+        env=SUB_ENV,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     t_ready = None
     while proc.poll() is None and time.time() - t0 < timeout:
         if t_ready is None and spec.ready(spec.out):
@@ -626,7 +777,9 @@ def compare_outputs(name: str, out: Path, ref: dict[str, Path]) -> list[str]:
 
         (xa, ma), (xb, mb) = load_embeddings(out), load_embeddings(ref["emb_video"])
         if not np.array_equal(xa, xb):
-            diffs.append(f"embeddings differ (max abs diff {np.abs(xa - xb).max() if xa.shape == xb.shape else xa.shape})")
+            diffs.append(
+                f"embeddings differ (max abs diff {np.abs(xa - xb).max() if xa.shape == xb.shape else xa.shape})"
+            )
         same_frames(ma, mb, "embedding metadata differs")
     elif name == "index_build":
         r = ref["index_video"]
@@ -666,8 +819,20 @@ def build_refs(work: Path, log=print) -> dict[str, Path]:
     r["store"] = work / "store"
     preprocess(r["manifest"], r["store"], config=PreprocessConfig(landmarks="true", shard_size=4), progress=False)
     r["run"] = work / "run"
-    train(TrainArgs(config="tiny", data=str(r["store"]), out=str(r["run"]), epochs=2, batch_size=8, workers=0,
-                    device="cpu", threads=1, seed=0), progress=False)
+    train(
+        TrainArgs(
+            config="tiny",
+            data=str(r["store"]),
+            out=str(r["run"]),
+            epochs=2,
+            batch_size=8,
+            workers=0,
+            device="cpu",
+            threads=1,
+            seed=0,
+        ),
+        progress=False,
+    )
     log("run done")
     for m in ("video", "audio"):
         r[f"emb_{m}"] = work / f"emb_{m}"
@@ -675,7 +840,19 @@ def build_refs(work: Path, log=print) -> dict[str, Path]:
         r[f"index_{m}"] = work / f"index_{m}"
         build_index(r[f"emb_{m}"], r[f"index_{m}"], device="cpu")
     r["gen_run"] = work / "gen"
-    train_generator(GenTrainArgs(config="tiny", data=str(r["store"]), davs=str(r["run"]), out=str(r["gen_run"]),
-                                 epochs=1, batch_size=4, device="cpu", threads=1, val_clips=2), progress=False)
+    train_generator(
+        GenTrainArgs(
+            config="tiny",
+            data=str(r["store"]),
+            davs=str(r["run"]),
+            out=str(r["gen_run"]),
+            epochs=1,
+            batch_size=4,
+            device="cpu",
+            threads=1,
+            val_clips=2,
+        ),
+        progress=False,
+    )
     log("refs done")
     return r

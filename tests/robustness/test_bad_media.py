@@ -1,5 +1,6 @@
 """Bad and odd media through every media command: a one-line error naming the file and the reason
 (exit 2) or a correct result; batch preprocessing records failures and finishes the rest."""
+
 from __future__ import annotations
 
 import re
@@ -8,9 +9,18 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-
-from rbharness import (CLI, MEDIA_COMMANDS, REPO, SUB_ENV, face_source, make_media_zoo, make_photo_zoo,
-                       run_cli, run_media_command, zoo_manifest)
+from rbharness import (
+    CLI,
+    MEDIA_COMMANDS,
+    REPO,
+    SUB_ENV,
+    face_source,
+    make_media_zoo,
+    make_photo_zoo,
+    run_cli,
+    run_media_command,
+    zoo_manifest,
+)
 
 # Which commands a valid-but-odd file is run through (all of them decode through the same
 # avrep.io.media + avrep.preprocess.process_file path; the error cases run every command).
@@ -35,9 +45,15 @@ def ctx(rb_run, rb_index, rb_gen_run, rb_corpus, rb_root):
 
     frames, _, _ = face_source(rb_corpus)
     photos = make_photo_zoo(rb_root / "photos", frames[len(frames) // 2])
-    return {"run": rb_run, "index_video": rb_index["video"], "index_audio": rb_index["audio"],
-            "gen_run": rb_gen_run, "photo": photos[0].path, "photos": photos,
-            "embedder": Embedder.from_checkpoint(rb_run, device="cpu")}
+    return {
+        "run": rb_run,
+        "index_video": rb_index["video"],
+        "index_audio": rb_index["audio"],
+        "gen_run": rb_gen_run,
+        "photo": photos[0].path,
+        "photos": photos,
+        "embedder": Embedder.from_checkpoint(rb_run, device="cpu"),
+    }
 
 
 def _check_error(case, cmd: str, code: int, line: str) -> list[str]:
@@ -87,8 +103,18 @@ def test_photo_zoo_generate(zoo, ctx, tmp_path):
     good_audio = next(c.path for c in zoo if c.name == "good")
     problems = []
     for case in ctx["photos"]:
-        argv = ["generate", "--face", str(case.path), "--audio", str(good_audio), "-o", str(tmp_path / "g.mp4"),
-                "--checkpoint", str(ctx["gen_run"]), "--quiet"]
+        argv = [
+            "generate",
+            "--face",
+            str(case.path),
+            "--audio",
+            str(good_audio),
+            "-o",
+            str(tmp_path / "g.mp4"),
+            "--checkpoint",
+            str(ctx["gen_run"]),
+            "--quiet",
+        ]
         r = run_cli(argv)
         assert "Traceback" not in r.err
         if case.errors:
@@ -142,8 +168,14 @@ def test_batch_records_failures_and_finishes_the_rest(zoo, tmp_path):
 def test_real_exit_code_and_single_line(zoo, tmp_path):
     """The installed entry point (a real process): exit 2 and exactly one stderr line."""
     bad = next(c.path for c in zoo if c.name == "not_media")
-    r = subprocess.run(CLI + ["preprocess", str(bad), "--out", str(tmp_path / "s")], capture_output=True,
-                       text=True, env=SUB_ENV, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        CLI + ["preprocess", str(bad), "--out", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        env=SUB_ENV,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "faiss" not in ln.lower()]
     assert len(lines) == 1 and lines[0].startswith("avrep: error:") and bad.name in lines[0], r.stderr

@@ -1,5 +1,6 @@
 """Concurrency: two `avrep index build`s to one path (one wins, the other errors, the index is whole),
 and one `avrep.Index` answering searches from many threads exactly as it answers them serially."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from rbharness import CLI, REPO, SUB_ENV, run_cli
 
 
 def test_two_concurrent_builds_one_wins(rb_emb, rb_index, tmp_path):
     out = tmp_path / "idx"
     argv = CLI + ["index", "build", str(rb_emb["video"]), "--out", str(out), "--device", "cpu"]
-    procs = [subprocess.Popen(argv, env=SUB_ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(argv, env=SUB_ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     res = [(p.wait(300), p.stderr.read()) for p in procs]
     codes = sorted(r[0] for r in res)
     assert codes == [0, 2], res
@@ -48,8 +50,13 @@ def _emb_folder(d: Path, n: int = 4000, dim: int = 32, seed: int = 0) -> Path:
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     d.mkdir(parents=True)
     np.save(d / "emb_00000.npy", x)
-    pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "split": rng.choice(["train", "val", "test"], n),
-                  "speaker": rng.choice([f"s{i}" for i in range(50)], n)}).to_parquet(d / "meta_00000.parquet")
+    pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(n)],
+            "split": rng.choice(["train", "val", "test"], n),
+            "speaker": rng.choice([f"s{i}" for i in range(50)], n),
+        }
+    ).to_parquet(d / "meta_00000.parquet")
     (d / "manifest.json").write_text(json.dumps({"modality": "video", "dim": dim, "metric": "ip", "normalized": True}))
     return d
 
@@ -65,11 +72,11 @@ def test_index_concurrent_thread_searches(tmp_path, index_type):
     qs = rng.standard_normal((64, 32)).astype(np.float32)
     wheres = [None, {"split": "test"}, ["speaker=s3"], {"speaker": ["s1", "s2", "s7"]}, ["split=val", "speaker=s4"]]
     jobs = [(i, w) for i in range(len(qs)) for w in range(len(wheres))]
-    serial = {j: ix.search(qs[j[0]:j[0] + 1], 10, where=wheres[j[1]]) for j in jobs}
+    serial = {j: ix.search(qs[j[0] : j[0] + 1], 10, where=wheres[j[1]]) for j in jobs}
     order = [jobs[i] for i in rng.permutation(len(jobs))] * 4
 
     def one(j):
-        r = ix.search(qs[j[0]:j[0] + 1], 10, where=wheres[j[1]])
+        r = ix.search(qs[j[0] : j[0] + 1], 10, where=wheres[j[1]])
         return j, r
 
     with ThreadPoolExecutor(8) as ex:

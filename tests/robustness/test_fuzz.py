@@ -3,6 +3,7 @@ GRID clips when ../shared/data is present) and feeds them to avrep.io.media.prob
 read_audio and avrep.preprocess.process_file in a separate worker process. No input may crash it
 (segfault/abort), hang past the timeout, or raise anything but a one-line AvrepError naming the file.
 CI runs AVREP_FUZZ_EXAMPLES (default 300); benchmarks/robustness.py runs >= 10,000."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
 from rbharness import KINDS, FuzzRunner, fuzz_seeds, mutate
 
 N = int(os.environ.get("AVREP_FUZZ_EXAMPLES", "300"))
@@ -35,8 +35,11 @@ def fuzz_dir(rb_root):
     return d
 
 
-OPS = st.lists(st.tuples(st.sampled_from(KINDS), st.floats(0, 1), st.integers(1, 4096), st.integers(0, 2**31 - 1)),
-               min_size=1, max_size=8)
+OPS = st.lists(
+    st.tuples(st.sampled_from(KINDS), st.floats(0, 1), st.integers(1, 4096), st.integers(0, 2**31 - 1)),
+    min_size=1,
+    max_size=8,
+)
 
 
 def test_seeds_are_valid(seeds, runner, fuzz_dir):
@@ -51,9 +54,14 @@ def test_fuzz_media_decoders(seeds, runner, fuzz_dir):
     names = sorted(seeds)
     outcomes: dict[str, int] = {}
 
-    @settings(max_examples=N, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink],
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=N,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(name=st.sampled_from(names), ops=OPS)
     def check(name, ops):
         path = fuzz_dir / f"case_{names.index(name)}{os.path.splitext(name)[1] or '.bin'}"

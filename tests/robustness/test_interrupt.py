@@ -1,13 +1,13 @@
 """SIGKILL at a random point, then re-run: the same final result as an uninterrupted run, and no
 half-written file ever visible at a final path. CI runs one trial per command (AVREP_KILL_TRIALS=n for
 more; benchmarks/robustness.py runs many)."""
+
 from __future__ import annotations
 
 import os
 
 import numpy as np
 import pytest
-
 from conftest import KILL_TRIALS
 from rbharness import RESUMABLE, compare_outputs, kill_and_resume, kill_spec, temp_leftovers, work_seconds
 
@@ -16,8 +16,14 @@ SEED = int(os.environ.get("AVREP_KILL_SEED", np.random.SeedSequence().entropy % 
 
 @pytest.fixture(scope="session")
 def refs(rb_corpus, rb_manifest, rb_store, rb_run, rb_emb, rb_index):
-    return {"corpus": rb_corpus, "manifest": rb_manifest, "store": rb_store, "run": rb_run,
-            "emb_video": rb_emb["video"], "index_video": rb_index["video"]}
+    return {
+        "corpus": rb_corpus,
+        "manifest": rb_manifest,
+        "store": rb_store,
+        "run": rb_run,
+        "emb_video": rb_emb["video"],
+        "index_video": rb_index["video"],
+    }
 
 
 @pytest.mark.parametrize("trial", range(KILL_TRIALS))

@@ -1,5 +1,6 @@
 """Files avrep did not make: pickles posing as checkpoints are refused (and never unpickled), index
 manifests / parquet metadata are validated, manifest paths escaping the dataset root are refused."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rbharness import run_cli
 
 from avrep.errors import AvrepError
-from rbharness import run_cli
 
 
 class _Payload:
@@ -155,8 +156,21 @@ def _edit_json(path: Path, **kw) -> None:
 def _manifest(tmp: Path, paths: list[str], root: Path, **cols) -> Path:
     from avrep.data.recipes import write_manifest
 
-    rows = [dict(clip_id=f"c{i}", path=p, word=None, word_id=-1, transcript=None, speaker="s", split="test",
-                 start_frame=0, end_frame=-1, landmarks_path=None) for i, p in enumerate(paths)]
+    rows = [
+        dict(
+            clip_id=f"c{i}",
+            path=p,
+            word=None,
+            word_id=-1,
+            transcript=None,
+            speaker="s",
+            split="test",
+            start_frame=0,
+            end_frame=-1,
+            landmarks_path=None,
+        )
+        for i, p in enumerate(paths)
+    ]
     df = pd.DataFrame(rows)
     for k, v in cols.items():
         df[k] = v
@@ -213,13 +227,44 @@ def test_damaged_store_refused_by_embed_and_train(rb_store, rb_run, tmp_path):
     st = tmp_path / "store"
     shutil.copytree(rb_store, st)
     clips = pd.read_parquet(st / "clips.parquet")
-    for name, df in {"negative_offset": clips.assign(offset=-1), "float_shard": clips.assign(shard=0.5),
-                     "no_n_frames": clips.drop(columns=["n_frames"])}.items():
+    for name, df in {
+        "negative_offset": clips.assign(offset=-1),
+        "float_shard": clips.assign(shard=0.5),
+        "no_n_frames": clips.drop(columns=["n_frames"]),
+    }.items():
         df.to_parquet(st / "clips.parquet")
-        r = run_cli(["embed", str(st), "-c", str(rb_run), "--modality", "video", "--out", str(tmp_path / name),
-                     "--device", "cpu"])
+        r = run_cli(
+            [
+                "embed",
+                str(st),
+                "-c",
+                str(rb_run),
+                "--modality",
+                "video",
+                "--out",
+                str(tmp_path / name),
+                "--device",
+                "cpu",
+            ]
+        )
         assert r.code == 2 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], (name, r.err[-500:])
     (st / "clips.parquet").write_bytes(b"garbage")
-    r = run_cli(["train", "--config", "tiny", "--data", str(st), "--out", str(tmp_path / "run"), "--epochs", "1",
-                 "--device", "cpu", "--workers", "0", "--quiet"])
+    r = run_cli(
+        [
+            "train",
+            "--config",
+            "tiny",
+            "--data",
+            str(st),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--quiet",
+        ]
+    )
     assert r.code == 2 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], r.err[-500:]

@@ -10,14 +10,16 @@ word_id, transcript, speaker, split, start_frame, end_frame (exclusive, -1 = to 
 landmarks_path; recipes may add columns (word_start_frame, word_end_frame, ...). The root, the
 vocabulary and provenance are stored as JSON in the parquet metadata under b"avrep".
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +28,18 @@ import pyarrow.parquet as pq
 
 from avrep.errors import AvrepError
 
-COLUMNS = ["clip_id", "path", "word", "word_id", "transcript", "speaker", "split", "start_frame", "end_frame",
-           "landmarks_path"]
+COLUMNS = [
+    "clip_id",
+    "path",
+    "word",
+    "word_id",
+    "transcript",
+    "speaker",
+    "split",
+    "start_frame",
+    "end_frame",
+    "landmarks_path",
+]
 VIDEO_EXTS = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".webm", ".mkv")
 SPLITS = ("train", "val", "test")
 
@@ -67,16 +79,29 @@ def finalize(rows: list[dict[str, Any]], root: str | os.PathLike) -> pd.DataFram
     return df.reset_index(drop=True)
 
 
-def write_manifest(df: pd.DataFrame, out: str | os.PathLike, root: str | os.PathLike, *, recipe: str,
-                   vocab: list[str] | None = None, **config: Any) -> Path:
+def write_manifest(
+    df: pd.DataFrame,
+    out: str | os.PathLike,
+    root: str | os.PathLike,
+    *,
+    recipe: str,
+    vocab: list[str] | None = None,
+    **config: Any,
+) -> Path:
     """Write the manifest parquet atomically, with root/vocab/provenance in its metadata."""
     from avrep import __version__
     from avrep.utils import atomic_path
 
     out = Path(out)
-    meta = {"root": str(Path(root).resolve()), "recipe": recipe, "vocab": vocab, "config": config,
-            "avrep_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "n_clips": int(len(df))}
+    meta = {
+        "root": str(Path(root).resolve()),
+        "recipe": recipe,
+        "vocab": vocab,
+        "config": config,
+        "avrep_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "n_clips": int(len(df)),
+    }
     table = pa.Table.from_pandas(df, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"avrep": json.dumps(meta).encode()})
     with atomic_path(out, ".parquet") as tmp:
@@ -129,8 +154,7 @@ def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> 
         raise AvrepError(f"{p}: manifest lacks column(s) {', '.join(missing)}")
     for c in COLUMNS:
         if c not in df:
-            df[c] = {"word_id": -1, "start_frame": 0, "end_frame": -1, "split": "test",
-                     "speaker": "unknown"}.get(c)
+            df[c] = {"word_id": -1, "start_frame": 0, "end_frame": -1, "split": "test", "speaker": "unknown"}.get(c)
     if not isinstance(meta, dict) or not isinstance(meta.get("root") or "", str):
         raise AvrepError(f"{p}: invalid avrep metadata (expected a JSON object with a string 'root')")
     validate_recipe_manifest(df, p)
@@ -189,8 +213,14 @@ def _clip_key(clip: Any) -> str:
     return key[: -len(Path(key).suffix)] if Path(key).suffix.lower() in VIDEO_EXTS else key
 
 
-def assign_speakers(videos: list[Path], root: str | os.PathLike, table: dict[str, str],
-                    table_path: str | os.PathLike, *, drop_unlisted: bool = False) -> tuple[dict[Path, str], list[str]]:
+def assign_speakers(
+    videos: list[Path],
+    root: str | os.PathLike,
+    table: dict[str, str],
+    table_path: str | os.PathLike,
+    *,
+    drop_unlisted: bool = False,
+) -> tuple[dict[Path, str], list[str]]:
     """Speaker of each video from a speaker table: ({video: speaker}, relative paths of unlisted videos).
 
     A video matches the row keyed by its relative path without extension, else by its file stem (a stem
@@ -214,9 +244,13 @@ def assign_speakers(videos: list[Path], root: str | os.PathLike, table: dict[str
         else:
             unlisted.append(r.as_posix())
     if ambiguous:
-        raise AvrepError(f"{table_path}: {len(ambiguous)} clip stem(s) name several videos under {root} "
-                         f"(first: {', '.join(ambiguous[:3])}); key those rows by relative path")
+        raise AvrepError(
+            f"{table_path}: {len(ambiguous)} clip stem(s) name several videos under {root} "
+            f"(first: {', '.join(ambiguous[:3])}); key those rows by relative path"
+        )
     if unlisted and not drop_unlisted:
-        raise AvrepError(f"{table_path}: {len(unlisted)} of {len(videos)} videos under {root} have no row "
-                         f"(first: {', '.join(unlisted[:3])}); add them or drop them (--drop-unlisted)")
+        raise AvrepError(
+            f"{table_path}: {len(unlisted)} of {len(videos)} videos under {root} have no row "
+            f"(first: {', '.join(unlisted[:3])}); add them or drop them (--drop-unlisted)"
+        )
     return found, unlisted

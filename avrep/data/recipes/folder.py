@@ -8,6 +8,7 @@ the videos' folder (`ROOT/video/x.mp4` -> `ROOT/words/x.csv`) or in ROOT itself.
 Speakers: the first sub-folder (nested) or the file stem (flat), unless a speaker table `clip,identity`
 (`--speakers identities.csv`) is given: speaker := identity, so a split by ratios is identity-disjoint.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,15 @@ import os
 import re
 from pathlib import Path
 
-from avrep.data.recipes import (VIDEO_EXTS, RecipeManifest, assign_speakers, finalize, find_videos,
-                                read_speaker_table, split_keys)
+from avrep.data.recipes import (
+    VIDEO_EXTS,
+    RecipeManifest,
+    assign_speakers,
+    finalize,
+    find_videos,
+    read_speaker_table,
+    split_keys,
+)
 from avrep.errors import AvrepError
 
 
@@ -31,7 +39,7 @@ def read_transcript(path: Path) -> str | None:
 
 def read_word_list(path: Path) -> str | None:
     """A word-list CSV (optional `word` header, one word a line, first column) -> the words joined by spaces."""
-    with open(path, "r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         cells = [row[0].strip() for row in csv.reader(fh) if row and row[0].strip()]
     if cells and cells[0].lower() == "word":
         cells = cells[1:]
@@ -41,8 +49,7 @@ def read_word_list(path: Path) -> str | None:
 def _transcript_dirs(v: Path, root: Path, transcripts: Path | None) -> list[Path]:
     if transcripts is not None:
         return [transcripts]
-    return [d for d in dict.fromkeys((v.parent.parent / "words", root / "words"))
-            if d.is_dir() and d != v.parent]
+    return [d for d in dict.fromkeys((v.parent.parent / "words", root / "words")) if d.is_dir() and d != v.parent]
 
 
 def find_transcript(v: Path, root: Path, transcripts: Path | None = None) -> str | None:
@@ -59,10 +66,17 @@ def find_transcript(v: Path, root: Path, transcripts: Path | None = None) -> str
     return None
 
 
-def prepare_folder(root: str | os.PathLike, *, split: str = "test", seed: int = 0,
-                   ratios: tuple[float, float, float] | None = None,
-                   exts: tuple[str, ...] = VIDEO_EXTS, speakers: str | os.PathLike | None = None,
-                   drop_unlisted: bool = False, transcripts: str | os.PathLike | None = None) -> RecipeManifest:
+def prepare_folder(
+    root: str | os.PathLike,
+    *,
+    split: str = "test",
+    seed: int = 0,
+    ratios: tuple[float, float, float] | None = None,
+    exts: tuple[str, ...] = VIDEO_EXTS,
+    speakers: str | os.PathLike | None = None,
+    drop_unlisted: bool = False,
+    transcripts: str | os.PathLike | None = None,
+) -> RecipeManifest:
     """Every video under root is one clip. speaker = first sub-folder (nested) or the file stem (flat),
     or its identity in the `speakers` table (`clip,identity`; videos missing from it are an error unless
     `drop_unlisted`, which leaves them out, listed in attrs['unlisted']).
@@ -83,8 +97,9 @@ def prepare_folder(root: str | os.PathLike, *, split: str = "test", seed: int = 
     spk_of: dict[Path, str] = {}
     unlisted: list[str] = []
     if speakers is not None:
-        spk_of, unlisted = assign_speakers(videos, root, read_speaker_table(speakers), speakers,
-                                           drop_unlisted=drop_unlisted)
+        spk_of, unlisted = assign_speakers(
+            videos, root, read_speaker_table(speakers), speakers, drop_unlisted=drop_unlisted
+        )
         videos = [v for v in videos if v in spk_of]
         if not videos:
             raise AvrepError(f"{speakers}: lists none of the videos under {root}")
@@ -93,14 +108,29 @@ def prepare_folder(root: str | os.PathLike, *, split: str = "test", seed: int = 
         rel = v.relative_to(root)
         speaker = spk_of.get(v) or (rel.parts[0] if len(rel.parts) > 1 else v.stem)
         cid = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(rel.with_suffix("")))
-        rows.append(dict(clip_id=cid, path=str(rel), word=None, word_id=-1,
-                         transcript=find_transcript(v, root, tdir), speaker=speaker, split=split,
-                         start_frame=0, end_frame=-1))
+        rows.append(
+            dict(
+                clip_id=cid,
+                path=str(rel),
+                word=None,
+                word_id=-1,
+                transcript=find_transcript(v, root, tdir),
+                speaker=speaker,
+                split=split,
+                start_frame=0,
+                end_frame=-1,
+            )
+        )
     df = finalize(rows, root)
     df.attrs["unlisted"] = unlisted
     if ratios is not None:
         m = split_keys(df["speaker"].tolist(), ratios, seed)
         df["split"] = df["speaker"].map(m)
     given = split if ratios is None else ",".join(f"{r:g}" for r in ratios)
-    return RecipeManifest(df, None, "folder", root, {"split": given, "seed": seed,
-                                                    "speakers": str(speakers) if speakers is not None else None})
+    return RecipeManifest(
+        df,
+        None,
+        "folder",
+        root,
+        {"split": given, "seed": seed, "speakers": str(speakers) if speakers is not None else None},
+    )

@@ -10,6 +10,7 @@ Layouts found automatically under DIR:
 (seconds = value / 25000; lhotse divides by 1000 and gets seconds wrong). `sil`/`sp` are not words.
 Files are never modified. The split is by sentence with a seeded shuffle, so no sentence is in two splits.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,12 +24,28 @@ from avrep.errors import AvrepError
 COMMANDS = {"b": "bin", "l": "lay", "p": "place", "s": "set"}
 COLOURS = {"b": "blue", "g": "green", "r": "red", "w": "white"}
 PREPOSITIONS = {"a": "at", "b": "by", "i": "in", "w": "with"}
-DIGITS = {"z": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
-          "7": "seven", "8": "eight", "9": "nine"}
+DIGITS = {
+    "z": "zero",
+    "1": "one",
+    "2": "two",
+    "3": "three",
+    "4": "four",
+    "5": "five",
+    "6": "six",
+    "7": "seven",
+    "8": "eight",
+    "9": "nine",
+}
 ADVERBS = {"a": "again", "n": "now", "p": "please", "s": "soon"}
 LETTERS = [c for c in "abcdefghijklmnopqrstuvxyz"]  # GRID has no 'w' letter
-VOCAB = sorted(set(COMMANDS.values()) | set(COLOURS.values()) | set(PREPOSITIONS.values()) | set(LETTERS)
-               | set(DIGITS.values()) | set(ADVERBS.values()))  # 51 words; word_id = index
+VOCAB = sorted(
+    set(COMMANDS.values())
+    | set(COLOURS.values())
+    | set(PREPOSITIONS.values())
+    | set(LETTERS)
+    | set(DIGITS.values())
+    | set(ADVERBS.values())
+)  # 51 words; word_id = index
 WORD_ID = {w: i for i, w in enumerate(VOCAB)}
 WINDOW = CLIP_FRAMES  # LRW-style word windows
 SILENCE = {"sil", "sp"}
@@ -48,7 +65,7 @@ def sentence_from_name(name: str) -> list[str] | None:
 def read_align(path: str | os.PathLike) -> list[tuple[int, int, str]]:
     """Words of an .align file as (start_frame, end_frame_exclusive, word), silences dropped."""
     out = []
-    with open(path, "r", encoding="utf-8", errors="replace", newline=None) as fh:  # handles CRLF
+    with open(path, encoding="utf-8", errors="replace", newline=None) as fh:  # handles CRLF
         for ln, line in enumerate(fh, 1):
             parts = line.strip().split()
             if not parts:
@@ -86,10 +103,15 @@ def _speaker_of(path: Path, root: Path) -> str:
 
 def _find_align(video: Path, root: Path, speaker: str) -> Path | None:
     stem = video.stem
-    cands = [video.with_suffix(".align"), video.parent / "align" / f"{stem}.align",
-             video.parent.parent / "align" / f"{stem}.align", root / "align" / f"{stem}.align",
-             root / speaker / "align" / f"{stem}.align", root / "alignments" / speaker / f"{stem}.align",
-             root / "alignments" / speaker / "align" / f"{stem}.align"]
+    cands = [
+        video.with_suffix(".align"),
+        video.parent / "align" / f"{stem}.align",
+        video.parent.parent / "align" / f"{stem}.align",
+        root / "align" / f"{stem}.align",
+        root / speaker / "align" / f"{stem}.align",
+        root / "alignments" / speaker / f"{stem}.align",
+        root / "alignments" / speaker / "align" / f"{stem}.align",
+    ]
     return next((c for c in cands if c.exists()), None)
 
 
@@ -102,9 +124,15 @@ def _n_frames(path: Path) -> int:
         return 0  # unreadable: keep the row, preprocessing records the reason
 
 
-def prepare_grid(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
-                 ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), window: int = WINDOW,
-                 probe_frames: bool = True) -> RecipeManifest:
+def prepare_grid(
+    root: str | os.PathLike,
+    *,
+    level: str = "word",
+    seed: int = 0,
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    window: int = WINDOW,
+    probe_frames: bool = True,
+) -> RecipeManifest:
     """GRID folder -> manifest (level 'word': 29-frame word clips; 'sentence': whole videos) + VOCAB.
 
     Word clips carry word_start_frame/word_end_frame relative to the window and `sentence` (the
@@ -116,8 +144,11 @@ def prepare_grid(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
         raise AvrepError(f"{root}: not a folder")
     if level not in ("word", "sentence"):
         raise AvrepError(f"--level {level!r}: use word or sentence")
-    videos = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file()
-                    and sentence_from_name(p.stem) is not None)
+    videos = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in VIDEO_EXTS and p.is_file() and sentence_from_name(p.stem) is not None
+    )
     if not videos:
         raise AvrepError(f"{root}: no GRID videos (files named like bbaf2n.mpg) found")
     items = []
@@ -142,17 +173,41 @@ def prepare_grid(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
         rel = str(v.relative_to(root))
         transcript = " ".join(expect)
         if level == "sentence":
-            rows.append(dict(clip_id=f"{spk}_{v.stem}", path=rel, word=None, word_id=-1, transcript=transcript,
-                             speaker=spk, split=split[key], start_frame=0, end_frame=-1, sentence=v.stem))
+            rows.append(
+                dict(
+                    clip_id=f"{spk}_{v.stem}",
+                    path=rel,
+                    word=None,
+                    word_id=-1,
+                    transcript=transcript,
+                    speaker=spk,
+                    split=split[key],
+                    start_frame=0,
+                    end_frame=-1,
+                    sentence=v.stem,
+                )
+            )
             continue
         n = _n_frames(v) if probe_frames else 0
         n = n or max(e for _, e, _ in words)
         for k, (s, e, w) in enumerate(words):
             w0, w1 = word_window(s, e, n, window)
-            rows.append(dict(clip_id=f"{spk}_{v.stem}_{k}_{w}", path=rel, word=w, word_id=WORD_ID[w],
-                             transcript=transcript, speaker=spk, split=split[key], start_frame=w0, end_frame=w1,
-                             word_start_frame=max(0, s - w0), word_end_frame=min(window, e - w0),
-                             sentence=v.stem))
+            rows.append(
+                dict(
+                    clip_id=f"{spk}_{v.stem}_{k}_{w}",
+                    path=rel,
+                    word=w,
+                    word_id=WORD_ID[w],
+                    transcript=transcript,
+                    speaker=spk,
+                    split=split[key],
+                    start_frame=w0,
+                    end_frame=w1,
+                    word_start_frame=max(0, s - w0),
+                    word_end_frame=min(window, e - w0),
+                    sentence=v.stem,
+                )
+            )
     df = finalize(rows, root)
     df.attrs.update(mismatched=mismatched, no_align=no_align)
     return RecipeManifest(df, VOCAB, "grid", root, {"level": level, "seed": seed, "ratios": ratios})

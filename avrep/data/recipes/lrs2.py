@@ -17,18 +17,18 @@ The split is by speaker (seeded), so no speaker is in two splits. Clips whose `.
 `Text:` line are skipped and listed in attrs (`no_txt`, `bad_txt`); clips with no timing table give no word
 rows (`no_timing`); a malformed table row raises AvrepError naming the file and line.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from avrep.conventions import CLIP_FRAMES, FPS
-from avrep.data.recipes import (RecipeManifest, assign_speakers, finalize, find_videos, read_speaker_table,
-                                split_keys)
+from avrep.data.recipes import RecipeManifest, assign_speakers, finalize, find_videos, read_speaker_table, split_keys
 from avrep.data.recipes.grid import word_window
 from avrep.errors import AvrepError
 
@@ -51,7 +51,7 @@ def read_lrs_txt(path: str | os.PathLike) -> LrsText:
     fields: dict[str, str] = {}
     cols: list[str] | None = None
     words: list[tuple[str, float, float, float | None]] | None = None
-    with open(path, "r", encoding="utf-8", errors="replace", newline=None) as fh:
+    with open(path, encoding="utf-8", errors="replace", newline=None) as fh:
         for ln, line in enumerate(fh, 1):
             parts = line.split()
             if not parts:
@@ -101,11 +101,20 @@ def _n_frames(path: Path) -> int:
         return 0  # unreadable: keep the rows, preprocessing records the reason
 
 
-def prepare_lrs2(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
-                 ratios: tuple[float, float, float] | None = (0.8, 0.1, 0.1), split: str = "test",
-                 speakers: str | os.PathLike | None = None, drop_unlisted: bool = False,
-                 vocab: Sequence[str] | str | os.PathLike | None = None, min_count: int = 1,
-                 window: int = WINDOW, probe_frames: bool = True) -> RecipeManifest:
+def prepare_lrs2(
+    root: str | os.PathLike,
+    *,
+    level: str = "word",
+    seed: int = 0,
+    ratios: tuple[float, float, float] | None = (0.8, 0.1, 0.1),
+    split: str = "test",
+    speakers: str | os.PathLike | None = None,
+    drop_unlisted: bool = False,
+    vocab: Sequence[str] | str | os.PathLike | None = None,
+    min_count: int = 1,
+    window: int = WINDOW,
+    probe_frames: bool = True,
+) -> RecipeManifest:
     """LRS2/LRS3 folder -> manifest + vocabulary (module docstring for the layout and the rules).
 
     level: 'word' (29-frame word clips from the timing tables), 'utterance' (whole clips) or 'both' (column
@@ -127,8 +136,9 @@ def prepare_lrs2(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
     spk_of: dict[Path, str] = {}
     unlisted: list[str] = []
     if speakers is not None:
-        spk_of, unlisted = assign_speakers(videos, root, read_speaker_table(speakers), speakers,
-                                           drop_unlisted=drop_unlisted)
+        spk_of, unlisted = assign_speakers(
+            videos, root, read_speaker_table(speakers), speakers, drop_unlisted=drop_unlisted
+        )
         videos = [v for v in videos if v in spk_of]
     no_txt, bad_txt, no_timing, outside = [], [], [], []
     items = []
@@ -164,8 +174,9 @@ def prepare_lrs2(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
         transcript = " ".join(t.text.lower().split())
         common = dict(path=rel.as_posix(), transcript=transcript, speaker=spk, split=sp, utterance=cid)
         if level in ("utterance", "both"):
-            rows.append(dict(clip_id=cid, word=None, word_id=-1, start_frame=0, end_frame=-1, level="utterance",
-                             **common))
+            rows.append(
+                dict(clip_id=cid, word=None, word_id=-1, start_frame=0, end_frame=-1, level="utterance", **common)
+            )
         if level == "utterance" or not t.words:
             continue
         n = (_n_frames(v) if probe_frames else 0) or max(math.floor(e * FPS + 0.5) + 1 for _, _, e, _ in t.words)
@@ -177,17 +188,37 @@ def prepare_lrs2(root: str | os.PathLike, *, level: str = "word", seed: int = 0,
                 continue
             w0, w1 = word_window(s, e, n, window)
             w = w.lower()
-            rows.append(dict(clip_id=f"{cid}_{k}_{re.sub(r'[^a-z0-9]+', '', w) or 'w'}", word=w,
-                             word_id=wid.get(w, -1), start_frame=w0, end_frame=w1, level="word",
-                             word_start_frame=max(0, s - w0), word_end_frame=min(window, e - w0),
-                             word_start=ts, word_end=te, asd_score=score, **common))
+            rows.append(
+                dict(
+                    clip_id=f"{cid}_{k}_{re.sub(r'[^a-z0-9]+', '', w) or 'w'}",
+                    word=w,
+                    word_id=wid.get(w, -1),
+                    start_frame=w0,
+                    end_frame=w1,
+                    level="word",
+                    word_start_frame=max(0, s - w0),
+                    word_end_frame=min(window, e - w0),
+                    word_start=ts,
+                    word_end=te,
+                    asd_score=score,
+                    **common,
+                )
+            )
     if not rows:
-        why = (f"{len(no_timing)} clip(s) without a word timing table" if no_timing else
-               f"{len(no_txt)} without .txt, {len(bad_txt)} without Text:")
+        why = (
+            f"{len(no_timing)} clip(s) without a word timing table"
+            if no_timing
+            else f"{len(no_txt)} without .txt, {len(bad_txt)} without Text:"
+        )
         raise AvrepError(f"{root}: no {level} clips ({why})")
     df = finalize(rows, root)
     df.attrs.update(no_txt=no_txt, bad_txt=bad_txt, no_timing=no_timing, outside=outside, unlisted=unlisted)
     given = split if ratios is None else list(ratios)
-    config = {"level": level, "seed": seed, "split": given, "min_count": min_count,
-              "speakers": str(speakers) if speakers is not None else None}
+    config = {
+        "level": level,
+        "seed": seed,
+        "split": given,
+        "min_count": min_count,
+        "speakers": str(speakers) if speakers is not None else None,
+    }
     return RecipeManifest(df, words, "lrs2", root, config)

@@ -3,6 +3,7 @@
 Clips are 29 frames with the word centred; the `.txt` gives the word duration ("Duration: 0.35
 seconds"), turned into word_start_frame/word_end_frame (centred) for boundary-aware models.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,20 @@ def prepare_lrw(root: str | os.PathLike) -> RecipeManifest:
                     n = max(1, int(round(dur * FPS)))
                     ws = max(0, (WINDOW - n) // 2)
                     we = min(WINDOW, ws + n)
-                rows.append(dict(clip_id=f"{w}_{split}_{v.stem}", path=str(v.relative_to(root)), word=w.lower(),
-                                 word_id=wid[w], transcript=w.lower(), speaker="unknown", split=split,
-                                 start_frame=0, end_frame=-1, word_start_frame=ws, word_end_frame=we,
-                                 word_duration=dur))
+                rows.append(
+                    dict(
+                        clip_id=f"{w}_{split}_{v.stem}",
+                        path=str(v.relative_to(root)),
+                        word=w.lower(),
+                        word_id=wid[w],
+                        transcript=w.lower(),
+                        speaker="unknown",
+                        split=split,
+                        start_frame=0,
+                        end_frame=-1,
+                        word_start_frame=ws,
+                        word_end_frame=we,
+                        word_duration=dur,
+                    )
+                )
     return RecipeManifest(finalize(rows, root), [w.lower() for w in words], "lrw", root)

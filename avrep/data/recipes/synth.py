@@ -1,4 +1,5 @@
 """Synthetic corpus (`avrep synth`) -> recipe manifest, keeping the true landmarks for each clip."""
+
 from __future__ import annotations
 
 import os
@@ -28,14 +29,25 @@ def prepare_synth(root: str | os.PathLike) -> RecipeManifest:
     rows = []
     for r in m.to_dict("records"):
         lm = root / "landmarks" / f"{r['clip_id']}.npy"
-        rows.append(dict(
-            clip_id=r["clip_id"], path=r["path"], word=r["word"], word_id=int(r["word_id"]),
-            transcript=r.get("text"), speaker=f"id{int(r['identity_id']):04d}" if "identity_id" in r else "unknown",
-            split=r["split"], start_frame=0, end_frame=-1,
-            landmarks_path=str(lm.relative_to(root)) if lm.exists() else None,
-            word_start_frame=r.get("word_start_frame"), word_end_frame=r.get("word_end_frame"),
-            voice=r.get("voice"), voice_id=r.get("voice_id"), identity_id=r.get("identity_id"),
-        ))
+        rows.append(
+            dict(
+                clip_id=r["clip_id"],
+                path=r["path"],
+                word=r["word"],
+                word_id=int(r["word_id"]),
+                transcript=r.get("text"),
+                speaker=f"id{int(r['identity_id']):04d}" if "identity_id" in r else "unknown",
+                split=r["split"],
+                start_frame=0,
+                end_frame=-1,
+                landmarks_path=str(lm.relative_to(root)) if lm.exists() else None,
+                word_start_frame=r.get("word_start_frame"),
+                word_end_frame=r.get("word_end_frame"),
+                voice=r.get("voice"),
+                voice_id=r.get("voice_id"),
+                identity_id=r.get("identity_id"),
+            )
+        )
     vocab = None
     vf = root / "vocab.json"
     if vf.exists():
