@@ -255,6 +255,8 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
             f"{args.data}: {len(train_ds)} training clips is fewer than one batch "
             f"({args.batch_size} x {dist.world} processes); lower --batch-size"
         )
+    if not meta.words:  # no word labels in any corpus (sync/contrast only): one placeholder class
+        meta.words = ["<unk>"]
     mcfg, model, lossmod, opt = build_model(args, meta, device)
     start_epoch, step = 0, 0
     if args.init and not rs.resuming:
