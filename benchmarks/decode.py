@@ -19,9 +19,12 @@ from _common import DATA, log, stamp, write_result
 
 
 def decord_read(path: Path) -> np.ndarray:
-    """What avrep's decoder did before: decord frame indices mapped to 25 fps by index."""
+    """What avrep's decoder did before: probe (PyAV), then decord frame indices mapped to 25 fps by index."""
     import decord
 
+    from avrep.io import media
+
+    media.probe(path)
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     fps = float(vr.get_avg_fps())
     n = len(vr)

@@ -44,7 +44,7 @@ def evaluate_mpeg1(df, run: Path, work: Path) -> dict:
     write_manifest(test, work / "manifest_mpg.parquet", mpg_dir, recipe="grid", vocab=list(VOCAB))
     store = work / "store_mpg"
     preprocess(work / "manifest_mpg.parquet", store, workers=2, progress=False)
-    ev = evaluate_run(run, str(store), "test", run / "eval_test_mpg.json", workers=1, probes=False, progress=False)
+    ev = evaluate_run(run, str(store), "test", work / "eval_test_mpg.json", workers=1, probes=False, progress=False)
     lr = ev["lipread"]
     return {
         "n": lr["n"],
@@ -68,6 +68,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--result", default="grid", help="results/<name>.json (default grid)")
+    ap.add_argument(
+        "--run", default=None, help="evaluate this trained run instead of training one (e.g. the shipped model)"
+    )
     args = ap.parse_args()
     if not (DATA / "grid_s1").is_dir():
         sys.exit(f"{DATA / 'grid_s1'} is absent")
@@ -88,23 +91,27 @@ def main() -> None:
         write_manifest(df, work / "manifest.parquet", DATA / "grid_s1", recipe="grid", vocab=list(VOCAB))
         res = preprocess(work / "manifest.parquet", store, workers=args.workers)
         out["preprocess"] = {"clips": res.n_ok if hasattr(res, "n_ok") else None, "seconds": round(time.time() - t0, 1)}
-    run = work / f"run_{Path(args.config).stem}"
+    run = Path(args.run) if args.run else work / f"run_{Path(args.config).stem}"
     t1 = time.time()
-    last = train(
-        TrainArgs(
-            config=args.config,
-            data=str(store),
-            out=str(run),
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            workers=1,
-            threads=args.threads,
-        ),
-        resume=(run / "state.json").exists(),
-        progress=False,
+    last = (
+        None
+        if args.run
+        else train(
+            TrainArgs(
+                config=args.config,
+                data=str(store),
+                out=str(run),
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                workers=1,
+                threads=args.threads,
+            ),
+            resume=(run / "state.json").exists(),
+            progress=False,
+        )
     )
-    out["train"] = {"seconds": round(time.time() - t1, 1), "last_epoch": last}
-    ev = evaluate_run(run, str(store), "test", run / "eval_test.json", workers=1, probes=False, progress=False)
+    out["train"] = {"seconds": round(time.time() - t1, 1), "last_epoch": last} if last else {"run": str(run)}
+    ev = evaluate_run(run, str(store), "test", work / "eval_test.json", workers=1, probes=False, progress=False)
     lr = ev["lipread"]
     out["test_s1_heldout_sentences"] = {
         "n": lr["n"],

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import DATA, log, now, write_json
 
-PART_WEIGHTS = {"grid_s1": 0.45, "lrc_ar": 0.5, "lrs2": 0.05}
+PART_WEIGHTS = {"grid_s1": 0.4, "lrc_ar": 0.55, "lrs2": 0.05}
 
 
 def build_stores(stores: Path, workers: int) -> dict[str, Path]:
