@@ -83,7 +83,11 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    out: dict = {"versions": versions("torch", "dlib-bin", "av"), "config": args.config, "epochs": args.epochs}
+    out: dict = {
+        "versions": versions("torch", "dlib-bin", "av"),
+        "config": args.config,
+        "epochs": None if args.run else args.epochs,
+    }
     t0 = time.time()
     store = Path(args.store) if args.store else work / "store"
     df = prepare_grid(DATA / "grid_s1").manifest

@@ -9,7 +9,7 @@
    audio-video contrast terms, word classification only where words are known (GRID, lrs2). GRID goes
    first, so the union vocabulary keeps GRID's word ids. `--init RUN` starts from a trained run's
    weights (e.g. the GRID s1 model of benchmarks/grid.py), as the shipped model did.
-3. `--install` copies the run into avrep/models/pretrained/davs_small_v1 (config, weights, vocab, card).
+3. `--install` copies the run into avrep/models/weights/davs_small_v1 (config, weights, vocab, card).
 Then `benchmarks/unseen.py` measures it on people it never saw; docs/model_card.md reports both.
 """
 

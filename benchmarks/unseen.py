@@ -47,13 +47,14 @@ def store_clips(store: Path, split: str) -> list[dict]:
     return out
 
 
-def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1) -> dict:
-    """Offsets found on desynchronised copies: video frames [m, T-m) against audio frames [m+o, T-m+o)
-    (real content on both sides, no padding to spot). Each stream's per-frame features are computed once
-    on the whole clip (the encoders see one modality each, so this is the shifted copy's own audio and
-    video, with their real context) and sliced per offset."""
+def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_context: bool = False) -> dict:
+    """Offsets found on desynchronised copies: video frames [m, T-m) against audio frames [m+o, T-m+o) (real
+    content on both sides, no padding to spot). By default each copy is a clip of its own: its features are
+    computed from the cut video and cut audio alone (what `avrep sync` sees on such a file). `in_context`:
+    each stream's features are computed once on the whole clip and sliced (the same window inside a longer
+    file, with real context at its edges)."""
     from avrep.apps.sync import frame_features
-    from avrep.eval.sync_metrics import offset_accuracy, sync_from_features
+    from avrep.eval.sync_metrics import offset_accuracy, shifted_pair, sync_from_features
 
     found, true, n = [], [], 0
     m = max_shift
@@ -62,11 +63,21 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1) -> dic
         if T < 2 * m + 10:
             continue
         n += 1
-        vf, af = frame_features(model, c["mouth"], c["audio"])
+        if in_context:
+            vf_all, af_all = frame_features(model, c["mouth"], c["audio"])
         for o in range(-m, m + 1, step):
-            found.append(sync_from_features(vf[m : T - m], af[m + o : T - m + o], m).offset_frames)
+            if in_context:
+                vf, af = vf_all[m : T - m], af_all[m + o : T - m + o]
+            else:
+                vf, af = frame_features(model, *shifted_pair(c["mouth"], c["audio"], o, m))
+            found.append(sync_from_features(vf, af, m).offset_frames)
             true.append(o)
-    return {**offset_accuracy(np.array(found), np.array(true)), "max_shift": max_shift, "clips": n}
+    return {
+        **offset_accuracy(np.array(found), np.array(true)),
+        "max_shift": max_shift,
+        "clips": n,
+        "features": "from the whole clip, sliced" if in_context else "from each shifted copy alone",
+    }
 
 
 def lse(model, clips: list[dict], max_offset: int = 15) -> dict:
@@ -188,6 +199,7 @@ def main() -> None:
             "held_out": ids,
             "clips": len(clips),
             "sync_shifted": sync_shifted(model, clips, 7),
+            "sync_shifted_in_context": sync_shifted(model, clips, 7, in_context=True),
             "lse": lse(model, clips),
             "retrieval_a2v": retrieval(model, clips),
         }
@@ -204,6 +216,7 @@ def main() -> None:
             "files": [c["clip_id"] for c in cl],
             "lse": lse(model, cl),
             "sync_shifted": sync_shifted(model, cl, 15, step=3),
+            "sync_shifted_in_context": sync_shifted(model, cl, 15, step=3, in_context=True),
         }
         log(name, out[name]["lse"]["originals_in_sync_within_1"], out[name]["sync_shifted"])
     if (DATA / "grid" / "swwp2s.align").exists():

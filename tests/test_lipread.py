@@ -123,4 +123,6 @@ def test_lipread_error_paths(synth_run, tmp_path):  # noqa: F811
         cwd=ROOT,
         env={k: v for k, v in __import__("os").environ.items() if k != "AVREP_CHECKPOINT"},
     )
-    assert env_missing.returncode == 2 and "--checkpoint" in env_missing.stderr
+    # no --checkpoint and no $AVREP_CHECKPOINT: the shipped pretrained model, said on stderr (unseen-people issue;
+    # the error when no model is shipped is tested in test_pretrained.py)
+    assert env_missing.returncode == 0 and "shipped pretrained model" in env_missing.stderr

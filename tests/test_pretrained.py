@@ -22,7 +22,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "AVREP_CHECKPOINT"}
 
 def test_shipped_model_is_package_data_and_matches_its_card():
     d = pretrained_dir()
-    assert d is not None and d.name == DEFAULT_NAME, "no shipped model in avrep/models/pretrained/"
+    assert d is not None and d.name == DEFAULT_NAME, "no shipped model in avrep/models/weights/"
     size = (d / "model.safetensors").stat().st_size
     assert size <= 25 * 2**20
     c = card()
@@ -58,19 +58,28 @@ def test_sync_and_lipread_without_checkpoint_use_the_shipped_model():
 
 @needs_data
 def test_shipped_model_finds_sync_on_a_real_unseen_clip():
-    """The HDTF clip (a person in no training corpus): the original in sync (+-1), a 5-frame shift found."""
+    """Another GRID speaker's MPEG-1 original (a person in no training corpus): in sync (+-1), and a +-5 frame
+    shift of it found within +-1."""
     from avrep.apps.sync import frame_features, load_model
     from avrep.eval.sync_metrics import shifted_pair, sync_from_features
     from avrep.preprocess import process_file
 
     model, _, _ = load_model(None)
-    pv = process_file(DATA / "wild" / "hdtf_katiehill.mp4")
-    m, a = pv.mouth[:150], pv.audio[: 150 * 640]
-    vf, af = frame_features(model, m, a)
+    pv = process_file(DATA / "grid" / "lbax4n.mpg")
+    vf, af = frame_features(model, pv.mouth, pv.audio)
     assert abs(sync_from_features(vf, af, 15).offset_frames) <= 1
     found = []
     for o in (-5, 5):
-        v, w = shifted_pair(m, a, o, 15)
+        v, w = shifted_pair(pv.mouth, pv.audio, o, 15)
         vf, af = frame_features(model, v, w)
         found.append(sync_from_features(vf, af, 15).offset_frames)
     assert np.all(np.abs(np.array(found) - np.array([-5, 5])) <= 1), found
+
+
+def test_no_shipped_model_and_no_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    import avrep.models.pretrained as pt
+
+    monkeypatch.delenv("AVREP_CHECKPOINT", raising=False)
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
+    with pytest.raises(AvrepError, match="--checkpoint"):
+        pt.resolve_checkpoint(None)

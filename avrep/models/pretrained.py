@@ -1,6 +1,6 @@
 """The shipped pretrained DAVS model, and how every command finds a model.
 
-The weights live in the package (`avrep/models/pretrained/<name>/`: config.json, model.safetensors,
+The weights live in the package (`avrep/models/weights/<name>/`: config.json, model.safetensors,
 vocab.json, card.json), as face-recognition-models ships dlib's, so nothing is downloaded. A command
 given no `--checkpoint` (and no $AVREP_CHECKPOINT) uses it and says so on stderr. Its model card is
 docs/model_card.md; `benchmarks/pretrained.py` reproduces it from ../shared/data with a fixed seed.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from avrep.errors import AvrepError
 
-PRETRAINED_ROOT = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_ROOT = Path(__file__).resolve().parent / "weights"  # package data (packages, so setuptools ships them)
 DEFAULT_NAME = "davs_small_v1"
 
 
