@@ -77,6 +77,12 @@ def main() -> None:
     ap.add_argument("--epoch-size", type=int, default=None, help="clips per epoch [default: all parts' sizes]")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--init", default=None, help="run dir whose weights start the training")
+    ap.add_argument(
+        "--sync-shift-max",
+        type=int,
+        default=0,
+        help="roll the audio up to this many frames in training (breaks the window-position shortcut)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--stores-only", action="store_true")
@@ -92,6 +98,8 @@ def main() -> None:
     run = Path(args.work) / f"run_{args.config}"
     t = time.time()
     extra = {"lr": args.lr} if args.lr else {}
+    if args.sync_shift_max:
+        extra["loss"] = {"sync_shift_max": args.sync_shift_max}
     last = train(
         TrainArgs(
             config=args.config,
@@ -118,6 +126,7 @@ def main() -> None:
         "epochs": args.epochs,
         "init": args.init,
         "data": spec,
+        "loss": extra.get("loss", {}),
         "weights": PART_WEIGHTS,
         "train_seconds": round(time.time() - t),
         "last_epoch": last,

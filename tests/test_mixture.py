@@ -155,9 +155,32 @@ def test_sync_objective_on_real_clips_beats_chance_on_unseen_people(tmp_path):
         if T < 24:
             continue
         vf, af = frame_features(model, c["mouth"], c["audio"])
-        for o in range(-7, 8):  # video [7, T-7) against the audio moved by o (see benchmarks/unseen.py)
+        for o in range(-7, 8):  # video [7, T-7) against the audio moved by o, features in context (unseen.py)
             found.append(sync_from_features(vf[7 : T - 7], af[7 + o : T - 7 + o], 7).offset_frames)
             true.append(o)
     acc = offset_accuracy(np.array(found), np.array(true))
     corr = float(np.corrcoef(found, true)[0, 1])
     assert corr > 0.3 and acc["exact"] > 1.2 / 15, (corr, acc)
+
+
+def test_sync_loss_follows_a_rolled_audio_and_the_roll_breaks_the_position_shortcut():
+    """sync_shift_max: the audio is rolled, and the targets move with it; features that only say where a frame
+    sits in its window (what zero padding gives both encoders for free) no longer solve the term."""
+    import torch.nn.functional as F
+
+    from avrep.train.losses import roll_audio, sync_loss
+
+    torch.manual_seed(0)
+    T, B = 29, 4
+    content = F.normalize(torch.randn(B, T, 16), dim=-1)
+    s = torch.tensor([0, 3, -5, 6])
+    rolled = torch.stack([torch.roll(content[b], int(s[b]), 0) for b in range(B)])
+    assert float(sync_loss(content, rolled, 0.05, s)) < 0.01  # content features: right targets, tiny loss
+    assert float(sync_loss(content, rolled, 0.05)) > 1.0  # the unshifted targets would be wrong
+    position = F.normalize(torch.eye(T)[None].repeat(B, 1, 1), dim=-1)  # "I am frame t of the window"
+    assert float(sync_loss(position, position, 0.05)) < 0.01  # solves the unrolled term without any content...
+    assert float(sync_loss(position, position, 0.05, s)) > 1.0  # ...but not the rolled one
+    wave = torch.arange(T * 8, dtype=torch.float32)[None].repeat(3, 1)
+    r, sh = roll_audio(wave, T, 5)
+    for b in range(3):
+        assert torch.equal(r[b], torch.roll(wave[b], int(sh[b]) * 8))

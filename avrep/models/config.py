@@ -255,6 +255,9 @@ class DAVSLossConfig(_Config):
     sync_temperature: float = 0.1
     margin: float = 1.0
     adv_mode: str = "uniform"  # uniform | grl
+    # roll each clip's audio by up to this many frames (targets moved with it) so the frame-level sync term
+    # cannot be solved by where a frame sits in its window (zero padding tells both encoders); 0 = off
+    sync_shift_max: int = 0
 
     def check(self, label: str, dot: str) -> None:
         _choice(label, dot + "assoc_kind", self.assoc_kind, ("infonce", "margin"))

@@ -42,14 +42,30 @@ def margin_contrastive(v: torch.Tensor, a: torch.Tensor, words: torch.Tensor, ma
     return pos + neg
 
 
-def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float) -> torch.Tensor:
-    """Frame-level InfoNCE within each clip over time offsets: [B,T,D] x [B,T,D]."""
+def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float, shift: torch.Tensor | None = None) -> torch.Tensor:
+    """Frame-level InfoNCE within each clip over time offsets: [B,T,D] x [B,T,D].
+
+    shift [B]: the audio was rolled by shift[b] frames, so video frame t matches audio frame (t + shift) mod T
+    (and audio frame u matches video frame (u - shift) mod T)."""
     logits = torch.einsum("btd,bsd->bts", vf.float(), af.float()) / tau  # [B, T, T]
     b, t, _ = logits.shape
-    tgt = torch.arange(t, device=vf.device).expand(b, t).reshape(-1)
+    pos = torch.arange(t, device=vf.device).expand(b, t)
+    s = torch.zeros(b, 1, dtype=torch.long, device=vf.device) if shift is None else shift.view(b, 1).long()
+    tgt_v = ((pos + s) % t).reshape(-1)
+    tgt_a = ((pos - s) % t).reshape(-1)
     return 0.5 * (
-        F.cross_entropy(logits.reshape(b * t, t), tgt) + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt)
+        F.cross_entropy(logits.reshape(b * t, t), tgt_v)
+        + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), tgt_a)
     )
+
+
+def roll_audio(audio: torch.Tensor, frames: int, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Roll each clip's waveform [B, T*spf] by a random whole number of frames in [-max, max]."""
+    b = audio.shape[0]
+    spf = audio.shape[1] // frames
+    shift = torch.randint(-max_shift, max_shift + 1, (b,), device=audio.device)
+    idx = (torch.arange(audio.shape[1], device=audio.device)[None] - shift[:, None] * spf) % audio.shape[1]
+    return torch.gather(audio, 1, idx), shift
 
 
 def masked_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -83,6 +99,9 @@ class DAVSLoss(nn.Module):
         self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, word: torch.Tensor, speaker: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         c, m = self.cfg, self.model
+        shift = None
+        if self.training and c.get("sync_shift_max", 0) > 0:  # see DAVSLossConfig.sync_shift_max
+            audio, shift = roll_audio(audio, mouth.shape[1], int(c["sync_shift_max"]))
         out = m(mouth, audio, face)
         ve, ae = out["video_emb"].float(), out["audio_emb"].float()
         vn, an = F.normalize(ve, dim=-1), F.normalize(ae, dim=-1)
@@ -100,7 +119,7 @@ class DAVSLoss(nn.Module):
             )
         else:
             terms["assoc"] = margin_contrastive(vn, an, word, c["margin"])
-        terms["sync"] = sync_loss(out["video_frames"], out["audio_frames"], c["sync_temperature"])
+        terms["sync"] = sync_loss(out["video_frames"], out["audio_frames"], c["sync_temperature"], shift)
         terms["id"] = F.cross_entropy(m.speaker_head(idf), speaker)
 
         # adversaries learn on detached features ...
