@@ -19,25 +19,15 @@ from avrep.conventions import MOUTH_CROP as CROP
 from avrep.device import resolve_device
 from avrep.errors import AvrepError
 from avrep.models.config import davs_config
+from avrep.models.pretrained import resolve_checkpoint, weights_sha256
 
 MODALITIES = ("audio", "video", "identity")
 KINDS = ("word", "sync")  # see avrep.models.davs: same-word neighbours vs the clip that is in sync
 
 
-def run_dir_of(path: str | os.PathLike) -> Path:
-    """A run directory, or a file inside one (e.g. model.safetensors) -> the run directory."""
-    p = Path(path)
-    if p.is_file():
-        p = p.parent
-    if not (p / "model.safetensors").exists():
-        raise AvrepError(f"{path}: not a trained avrep run (no model.safetensors)")
-    return p
-
-
 def checkpoint_sha256(path: str | os.PathLike) -> str:
-    from avrep.utils import sha256_file
-
-    return sha256_file(run_dir_of(path) / "model.safetensors")
+    """sha256 of the weights of a run (its dir or a file in it)."""
+    return weights_sha256(path)
 
 
 def center_crop(mouth: np.ndarray, size: int = CROP) -> np.ndarray:
@@ -67,9 +57,8 @@ class Embedder:
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> Embedder:
         """A trained run (its dir or a file in it); None: $AVREP_CHECKPOINT, else the shipped model."""
         from avrep.models import load_run
-        from avrep.models.pretrained import resolve_checkpoint
 
-        run = run_dir_of(path) if path is not None else resolve_checkpoint(None)
+        run = resolve_checkpoint(path)
         dev = resolve_device(device)
         model, config, words = load_run(run, str(dev))
         return cls(model, config, words, run, dev)

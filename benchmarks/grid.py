@@ -132,36 +132,15 @@ def main() -> None:
     out["test_s1_heldout_sentences_mpeg1"]["video_top1_minus_mp4"] = round(
         out["test_s1_heldout_sentences_mpeg1"]["video_top1"] - lr["video"]["top1"], 4
     )
-    # other speakers: swwp2s has a word alignment in ../shared/data/grid
-    other = DATA / "grid"
-    if (other / "swwp2s.align").exists():
-        import torch
+    # other speakers: swwp2s has a word alignment in ../shared/data/grid (read as in benchmarks/unseen.py)
+    if (DATA / "grid" / "swwp2s.align").exists():
+        from unseen import grid_unseen_speaker
 
-        from avrep.embed import center_crop
         from avrep.models import load_run
-        from avrep.preprocess import process_file
 
         model, _, words = load_run(run, "cpu")
-        pv = process_file(other / "swwp2s.mpg")
-        rows = [ln.split() for ln in (other / "swwp2s.align").read_text().splitlines() if ln.strip()]
-        correct_v = correct_a = n = 0
-        for s, e, w in rows:
-            if w in ("sil", "sp") or w not in words:
-                continue
-            c = (int(s) // 1000 + int(e) // 1000) // 2
-            a = max(0, min(len(pv.mouth) - 29, c - 14))
-            m = torch.from_numpy(center_crop(pv.mouth[a : a + 29]))[None]
-            au = torch.from_numpy(pv.audio[a * 640 : (a + 29) * 640])[None]
-            with torch.no_grad():
-                pv_ = int(model.classify(mouth=m).argmax())
-                pa_ = int(model.classify(audio=au).argmax())
-            n += 1
-            correct_v += words[pv_] == w
-            correct_a += words[pa_] == w
         out["unseen_speaker_swwp2s"] = {
-            "n_words": n,
-            "video_top1": correct_v / max(n, 1),
-            "audio_top1": correct_a / max(n, 1),
+            **grid_unseen_speaker(model, words),
             "note": "one sentence of another GRID speaker (unseen person): expect a drop",
         }
     out["total_s"] = round(time.time() - t0, 1)

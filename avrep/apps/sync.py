@@ -120,9 +120,12 @@ def sync_file(
     if max_offset < 0:
         raise AvrepError(f"--max-offset {max_offset}: must be >= 0")
     dev = resolve_device(device)
-    model_loaded_here = model is None
+    run = None
     if model is None:
-        model, _, _ = load_model(checkpoint, str(dev))
+        from avrep.models import load_run
+
+        run = resolve_checkpoint(checkpoint)
+        model, _, _ = load_run(run, str(dev))
     pv = process_file(path, config or PreprocessConfig(require_audio=True))
     T = len(pv.mouth)
     if T < 5:
@@ -135,10 +138,8 @@ def sync_file(
         path=str(path),
         face_frames=int(pv.face_mask.sum()),
         duration_s=round(T * FRAME_MS / 1000, 3),
-        checkpoint=str(checkpoint) if checkpoint else None,
+        checkpoint=str(run) if run is not None else str(checkpoint) if checkpoint else None,
     )
-    if model_loaded_here:
-        d["checkpoint"] = str(resolve_checkpoint(checkpoint, quiet=True))
     if d["face_frames"] < T:
         d["note"] = f"no face in {T - d['face_frames']} of {T} frames (landmarks interpolated there)"
     return d

@@ -200,6 +200,12 @@ class _FrameSampler:
         return self.k >= self.end
 
 
+def frames_at_25(last_time: float, last_duration: float) -> int:
+    """25 fps frames of a video whose last picture starts at `last_time` s (after its start) and lasts
+    `last_duration` s (the interval before it, or 1/fps): `read_video` returns exactly this many."""
+    return max(1, int(round((last_time + last_duration) * FPS)))
+
+
 def read_video(
     path: str | os.PathLike,
     start: int = 0,
@@ -255,7 +261,7 @@ def read_video(
                 last_t, n_dec = max(last_t, t), n_dec + 1
                 if sampler.done:
                     break
-            n_out = max(1, int(round((last_t + step) * FPS)))
+            n_out = frames_at_25(last_t, step)
             sampler.finish(n_out)
     except MediaError:
         raise

@@ -10,7 +10,7 @@ import numpy as np
 
 from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.errors import MediaError
-from avrep.io.media import MAX_DURATION, _short, check_limits, probe
+from avrep.io.media import MAX_DURATION, _short, check_limits, frames_at_25, probe
 
 
 def describe(path: str | os.PathLike, *, max_duration: float = MAX_DURATION) -> dict[str, Any]:
@@ -49,7 +49,8 @@ def describe(path: str | os.PathLike, *, max_duration: float = MAX_DURATION) -> 
         d = np.diff(t) if len(t) > 1 else np.zeros(0)
         vfr = bool(len(d) and (d.max() - d.min()) > 0.25 * max(float(np.median(d)), 1e-6))
         # the same count read_video produces: the last frame lasts as long as the interval before it
-        n_out = int(round(((t[-1] - v0) + (min(float(d[-1]), 1.0) if len(d) else 1 / FPS)) * FPS)) if len(t) else 0
+        last_step = min(float(d[-1]), 1.0) if len(d) else 1.0 / (info.fps or FPS)
+        n_out = frames_at_25(float(t[-1]) - v0, last_step) if len(t) else 0
         out["video"] = {
             "codec": info.video_codec,
             "size": [info.width, info.height],

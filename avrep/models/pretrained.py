@@ -8,13 +8,13 @@ docs/model_card.md; `benchmarks/pretrained.py` reproduces it from ../shared/data
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
 from avrep.errors import AvrepError
+from avrep.utils import sha256_file
 
 PRETRAINED_ROOT = Path(__file__).resolve().parent / "weights"  # package data (packages, so setuptools ships them)
 DEFAULT_NAME = "davs_small_v1"
@@ -26,13 +26,19 @@ def pretrained_dir(name: str = DEFAULT_NAME) -> Path | None:
     return d if (d / "model.safetensors").exists() and (d / "config.json").exists() else None
 
 
+def run_dir_of(path: str | os.PathLike) -> Path:
+    """A run directory, or a file inside one (e.g. model.safetensors) -> the run directory."""
+    p = Path(path)
+    if p.is_file():
+        p = p.parent
+    if not (p / "model.safetensors").exists():
+        raise AvrepError(f"{path}: not a trained avrep run (no model.safetensors)")
+    return p
+
+
 def weights_sha256(run_dir: str | os.PathLike) -> str:
-    """sha256 of a run's model.safetensors (the hash the model card names)."""
-    h = hashlib.sha256()
-    with open(Path(run_dir) / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of a run's model.safetensors (the hash the model card names and indexes record)."""
+    return sha256_file(run_dir_of(run_dir) / "model.safetensors")
 
 
 def card(name: str = DEFAULT_NAME) -> dict:
@@ -46,12 +52,7 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, quiet: bool = Fa
     """--checkpoint, else $AVREP_CHECKPOINT, else the shipped pretrained model (noted on stderr)."""
     ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
     if ck:
-        p = Path(ck)
-        if p.is_file() and p.name == "model.safetensors":
-            p = p.parent
-        if not (p / "model.safetensors").exists():
-            raise AvrepError(f"{p}: not a trained avrep run (no model.safetensors)")
-        return p
+        return run_dir_of(ck)
     d = pretrained_dir()
     if d is None:
         raise AvrepError(

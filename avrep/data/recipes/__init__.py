@@ -172,6 +172,17 @@ def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> 
     return df
 
 
+def n_frames_25(path: str | os.PathLike) -> int:
+    """A video's frame count at 25 fps from its container (no decoding); 0 when unreadable: recipes keep the
+    rows and preprocessing records the reason."""
+    from avrep.io.media import probe
+
+    try:
+        return probe(path).n_frames_25
+    except AvrepError:
+        return 0
+
+
 def find_videos(root: str | os.PathLike, exts: tuple[str, ...] = VIDEO_EXTS) -> list[Path]:
     root = Path(root)
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from avrep.conventions import CLIP_FRAMES
-from avrep.data.recipes import VIDEO_EXTS, RecipeManifest, finalize, split_keys
+from avrep.data.recipes import VIDEO_EXTS, RecipeManifest, finalize, n_frames_25, split_keys
 from avrep.errors import AvrepError
 
 COMMANDS = {"b": "bin", "l": "lay", "p": "place", "s": "set"}
@@ -115,15 +115,6 @@ def _find_align(video: Path, root: Path, speaker: str) -> Path | None:
     return next((c for c in cands if c.exists()), None)
 
 
-def _n_frames(path: Path) -> int:
-    from avrep.io.media import probe
-
-    try:
-        return probe(path).n_frames_25
-    except AvrepError:
-        return 0  # unreadable: keep the row, preprocessing records the reason
-
-
 def prepare_grid(
     root: str | os.PathLike,
     *,
@@ -188,7 +179,7 @@ def prepare_grid(
                 )
             )
             continue
-        n = _n_frames(v) if probe_frames else 0
+        n = n_frames_25(v) if probe_frames else 0
         n = n or max(e for _, e, _ in words)
         for k, (s, e, w) in enumerate(words):
             w0, w1 = word_window(s, e, n, window)

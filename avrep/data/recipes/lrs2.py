@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avrep.conventions import CLIP_FRAMES, FPS
-from avrep.data.recipes import RecipeManifest, assign_speakers, finalize, find_videos, read_speaker_table, split_keys
+from avrep.data.recipes import (
+    RecipeManifest,
+    assign_speakers,
+    finalize,
+    find_videos,
+    n_frames_25,
+    read_speaker_table,
+    split_keys,
+)
 from avrep.data.recipes.grid import word_window
 from avrep.errors import AvrepError
 
@@ -90,15 +98,6 @@ def _load_vocab(vocab: Sequence[str] | str | os.PathLike) -> list[str]:
     if not out or len(set(out)) != len(out) or not all(out):
         raise AvrepError("vocabulary: needs distinct non-empty words")
     return out
-
-
-def _n_frames(path: Path) -> int:
-    from avrep.io.media import probe
-
-    try:
-        return probe(path).n_frames_25
-    except AvrepError:
-        return 0  # unreadable: keep the rows, preprocessing records the reason
 
 
 def prepare_lrs2(
@@ -179,7 +178,7 @@ def prepare_lrs2(
             )
         if level == "utterance" or not t.words:
             continue
-        n = (_n_frames(v) if probe_frames else 0) or max(math.floor(e * FPS + 0.5) + 1 for _, _, e, _ in t.words)
+        n = (n_frames_25(v) if probe_frames else 0) or max(math.floor(e * FPS + 0.5) + 1 for _, _, e, _ in t.words)
         for k, (w, ts, te, score) in enumerate(t.words):
             s = math.floor(ts * FPS + 0.5)
             e = min(max(math.floor(te * FPS + 0.5), s + 1), n)
