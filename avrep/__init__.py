@@ -1,7 +1,7 @@
 """avrep: audio-visual speech representations (DAVS).
 
 Top-level names load lazily so `import avrep` stays cheap:
-`avrep.Embedder`, `avrep.Index`, `avrep.create_model`, `avrep.load_run`.
+`avrep.Embedder`, `avrep.Index`, `avrep.create_model`, `avrep.load_run`, `avrep.speakers`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ _LAZY = {
     "Index": ("avrep.index", "Index"),
     "create_model": ("avrep.models", "create_model"),
     "load_run": ("avrep.models", "load_run"),
+    "speakers": ("avrep.apps.speakers", "speakers"),
 }
 
 

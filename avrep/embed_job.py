@@ -55,6 +55,8 @@ def embed_store(
     workers: int = 0,
     progress: bool = True,
     kind: str = "word",
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Embed every clip of a store (optionally one split) with one modality; returns a summary.
 
@@ -111,18 +113,16 @@ def embed_store(
         unit="clip",
         disable=not progress,
     )
-    for c in todo:
-        rows = np.arange(c * chunk_size, min((c + 1) * chunk_size, len(clips)))
-        vecs = np.zeros((len(rows), dim), np.float32)
-        pos = 0
-        for _, e in emb.iter_store(
-            store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers, kind=kind
-        ):
-            vecs[pos : pos + len(e)] = e
-            pos += len(e)
-            bar.update(len(e))
-        atomic_save_npy(out / f"emb_{c:05d}.npy", vecs)
-        atomic_write_parquet(out / f"meta_{c:05d}.parquet", _meta(clips.iloc[rows]))
+    job = (str(store_dir), str(emb.run_dir), modality, str(out), split, chunk_size, batch_size, device, workers, kind)
+    if backend == "ray":  # one task per chunk; each worker loads the model once
+        from avrep.distributed import run_ray_tasks
+
+        bar.close()
+        run_ray_tasks(_embed_chunk, [(*job, c) for c in todo], address=address, desc="embed", progress=progress)
+    else:
+        _EMBEDDERS[(str(emb.run_dir), device)] = emb
+        for c in todo:
+            bar.update(_embed_chunk(*job, c))
     bar.close()
     done = sum((out / f"meta_{c:05d}.parquet").exists() for c in range(n_chunks))
     return {
@@ -135,6 +135,44 @@ def embed_store(
         "kind": kind,
         "shard": [i, n_sh],
     }
+
+
+_EMBEDDERS: dict[tuple[str, str], Any] = {}  # per process: a Ray worker loads the model once
+
+
+def _embed_chunk(
+    store_dir: str,
+    checkpoint: str,
+    modality: str,
+    out: str,
+    split: str | None,
+    chunk_size: int,
+    batch_size: int,
+    device: str,
+    workers: int,
+    kind: str,
+    c: int,
+) -> int:
+    """Embed chunk c and write it (embeddings, then metadata: the marker of a finished chunk) -> its rows."""
+    from avrep.data.store import FeatureStore
+    from avrep.embed import Embedder
+
+    emb = _EMBEDDERS.get((checkpoint, device))
+    if emb is None:
+        emb = _EMBEDDERS[(checkpoint, device)] = Embedder.from_checkpoint(checkpoint, device=device)
+    clips = FeatureStore(store_dir).clips
+    clips = clips if split is None else clips[clips["split"] == split]
+    rows = np.arange(c * chunk_size, min((c + 1) * chunk_size, len(clips)))
+    vecs = np.zeros((len(rows), emb.dim_of(kind, modality)), np.float32)
+    pos = 0
+    for _, e in emb.iter_store(
+        store_dir, modality, rows=rows, split=split, batch_size=batch_size, workers=workers, kind=kind
+    ):
+        vecs[pos : pos + len(e)] = e
+        pos += len(e)
+    atomic_save_npy(Path(out) / f"emb_{c:05d}.npy", vecs)
+    atomic_write_parquet(Path(out) / f"meta_{c:05d}.parquet", _meta(clips.iloc[rows]))
+    return len(rows)
 
 
 def load_embeddings(emb_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:

@@ -251,10 +251,17 @@ def _sum_into(
         counts[k] = counts.get(k, 0) + int(v)
 
 
-def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_dict: dict[str, Any]) -> dict:
-    """Worker entry (spawn-safe): process a shard's videos and write the shard atomically."""
+STORE_FORMATS = ("compact", "memmap")
+
+
+def process_shard(
+    store_dir: str, index: int, rows: list[dict[str, Any]], cfg_dict: dict[str, Any], store_format: str = "memmap"
+) -> dict:
+    """Worker entry (spawn-safe): process a shard's videos and write the shard atomically (a memmap
+    shard folder, or a compact tar with one sample per source video)."""
     import cv2
 
+    from avrep.data import compact
     from avrep.data import store as st
 
     cv2.setNumThreads(1)
@@ -273,16 +280,20 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
     groups = group_by_video(df)
     chunks = {k: [] for k in st.ARRAYS}
     ok_rows, fail_rows = [], []
+    samples = []  # compact: (arrays, rows) per source video, offsets from its own first frame
     base = 0
     errs = []
     for g in groups:
-        arrays, ok, fails, t, c = _process_group(g, cfg, base)
+        arrays, ok, fails, t, c = _process_group(g, cfg, 0 if store_format == "compact" else base)
         _sum_into(tm, counts, t, c)
         fail_rows += fails
         if arrays is None:
             continue
-        for k in st.ARRAYS:
-            chunks[k].append(arrays[k])
+        if store_format == "compact":
+            samples.append((arrays, ok))
+        else:
+            for k in st.ARRAYS:
+                chunks[k].append(arrays[k])
         for r in ok:
             r["shard"] = index
             if not np.isnan(r["lm_error_px"]):
@@ -290,6 +301,11 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
         ok_rows += ok
         base += len(arrays["mouth"])
     t = time.perf_counter()
+    fails = pd.DataFrame(fail_rows, columns=st.FAILURE_COLUMNS)
+    if store_format == "compact":
+        compact.write_shard(store_dir, index, samples, fails)
+        tm["write"] = time.perf_counter() - t
+        return _shard_result(index, ok_rows, fail_rows, base, tm, counts, setup, cpu0)
     empty = {
         "mouth": np.zeros((0, MOUTH_SIZE, MOUTH_SIZE), np.uint8),
         "face": np.zeros((0, FACE_SIZE, FACE_SIZE, 3), np.uint8),
@@ -298,15 +314,17 @@ def process_shard(store_dir: str, index: int, rows: list[dict[str, Any]], cfg_di
         "face_mask": np.zeros(0, bool),
     }
     arrays = {k: (np.concatenate(chunks[k]) if chunks[k] else empty[k]) for k in st.ARRAYS}
-    clips = pd.DataFrame(ok_rows)
-    fails = pd.DataFrame(fail_rows, columns=st.FAILURE_COLUMNS)
-    st.write_shard(store_dir, index, arrays, clips, fails)
+    st.write_shard(store_dir, index, arrays, pd.DataFrame(ok_rows), fails)
     tm["write"] = time.perf_counter() - t
+    return _shard_result(index, ok_rows, fail_rows, base, tm, counts, setup, cpu0)
+
+
+def _shard_result(index, ok_rows, fail_rows, n_frames, tm, counts, setup, cpu0) -> dict:
     return {
         "index": index,
         "n_ok": len(ok_rows),
         "n_failed": len(fail_rows),
-        "n_frames": int(base),
+        "n_frames": int(n_frames),
         "timings": tm,
         "counts": counts,
         "setup_s": setup,
@@ -332,7 +350,7 @@ class PreprocessResult:
     lm_error_iod: float | None = None
 
 
-def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig) -> str:
+def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig, store_format: str = "memmap") -> str:
     import hashlib
 
     h = hashlib.sha256()
@@ -342,6 +360,8 @@ def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig) -> str:
         ).values.tobytes()
     )
     h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    if store_format != "memmap":  # memmap plans keep the ids they had before the compact format existed
+        h.update(store_format.encode())
     return h.hexdigest()[:16]
 
 
@@ -355,25 +375,55 @@ def preprocess(
     overwrite: bool = False,
     limit: int | None = None,
     allow_outside_root: bool = False,
+    store_format: str = "compact",
+    backend: str = "local",
+    address: str | None = None,
 ) -> PreprocessResult:
     """Build (or resume) a feature store from a recipe manifest; bad clips go to failures.parquet.
 
-    Manifest paths outside the dataset root are refused unless `allow_outside_root`."""
+    store_format: "compact" (tar shards of H.264/FLAC samples, avrep.data.compact) or "memmap" (raw
+    arrays). backend: "local" (a process pool of `workers`) or "ray" (one task per shard on the Ray
+    cluster at `address`; same shards). Manifest paths outside the dataset root are refused unless
+    `allow_outside_root`."""
+    from avrep.data import compact
     from avrep.data import store as st
     from avrep.utils import atomic_write_json, sha256_file, write_manifest_json
 
     t0 = time.perf_counter()
     cfg = (config or PreprocessConfig()).check()
+    if store_format not in STORE_FORMATS:
+        raise AvrepError(f"--store-format {store_format!r}: use {' or '.join(STORE_FORMATS)}")
+    if backend not in ("local", "ray"):
+        raise AvrepError(f"--backend {backend!r}: use local or ray")
     df, manifest_path = _load_rows(manifest, limit, allow_outside_root)
     out = Path(out_dir)
-    plan_id = _plan_id(df, cfg)
-    _claim_out_dir(out, plan_id, overwrite)
+    plan_id = _plan_id(df, cfg, store_format)
+    _claim_out_dir(out, plan_id, overwrite, store_format)
+    compact.clean_temp(out)
     groups = group_by_video(df)
     shards = [sum(groups[i : i + cfg.shard_size], []) for i in range(0, len(groups), cfg.shard_size)]
-    atomic_write_json(out / "plan.json", {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg)})
-    todo = [i for i, rows in enumerate(shards) if not st.shard_done(out, i, [r["clip_id"] for r in rows])]
-    total = _run_shards(out, shards, todo, cfg, workers=workers, n_clips=len(df), progress=progress)
-    clips, fails = st.write_index(out, len(shards))
+    plan = {"plan_id": plan_id, "n_shards": len(shards), "config": asdict(cfg), "format": store_format}
+    atomic_write_json(out / "plan.json", plan)
+    done = compact.shard_done if store_format == "compact" else st.shard_done
+    todo = [i for i, rows in enumerate(shards) if not done(out, i, [r["clip_id"] for r in rows])]
+    if backend == "ray":
+        from avrep.distributed import run_ray_tasks
+
+        results = run_ray_tasks(
+            process_shard,
+            [(str(out), i, shards[i], asdict(cfg), store_format) for i in todo],
+            address=address,
+            desc="preprocess",
+            progress=progress,
+        )
+        total = _empty_total()
+        for r in results:
+            _collect_into(total, r)
+    else:
+        total = _run_shards(
+            out, shards, todo, cfg, workers=workers, n_clips=len(df), progress=progress, store_format=store_format
+        )
+    clips, fails = (compact.write_index if store_format == "compact" else st.write_index)(out, len(shards))
     err_px, err_iod = _mean_landmark_error(clips)
     secs = time.perf_counter() - t0
     res = PreprocessResult(
@@ -402,6 +452,8 @@ def preprocess(
         plan_id=plan_id,
         landmarks=_landmarks_info(cfg, total["counts"]),
         workers=workers,
+        store_format=store_format,
+        backend=backend,
         result=asdict(res),
         vocab=df.attrs.get("vocab"),
         recipe=df.attrs.get("recipe"),
@@ -431,7 +483,7 @@ def _load_rows(
     return df, manifest_path
 
 
-def _claim_out_dir(out: Path, plan_id: str, overwrite: bool) -> None:
+def _claim_out_dir(out: Path, plan_id: str, overwrite: bool, store_format: str = "memmap") -> None:
     """Ready `out` for the plan `plan_id`: a store of the same plan is resumed, another one refused (or
     removed with `overwrite`); temp files of a killed run are cleaned."""
     import shutil
@@ -441,11 +493,13 @@ def _claim_out_dir(out: Path, plan_id: str, overwrite: bool) -> None:
 
     plan_file = out / "plan.json"
     if out.exists() and any(out.iterdir()):
-        old = load_json_object(plan_file).get("plan_id") if plan_file.exists() else None
-        if old != plan_id:
+        plan = load_json_object(plan_file) if plan_file.exists() else {}
+        if plan.get("plan_id") != plan_id:
             if not overwrite:
+                fmt = plan.get("format", "memmap") if plan else None
+                hint = f" (it is a {fmt} store: --store-format {fmt} resumes it)" if fmt and fmt != store_format else ""
                 raise AvrepError(
-                    f"{out}: holds a different store (other manifest or settings); use a new --out or --overwrite"
+                    f"{out}: holds a different store (other manifest or settings){hint}; use a new --out or --overwrite"
                 )
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -461,6 +515,7 @@ def _run_shards(
     workers: int,
     n_clips: int,
     progress: bool,
+    store_format: str = "memmap",
 ) -> dict[str, Any]:
     """Process the `todo` shards, in this process or a spawn pool of `workers` -> their summed timings,
     counts, setup_s, cpu_s and n_frames."""
@@ -469,13 +524,7 @@ def _run_shards(
 
     from tqdm import tqdm
 
-    total: dict[str, Any] = {
-        "timings": {k: 0.0 for k in STAGES},
-        "counts": {},
-        "setup_s": 0.0,
-        "cpu_s": 0.0,
-        "n_frames": 0,
-    }
+    total = _empty_total()
     bar = tqdm(
         total=n_clips,
         desc="preprocess",
@@ -486,21 +535,18 @@ def _run_shards(
     cfg_dict = asdict(cfg)
 
     def collect(res: dict) -> None:
-        _sum_into(total["timings"], total["counts"], res["timings"], res.get("counts", {}))
-        total["setup_s"] += res.get("setup_s", 0.0)
-        total["cpu_s"] += res.get("cpu_s", 0.0)
-        total["n_frames"] += res["n_frames"]
+        _collect_into(total, res)
         bar.update(res["n_ok"] + res["n_failed"])
 
     try:
         if workers <= 1 or len(todo) <= 1:
             for i in todo:
-                collect(process_shard(str(out), i, shards[i], cfg_dict))
+                collect(process_shard(str(out), i, shards[i], cfg_dict, store_format))
         else:
             from concurrent.futures.process import BrokenProcessPool
 
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
-                futs = {ex.submit(process_shard, str(out), i, shards[i], cfg_dict): i for i in todo}
+                futs = {ex.submit(process_shard, str(out), i, shards[i], cfg_dict, store_format): i for i in todo}
                 try:
                     for f in as_completed(futs):
                         collect(f.result())
@@ -509,6 +555,18 @@ def _run_shards(
     finally:
         bar.close()
     return total
+
+
+def _empty_total() -> dict[str, Any]:
+    return {"timings": {k: 0.0 for k in STAGES}, "counts": {}, "setup_s": 0.0, "cpu_s": 0.0, "n_frames": 0}
+
+
+def _collect_into(total: dict[str, Any], res: dict) -> None:
+    """Add one shard's result (timings, counts, setup and CPU seconds, frames) to the running totals."""
+    _sum_into(total["timings"], total["counts"], res["timings"], res.get("counts", {}))
+    total["setup_s"] += res.get("setup_s", 0.0)
+    total["cpu_s"] += res.get("cpu_s", 0.0)
+    total["n_frames"] += res["n_frames"]
 
 
 def _mean_landmark_error(clips: pd.DataFrame) -> tuple[float | None, float | None]:

@@ -56,29 +56,70 @@ def mouth_rois(faces: np.ndarray, centres: np.ndarray) -> torch.Tensor:
     return face_to_mouth_roi(x, torch.from_numpy(centres))[None]
 
 
+SYNC_MAX_OFFSET = 7  # +-7 frames: what benchmarks/unseen.py scans on ~1.2 s clips
+
+
+def clip_scores(davs, faces: np.ndarray, te: dict, i: int) -> dict:
+    """What the frozen DAVS model reads from one clip's face crops [T, 128, 128, 3] with the clip's own audio:
+    word correct (None without a word label), the offset and confidence of `sync_offset` (+-5), and SyncNet's
+    LSE-D / LSE-C (`sync_from_features`, +-SYNC_MAX_OFFSET)."""
+    from avrep.eval.genmetrics import sync_offset
+    from avrep.eval.sync_metrics import sync_from_features
+
+    roi = mouth_rois(faces, te["centre"][i])
+    with torch.no_grad():
+        af = davs.frame_features_audio(torch.from_numpy(te["audio"][i])[None])[0].numpy()
+        vf = davs.frame_features_video(roi)[0].numpy()
+        wid = int(te["word_id"][i])
+        ok = None if wid < 0 else int(davs.classify(mouth=roi).argmax(-1)) == wid
+    r = sync_from_features(vf, af, SYNC_MAX_OFFSET)
+    return {"word_ok": ok, **sync_offset(vf, af), "lse_d": r.min_dist, "lse_c": r.confidence}
+
+
+def score_set(davs, frames: np.ndarray, te: dict, reals: np.ndarray) -> dict:
+    """Image metrics against the true frames plus what the DAVS model reads, for one set of clips."""
+    from avrep.eval.genmetrics import lmd, psnr, ssim
+
+    lower = slice(64, 128)  # the lower face: the region the generator synthesises
+    cs = [clip_scores(davs, frames[i], te, i) for i in range(len(frames))]
+    words = [c["word_ok"] for c in cs if c["word_ok"] is not None]
+    S = reals.shape[-2]
+    return {
+        "psnr": psnr(frames, reals),
+        "ssim": ssim(frames, reals),
+        "psnr_lower_face": psnr(frames[:, :, lower], reals[:, :, lower]),
+        "ssim_lower_face": ssim(frames[:, :, lower], reals[:, :, lower]),
+        "lmd_px": lmd(frames.reshape(-1, S, S, 3), reals.reshape(-1, S, S, 3)),
+        "lipread_acc": float(np.mean(words)) if words else None,
+        "sync": summary(cs),
+    }
+
+
+def as_the_app_pastes(G, ref: np.ndarray, gen: np.ndarray) -> np.ndarray:
+    """One-shot frames as `avrep generate` composes them, in crop space: the full-resolution reference plus the
+    generator's change (its output minus the reference as it sees it) under the feathered lower-face mask."""
+    from avrep.apps.generate import paste_mask, seen_by
+
+    m = paste_mask(ref.shape[0])[None, ..., None]
+    out = ref[None].astype(np.float32) + m * (gen.astype(np.float32) - seen_by(G, ref)[None])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
-    """One-shot and dubbing generation of every test clip vs its true frames, with a baseline for each:
-    (metrics per mode, lip-reading accuracy on the real clips, real clips' sync results, one-shot frames)."""
+    """One-shot (composed as the app pastes it, see `as_the_app_pastes`; the generator's own output is reported
+    too) and dubbing generation of every test clip vs its true frames, each next to its baseline
+    (one-shot: copy the reference frame; dubbing: the true frames with the reference's lower half pasted in,
+    i.e. a mouth that does not move): (metrics per mode, lip-reading accuracy of the real clips (None without
+    words), the real clips' sync summary, one-shot frames)."""
     from avrep.apps.generate import conditioning, generate_frames
-    from avrep.eval.genmetrics import lmd, psnr, ssim, sync_offset
 
     reals = np.stack([te["face"][i] for i in range(len(te["face"]))])
-    lower = slice(64, 128)  # mouth-region metrics too (the region the generator synthesises)
-
-    def read_and_sync(faces: np.ndarray, i: int) -> tuple[bool, dict]:
-        roi = mouth_rois(faces, te["centre"][i])
-        with torch.no_grad():
-            af = davs.frame_features_audio(torch.from_numpy(te["audio"][i])[None])[0].numpy()
-            ok = int(davs.classify(mouth=roi).argmax(-1)) == int(te["word_id"][i])
-            return ok, sync_offset(davs.frame_features_video(roi)[0].numpy(), af)
-
-    real_reads = [read_and_sync(reals[i], i) for i in range(len(reals))]
-    acc_real = float(np.mean([r[0] for r in real_reads]))
+    real = score_set(davs, reals, te, reals)
+    acc_real = real["lipread_acc"]
     modes = {}
     gens_one_shot = None
     for mode in ("one_shot", "dubbing"):
-        gens, accs, syncs = [], [], []
-        n_frames, gen_time = 0, 0.0
+        gens, n_frames, gen_time = [], 0, 0.0
         for i in range(len(reals)):
             t = time.perf_counter()
             cond = conditioning(G, davs, len(reals[i]), audio=te["audio"][i])
@@ -86,40 +127,28 @@ def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
             gen_time += time.perf_counter() - t
             n_frames += len(gen)
             gens.append(gen)
-            ok, sy = read_and_sync(gen, i)
-            accs.append(ok)
-            syncs.append(sy)
         gens = np.stack(gens)
-        acc = float(np.mean(accs))
-        modes[mode] = {
-            "psnr": psnr(gens, reals),
-            "ssim": ssim(gens, reals),
-            "psnr_lower_face": psnr(gens[:, :, lower], reals[:, :, lower]),
-            "ssim_lower_face": ssim(gens[:, :, lower], reals[:, :, lower]),
-            "lmd_px": lmd(gens.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
-            "lipread_acc_generated": acc,
-            "lipread_ratio_generated_vs_real": acc / max(acc_real, 1e-9),
-            "sync_generated": summary(syncs),
-            "generate_fps_cpu": n_frames / gen_time,
-        }
+        if mode == "one_shot":  # what `avrep generate` shows: the reference + the generated change, feathered
+            raw = score_set(davs, gens, te, reals)
+            gens = np.stack([as_the_app_pastes(G, reals[i][0], g) for i, g in enumerate(gens)])
+        m = score_set(davs, gens, te, reals)
+        if mode == "one_shot":
+            m["generator_output_alone"] = {k: raw[k] for k in ("psnr", "ssim", "lmd_px")}
+        m["lipread_acc_generated"] = m.pop("lipread_acc")
+        m["sync_generated"] = m.pop("sync")
+        if acc_real:
+            m["lipread_ratio_generated_vs_real"] = (m["lipread_acc_generated"] or 0.0) / acc_real
+        m["lse_c_ratio_generated_vs_real"] = m["sync_generated"]["LSE_C"] / max(real["sync"]["LSE_C"], 1e-9)
+        m["generate_fps_cpu"] = n_frames / gen_time
+        modes[mode] = m
         if mode == "one_shot":
             gens_one_shot = gens
-    # baselines: copying the reference frame (one-shot), and the true frames with the reference's lower half
-    # pasted in (dubbing without moving the mouth)
     copy = np.repeat(reals[:, :1], reals.shape[1], 1)
     paste = reals.copy()
-    paste[:, :, lower] = copy[:, :, lower]
-    modes["one_shot"]["baseline_copy_reference"] = {
-        "psnr": psnr(copy, reals),
-        "ssim": ssim(copy, reals),
-        "lmd_px": lmd(copy.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
-    }
-    modes["dubbing"]["baseline_paste_reference_mouth"] = {
-        "psnr": psnr(paste, reals),
-        "ssim": ssim(paste, reals),
-        "lmd_px": lmd(paste.reshape(-1, 128, 128, 3), reals.reshape(-1, 128, 128, 3)),
-    }
-    return modes, acc_real, [r[1] for r in real_reads], gens_one_shot
+    paste[:, :, 64:] = copy[:, :, 64:]
+    modes["one_shot"]["baseline_copy_reference"] = score_set(davs, copy, te, reals)
+    modes["dubbing"]["baseline_paste_reference_mouth"] = score_set(davs, paste, te, reals)
+    return modes, acc_real, real["sync"], gens_one_shot
 
 
 def summary(syncs: list[dict]) -> dict:
@@ -127,12 +156,15 @@ def summary(syncs: list[dict]) -> dict:
         "mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
         "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
         "mean_confidence": float(np.mean([s["confidence"] for s in syncs])),
+        "LSE_D": float(np.mean([s["lse_d"] for s in syncs])) if "lse_d" in syncs[0] else None,
+        "LSE_C": float(np.mean([s["lse_c"] for s in syncs])) if "lse_c" in syncs[0] else None,
     }
 
 
-def store_arrays(store: str, split: str, n: int, seed: int = 0) -> dict:
+def store_arrays(store: str, split: str, n: int, seed: int = 0, frames: int | None = None) -> dict:
     """Evaluation arrays (face, audio, centre, word_id) for n clips of a feature store's split, at most one
-    clip per sentence where the store has sentences (so no two test clips overlap in time)."""
+    clip per sentence where the store has sentences (so no two test clips overlap in time); `frames`: the
+    first frames of each clip (clips of different lengths), else whole clips."""
     from avrep.train.gen_loop import GenDataset
 
     ds = GenDataset(store, split, None, train=False, seed=seed)
@@ -142,13 +174,16 @@ def store_arrays(store: str, split: str, n: int, seed: int = 0) -> dict:
     if "sentence" in clips:  # one random word clip per sentence
         idx = [int(rng.choice(g.index)) for _, g in clips.groupby("sentence", sort=True)]
     idx = sorted(rng.choice(idx, min(n, len(idx)), replace=False).tolist())
-    raws = [ds._raw(i) for i in idx]
+    raws = [{**ds._raw(i), "clip_id": ds.clip_ids[i]} for i in idx]
+    if frames:  # clips shorter than `frames` are left out, the rest cut to their first `frames`
+        cut = {"face": frames, "centre": frames, "audio": frames * 640}
+        raws = [{k: (v[: cut[k]] if k in cut else v) for k, v in r.items()} for r in raws if len(r["face"]) >= frames]
     return {
         "face": np.stack([r["face"] for r in raws]),
         "audio": np.stack([r["audio"] for r in raws]),
         "centre": np.stack([r["centre"] for r in raws]),
         "word_id": np.array([r["word_id"] for r in raws]),
-        "clip_id": [ds.clip_ids[i] for i in idx],
+        "clip_id": [r["clip_id"] for r in raws],
     }
 
 
@@ -191,6 +226,101 @@ def real_photos(gen_dir: Path, work: Path, png: Path) -> dict:
     return out
 
 
+def grid_other_arrays() -> dict:
+    """GRID speakers other than s1 (the MPEG-1 originals in ../shared/data/grid, 3 s each), as GenDataset
+    arrays: aligned face crops, audio, mouth centres (no word labels per clip)."""
+    from avrep.preprocess import process_file
+    from avrep.train.gen_data import mouth_centres
+
+    out: dict[str, list] = {"face": [], "audio": [], "centre": [], "word_id": [], "clip_id": []}
+    for p in sorted((DATA / "grid").glob("*.mpg")):
+        pv = process_file(p)
+        T = min(len(pv.face), 75)
+        out["face"].append(pv.face[:T])
+        out["audio"].append(pv.audio[: T * 640])
+        out["centre"].append(mouth_centres(pv.landmarks[:T]))
+        out["word_id"].append(-1)
+        out["clip_id"].append(p.name)
+    T = min(len(f) for f in out["face"])  # one length, so the clips stack
+    return {
+        "face": np.stack([f[:T] for f in out["face"]]),
+        "audio": np.stack([a[: T * 640] for a in out["audio"]]),
+        "centre": np.stack([c[:T] for c in out["centre"]]),
+        "word_id": np.array(out["word_id"]),
+        "clip_id": out["clip_id"],
+    }
+
+
+def unseen_people(gen_dir: Path, args) -> dict:
+    """A trained generator on people it never saw: held-out lrc_ar anchors, GRID speakers other than s1; and
+    GRID s1's held-out sentences (a trained-on speaker, for scale); plus the shared photos."""
+    import pandas as pd
+
+    from avrep.models.loading import load_generator
+    from avrep.security import load_json_object
+
+    G, davs, cfg = load_generator(gen_dir)
+    tr = cfg.get("train", {})
+    res: dict = {
+        "what": "one-shot (the clip's first frame + its audio) and dubbing (true frames, lower half masked, + "
+        "audio) generation vs the true 128x128 aligned face crops, each next to its do-nothing baseline "
+        "(copy the reference frame / paste the reference's lower half). lipread = the frozen DAVS word head on the "
+        "generated mouth (clips with word labels); sync = offset of the generated mouth against the audio "
+        f"(+-5 frames), LSE-D / LSE-C with SyncNet's definitions over +-{SYNC_MAX_OFFSET} frames, avrep's model",
+        "generator_run": str(gen_dir),
+        "generator_config": cfg["generator"].get("name"),
+        "generator_size": G.size,
+        "trained_on": tr.get("data"),
+        "train_epochs": tr.get("epochs"),
+        "train_frames": tr.get("frames"),
+        "davs_run": tr.get("davs"),
+        "anchors_ssim_lrw": {"PC-AVS": 0.861, "Wav2Lip": 0.874},
+    }
+    log = gen_dir / "log.jsonl"
+    if log.exists():
+        recs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        res["train_epochs_done"] = max((r.get("epoch", 0) for r in recs), default=0)
+        res["train_seconds"] = round(sum(r.get("time_s", 0) for r in recs), 1)
+    groups = {}
+    lrc = Path(args.lrc_store)
+    if (lrc / "clips.parquet").exists():
+        te = store_arrays(str(lrc), "test", args.test_clips, frames=29)
+        c = pd.read_parquet(lrc / "clips.parquet")
+        held = sorted(c[c["split"] == "test"]["speaker"].astype(str).unique())
+        groups["lrc_ar_heldout_identities"] = ("held out: lrc_ar test identities " + ", ".join(held), te)
+    if (DATA / "grid").is_dir():
+        groups["grid_other_speakers"] = (
+            "held out: GRID speakers other than s1 (MPEG-1 originals, 3 s)",
+            grid_other_arrays(),
+        )
+    grid = Path(args.grid_store)
+    if (grid / "clips.parquet").exists():
+        te = store_arrays(str(grid), "test", args.test_clips)
+        groups["grid_s1_heldout_sentences"] = ("GRID s1 test sentences: s1 itself is trained on", te)
+    for name, (who, te) in groups.items():
+        t = time.time()
+        modes, acc_real, real_sync, gens = evaluate(G, davs, te)
+        res[name] = {
+            "who": who,
+            "clips": len(te["face"]),
+            "frames_per_clip": int(te["face"].shape[1]),
+            **modes["one_shot"],
+            "dubbing": modes["dubbing"],
+            "lipread_acc_real": acc_real,
+            "sync_real": real_sync,
+            "eval_s": round(time.time() - t, 1),
+        }
+        write_strip(te["face"], gens, RESULTS / f"generate_unseen_{name}_strip.png")
+        res[name]["strip_png"] = f"generate_unseen_{name}_strip.png"
+    res["real_photos"] = real_photos(gen_dir, Path(args.work) / "photos", RESULTS / "generate_unseen_photos_strip.png")
+    card = gen_dir / "card.json"
+    if card.exists():
+        res["card"] = load_json_object(card)
+    res.update(stamp("torch"))
+    res["cpu_threads"] = args.threads
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-clips", type=int, default=160)
@@ -218,7 +348,22 @@ def main() -> None:
         "split (needs --davs trained on the same data); merged into --out under --label",
     )
     ap.add_argument("--label", default="grid_s1")
+    ap.add_argument(
+        "--unseen",
+        default=None,
+        metavar="GEN_RUN",
+        help="evaluate an existing generator run (e.g. `avrep train-generator` on a real-data mixture) on people "
+        "it never saw -> benchmarks/results/generate_unseen.json",
+    )
+    ap.add_argument("--lrc-store", default="/work/stores/lrc_ar")
+    ap.add_argument("--grid-store", default="/work/stores/grid_s1")
     args = ap.parse_args()
+    if args.unseen:
+        torch.set_num_threads(args.threads)
+        res = unseen_people(Path(args.unseen), args)
+        write_result(RESULTS / "generate_unseen.json", res)
+        print(json.dumps(res, indent=1))
+        return
     if args.photos_only:
         res = read_result(args.out)
         res["real_photos"] = real_photos(

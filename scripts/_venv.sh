@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared by demo.sh and test.sh: create .venv if missing and install avrep with its dev extra.
+# Shared by demo.sh and test.sh: create .venv if missing and install avrep with its dev and distributed extras.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,6 +26,6 @@ if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ] || ! .venv/bin/python -c 'imp
   if [ -n "$free_kb" ] && [ "$free_kb" -lt 8000000 ]; then
     echo "[setup] warning: only $((free_kb / 1024)) MB free here; the install needs about 7 GB" >&2
   fi
-  .venv/bin/pip install -q --no-cache-dir -e '.[dev]'
+  .venv/bin/pip install -q --no-cache-dir -e '.[dev,distributed]'
   touch "$STAMP"
 fi

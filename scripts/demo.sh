@@ -42,8 +42,9 @@ step "embed: video and audio sync embeddings of the test split (clip-level retri
 $AVREP embed "$OUT/store" -c "$OUT/run" --modality video --kind sync --split test -o "$OUT/emb_video"
 $AVREP embed "$OUT/store" -c "$OUT/run" --modality audio --kind sync --split test -o "$OUT/emb_audio"
 
-step "index build: FAISS index over the video embeddings"
-$AVREP index build "$OUT/emb_video" --out "$OUT/index_video" --overwrite 2>&1 | tail -n 2
+step "index build: FAISS indexes over the video and audio embeddings (each tuned on the other's: the queries users send)"
+$AVREP index build "$OUT/emb_video" --out "$OUT/index_video" --tune-queries "$OUT/emb_audio" --overwrite 2>&1 | tail -n 2
+$AVREP index build "$OUT/emb_audio" --out "$OUT/index_audio" --tune-queries "$OUT/emb_video" --overwrite 2>&1 | tail -n 2
 
 step "search: an audio query should find its own video first"
 QUERY=$($PY - "$OUT" <<'PY'
@@ -94,3 +95,6 @@ if $AVREP report --help >/dev/null 2>&1; then
   $AVREP report "$OUT/run" --out "$OUT/report.html"
 fi
 step "done in $(( $(date +%s) - T0 ))s; outputs in $OUT"
+echo
+echo "search page + JSON API over these indexes (then open http://127.0.0.1:8000/):"
+echo "  $AVREP serve $OUT/index_video $OUT/index_audio"

@@ -4,11 +4,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/_venv.sh"
 cd "$ROOT"
-# Headless Chromium renders the HTML report in one test (skipped if it cannot be installed).
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "[setup] installing chromium for the report test"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "[setup] chromium not installed: the report rendering test will be skipped"
+# Headless Chromium renders the HTML report, and (driven by selenium through chromium-driver) the `avrep serve`
+# page, in two tests (skipped if they cannot be installed).
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; } \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "[setup] installing chromium + chromium-driver for the report and serve page tests"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "[setup] chromium not installed: the report rendering and serve page tests will be skipped"
 fi
 # Lint, format and the import layers first: quick, and a failure names the file and line.
 echo "[ci] ruff check + ruff format --check + lint-imports"

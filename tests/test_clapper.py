@@ -84,7 +84,12 @@ def test_feature_store_keeps_every_clapper_in_sync(clips, tmp_path):
     df = pd.DataFrame(rows)
     df.attrs["root"] = "/"
     res = preprocess(
-        df, tmp_path / "store", config=PreprocessConfig(landmarks="true"), progress=False, allow_outside_root=True
+        df,
+        tmp_path / "store",
+        config=PreprocessConfig(landmarks="true"),
+        progress=False,
+        allow_outside_root=True,
+        store_format="memmap",  # raw arrays: the timing is checked on exact frames and samples
     )
     assert res.n_failed == 0 and res.n_ok == len(CASES)
     clips_df = pd.read_parquet(tmp_path / "store" / "clips.parquet")

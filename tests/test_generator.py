@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_sync import synth_run  # noqa: F401  (session fixture: the tiny DAVS run and its store)
 
 from avrep.errors import AvrepError
 
@@ -288,3 +289,65 @@ def test_paste_back_adds_only_the_generated_change():
     assert changed.sum() > 500
     ys, xs = np.nonzero(changed)  # crop rows 80-110 -> photo rows (80+20)/0.8 = 125 .. 162
     assert ys.min() >= 115 and ys.max() <= 170, (ys.min(), ys.max())
+
+
+def _synthetic_face(tmp_path: Path) -> Path:
+    import cv2
+
+    from avrep.synth.face import FaceRenderer, Identity
+
+    img, _ = FaceRenderer(Identity.sample(12345), 200).render()
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return face
+
+
+def test_generate_in_chunks_is_the_same_video(gen_run, speech_wav, tmp_path):
+    """Long speech is generated, pasted and encoded chunk by chunk (bounded memory): same bytes as one chunk."""
+    from avrep.apps.generate import generate_video
+
+    face = _synthetic_face(tmp_path)
+    a = generate_video(face, tmp_path / "a.mp4", gen_run, audio=speech_wav, progress=False, chunk=7)
+    b = generate_video(face, tmp_path / "b.mp4", gen_run, audio=speech_wav, progress=False, chunk=10_000)
+    assert a["frames"] > 14 and a["frames"] == b["frames"]
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_mp4_writer_leaves_nothing_when_interrupted(tmp_path):
+    from avrep.io.encode import Mp4Writer
+    from avrep.io.media import read_video
+
+    frames = np.random.default_rng(0).integers(0, 255, (10, 64, 80, 3), dtype=np.uint8)
+    with Mp4Writer(tmp_path / "ok.mp4", 80, 64, np.zeros(6400, np.float32)) as w:
+        w.write(frames[:4])
+        w.write(frames[4:])
+    assert len(read_video(tmp_path / "ok.mp4").frames) == 10
+    with pytest.raises(RuntimeError):
+        with Mp4Writer(tmp_path / "bad.mp4", 80, 64) as w:
+            w.write(frames)
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.mp4"]  # no partial file, no temp file
+
+
+def test_train_generator_on_a_store_mixture(synth_run, tmp_path):  # noqa: F811
+    """`--data a@w+b@w --epoch-size N`: weighted draws from each store, a run that trains and validates."""
+    from avrep.train.gen_loop import _open_gen
+
+    store = synth_run["store"]
+    (tmp_path / "other").symlink_to(store, target_is_directory=True)  # a second corpus (same clips, own name)
+    spec = f"{store}@0.75+{tmp_path / 'other'}@0.25"
+    ds = _open_gen(spec, "train", 8, True, 0)
+    ds.epoch_size = 16
+    ds.set_epoch(0)
+    assert list(ds.counts().values()) == [12, 4]
+    it = ds[0]
+    assert it["face"].shape == (8, 3, 128, 128) and it["audio"].shape == (8 * 640,)
+    out = tmp_path / "g"
+    args = ["train-generator", "--config", "tiny", "--data", spec, "--epoch-size", "16", "--epochs", "2"]
+    args += ["--batch-size", "4", "--frames", "8", "--davs", str(synth_run["run"]), "--out", str(out)]
+    from avrep.cli import main
+
+    main([*args, "--device", "cpu", "--workers", "0", "--quiet"])
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["epoch"] == 2 and log[-1]["step"] == 8 and np.isfinite(log[-1]["train_l1"])
+    assert "val_psnr" in log[-1] and json.loads((out / "config.json").read_text())["train"]["data"] == spec

@@ -146,18 +146,19 @@ def test_resume_and_workers_give_identical_store(tmp_path):
     df = df[df["sentence"].isin(keep)]
     m = write_manifest(df, tmp_path / "m.parquet", DATA / "grid_s1", recipe="grid")
     cfg = PreprocessConfig(shard_size=1)
-    a = preprocess(m, tmp_path / "a", config=cfg, workers=1, progress=False)
+    mm = {"store_format": "memmap"}  # the memmap layout's resume (compact: tests/test_store_compact.py)
+    a = preprocess(m, tmp_path / "a", config=cfg, workers=1, progress=False, **mm)
     assert a.n_ok == 24 and a.n_shards == 4
     # word windows share the sentence's frames: 4 sentences stored once, not 24 x 29 frames
     assert a.n_frames < 24 * 29
-    b = preprocess(m, tmp_path / "b", config=cfg, workers=2, progress=False)
+    b = preprocess(m, tmp_path / "b", config=cfg, workers=2, progress=False, **mm)
     # simulate a kill: one shard half-written (temp) and the index not yet written
     import shutil
 
     shutil.rmtree(tmp_path / "b" / "shard_00002")
     (tmp_path / "b" / "clips.parquet").unlink()
     (tmp_path / "b" / ".shard_00002.tmp-999").mkdir()
-    b2 = preprocess(m, tmp_path / "b", config=cfg, workers=1, progress=False)
+    b2 = preprocess(m, tmp_path / "b", config=cfg, workers=1, progress=False, **mm)
     assert b2.n_shards_skipped == 3
     fa, fb = FeatureStore(tmp_path / "a"), FeatureStore(tmp_path / "b")
     assert fa.clips.drop(columns=[]).equals(fb.clips)

@@ -232,26 +232,30 @@ def driving_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | Non
 def generate_video(
     face: str | os.PathLike,
     out: str | os.PathLike,
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
     audio: str | os.PathLike | None = None,
     video: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
     batch: int = 16,
+    chunk: int = 250,
 ) -> dict[str, Any]:
     """Write a talking-face mp4 for `face` driven by `audio` or `video`; returns a summary dict.
-    `device`: auto, cpu, cuda or cuda:N (avrep.device.resolve_device)."""
+    `device`: auto, cpu, cuda or cuda:N (avrep.device.resolve_device); `chunk`: frames decoded, pasted and
+    encoded at a time (memory does not grow with the length of the speech).
+    `checkpoint`: a generator run, a DAVS run holding generator/, or None for the shipped generator."""
     from avrep.device import resolve_device
     from avrep.io import media
-    from avrep.io.encode import write_mp4
+    from avrep.io.encode import Mp4Writer
     from avrep.models.loading import load_generator
+    from avrep.models.pretrained import resolve_generator
 
     if (audio is None) == (video is None):
         raise AvrepError("give exactly one of --audio or --video")
     photo = read_photo(face)
     A, lm = face_transform(photo, str(face))
     device = resolve_device(device)
-    G, davs, _ = load_generator(checkpoint, device)
+    G, davs, _ = load_generator(resolve_generator(checkpoint, quiet=not progress), device)
     import cv2
 
     ref = cv2.warpAffine(photo, A, (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -271,10 +275,19 @@ def generate_video(
         mouth, wav = driving_video(video)
         T = len(mouth)
         cond = conditioning(G, davs, T, mouth=mouth, device=device)
-    crops = generate_frames(G, ref, cond, batch=batch, progress=progress, device=device)
+    # chunk by chunk: decode, paste back, encode; memory stays bounded for audio of any length
+    from tqdm import tqdm
+
+    seen = seen_by(G, ref)
+    H, W = photo.shape[:2]
+    bar = tqdm(total=T, desc="generate", unit="frame", disable=not progress)
+    with Mp4Writer(out, W, H, wav) as writer:
+        for s in range(0, T, chunk):
+            crops = generate_frames(G, ref, cond[s : s + chunk], batch=batch, progress=False, device=device)
+            writer.write(paste_back(photo, crops, A, ref_seen=seen))
+            bar.update(len(crops))
+    bar.close()
     gen_s = time.perf_counter() - t0
-    frames = paste_back(photo, crops, A, ref_seen=seen_by(G, ref))
-    write_mp4(out, frames, wav)
     return {
         "out": str(out),
         "frames": T,

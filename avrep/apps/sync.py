@@ -18,13 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from avrep.conventions import CLIP_FRAMES as WINDOW  # features are computed on windows the model knows
+from avrep.apps.agreement import frame_features
 from avrep.conventions import FRAME_MS
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
 from avrep.eval.sync_metrics import SyncResult, sync_from_features
-from avrep.utils import window_starts
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None, quiet: bool = False) -> Path:
@@ -39,55 +38,6 @@ def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
     from avrep.models import load_run
 
     return load_run(resolve_checkpoint(checkpoint), device)
-
-
-@torch.no_grad()
-def frame_features(
-    model,
-    mouth: np.ndarray,
-    audio: np.ndarray,
-    *,
-    window: int = WINDOW,
-    hop: int = 7,
-    batch: int = 32,
-    device: str | torch.device = "cpu",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame video and audio features [T, D] for a clip of any length.
-
-    The encoders run on `window`-frame windows every `hop` frames (the length they were trained on, so
-    the features do not depend on how long the file is); each frame's feature is the Hann-weighted mean
-    over the windows that cover it, renormalised. mouth: uint8 [T, 96, 96]; audio: float32 [T * 640].
-    """
-    T = len(mouth)
-    if T == 0:
-        raise ValueError("empty clip")
-    audio = np.asarray(audio, np.float32)
-    if audio.size < T * SPF:
-        audio = np.concatenate([audio, np.zeros(T * SPF - audio.size, np.float32)])
-    w = min(window, T)
-    starts = window_starts(T, w, hop)
-    # Hann weights (never exactly 0, so edge frames of the clip still count)
-    wt = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(w) + 0.5) / w)).astype(np.float32) + 1e-3
-    dev = torch.device(device)
-    out = []
-    for is_video, enc, data in ((True, model.frame_features_video, mouth), (False, model.frame_features_audio, audio)):
-        acc = None
-        norm = np.zeros(T, np.float32)
-        for i in range(0, len(starts), batch):
-            ss = starts[i : i + batch]
-            if is_video:
-                x = torch.from_numpy(np.stack([data[s : s + w] for s in ss])).to(dev)
-            else:
-                x = torch.from_numpy(np.stack([data[s * SPF : (s + w) * SPF] for s in ss])).to(dev)
-            f = enc(x).float().cpu().numpy()  # [b, w, D]
-            if acc is None:
-                acc = np.zeros((T, f.shape[-1]), np.float32)
-            for s, fi in zip(ss, f):
-                acc[s : s + w] += fi * wt[:, None]
-                norm[s : s + w] += wt
-        feats = acc / norm[:, None]
-        out.append(feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8))
-    return out[0], out[1]
 
 
 def sync_arrays(
@@ -132,16 +82,50 @@ def sync_file(
         raise MediaError(f"{path}: only {T} frames; sync needs at least 5 (0.2 s)")
     if not np.any(np.abs(pv.audio) > 1e-4):
         raise MediaError(f"{path}: the audio track is silent; nothing to synchronise")
-    res = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev)
-    d = res.to_dict()
+    # several faces: measure on the one that speaks, not the largest
+    d = _sync_speaking_track(path, model, dev, max_offset) if pv.n_faces > 1 else None
+    if d is None:
+        d = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev).to_dict()
+        d["face_frames"] = int(pv.face_mask.sum())
     d.update(
         path=str(path),
-        face_frames=int(pv.face_mask.sum()),
         duration_s=round(T * FRAME_MS / 1000, 3),
         checkpoint=str(run) if run is not None else str(checkpoint) if checkpoint else None,
     )
-    if d["face_frames"] < T:
+    if "speaker_track" not in d and d["face_frames"] < T:
         d["note"] = f"no face in {T - d['face_frames']} of {T} frames (landmarks interpolated there)"
+    return d
+
+
+def _sync_speaking_track(path, model, device, max_offset: int) -> dict[str, Any] | None:
+    """Offset measured on the speaking face of a video with several (`avrep.apps.speakers`): the track that
+    speaks most, or, where none is found speaking (a large offset hides the agreement the speaker score
+    looks for near 0), the track whose offset stands out most (SyncNet confidence). None when only one
+    face lasts long enough to be a track (a stray detection): the single-face path then applies."""
+    from avrep.apps.speakers import speakers
+    from avrep.eval.sync_metrics import sync_from_features
+
+    sp = speakers(path, model=model, device=str(device), progress=False)
+    if len(sp.tracks) < 2:
+        return None
+    per = {
+        t.id: sync_from_features(t.video_features, sp.audio_features[t.first : t.last + 1], max_offset)
+        for t in sp.tracks
+    }
+    main = sp.main_track()
+    if main is None or not main.speaking.any():
+        main = max(sp.tracks, key=lambda t: per[t.id].confidence)
+        how = "no face found speaking; the track with the clearest offset"
+    else:
+        how = f"speaking {int(main.speaking.sum())} of {main.last - main.first + 1} frames"
+    d = per[main.id].to_dict()
+    d.update(
+        speaker_track=main.id,
+        n_tracks=len(sp.tracks),
+        face_frames=main.last - main.first + 1,
+        track_frames=[main.first, main.last],
+        note=f"{len(sp.tracks)} faces: measured on track {main.id} ({how}); see `avrep speakers`",
+    )
     return d
 
 

@@ -62,7 +62,7 @@ def checkpoint_option(*, required: bool = False, generator: bool = False, file_o
     """--checkpoint/-c: a trained DAVS run dir (apps also read $AVREP_CHECKPOINT), or a generator run;
     `file_okay`: a file inside the run dir (its model.safetensors) names the run too."""
     if generator:
-        help = "generator run dir (or a DAVS run dir holding generator/)"
+        help = "generator run dir (or a DAVS run dir holding generator/); default: the shipped generator"
     elif required:
         help = "trained run directory (`avrep train --out`)"
     else:
@@ -97,6 +97,20 @@ def workers_option(default: int, help: str = "DataLoader worker processes", shor
 
 def shard_option(help: str = "i/N: this machine's share of the work") -> Decorator:
     return click.option("--shard", default=None, help=help)
+
+
+def backend_options() -> Decorator:
+    """--backend local|ray and --address (the Ray cluster: 'auto' = the one `ray start` made here)."""
+    return compose(
+        click.option(
+            "--backend",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help="local process pool, or one Ray task per shard (pip install -e '.[distributed]')",
+        ),
+        click.option("--address", default=None, help="Ray cluster address (e.g. auto); default: a new local one"),
+    )
 
 
 def training_options(*, epochs: int, batch_size: int, lr: float, workers: int = 2) -> Decorator:

@@ -1,4 +1,4 @@
-"""`avrep lipread` and `avrep sync`: thin click wrappers over avrep.apps.lipread / avrep.apps.sync."""
+"""`avrep lipread`, `avrep sync`, `avrep speakers`: thin click wrappers over avrep.apps.lipread / sync / speakers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG
+from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, QUIET
 
 
 @click.command()
@@ -75,7 +75,61 @@ def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
     if res["windows"]:
         w = " ".join(f"{x['offset_frames']:+d}" for x in res["windows"])
         click.echo(f"  per-window offsets (2 s windows): {w}")
+    if "speaker_track" in res:
+        click.echo(f"  measured on face track {res['speaker_track']} of {res['n_tracks']} (the one speaking)")
     if "note" in res:
         click.echo(f"  note: {res['note']}")
     if fix:
         click.echo(f"  wrote {res['fixed']} (audio delayed by {o:+d} frames)")
+
+
+@click.command()
+@click.argument("clip", type=click.Path(dir_okay=False))
+@CHECKPOINT
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="write OUT.mp4: faces boxed, green while speaking",
+)
+@click.option(
+    "--contrast",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, None),
+    help="also weigh each face against the best other face on screen (1: clearer who among the faces, "
+    "but a voice from off screen is more often given to someone)",
+)
+@JSON_FLAG
+@QUIET
+@DEVICE
+def speakers(clip, checkpoint, out, contrast, as_json, quiet, device) -> None:
+    """Who is speaking in CLIP: every face tracked, scored per frame by how well its lips agree with the
+    audio (0-1), and the speaking segments. Nobody speaking (silence, a voice from off screen) gives no
+    segments. --json prints tracks (boxes, per-frame scores) and segments.
+    """
+    from avrep.apps.speakers import SpeakersConfig, write_annotated
+    from avrep.apps.speakers import speakers as run
+
+    res = run(clip, checkpoint, config=SpeakersConfig(contrast=contrast), device=device, progress=not quiet)
+    d = res.to_dict()
+    if out:
+        d["annotated"] = str(write_annotated(clip, res, out, progress=not quiet))
+    if as_json:
+        click.echo(json.dumps(d))
+        return
+    click.echo(
+        f"{clip}: {len(res.tracks)} face track(s), {len(res.segments)} speaking segment(s), {d['duration_s']:.2f} s"
+    )
+    for t in res.tracks:
+        click.echo(
+            f"  track {t.id}: frames {t.first}-{t.last}, speaking {int(t.speaking.sum())} frames, "
+            f"mean score {float(t.scores.mean()):.2f}"
+        )
+    for sg in res.segments:
+        click.echo(f"  {sg['start_s']:7.2f}-{sg['end_s']:7.2f} s  track {sg['track']}  score {sg['mean_score']:.2f}")
+    if not res.segments:
+        click.echo("  nobody on screen is speaking")
+    if out:
+        click.echo(f"  wrote {d['annotated']}")

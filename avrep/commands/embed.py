@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from avrep.commands._options import DEVICE, checkpoint_option, shard_option, workers_option
+from avrep.commands._options import DEVICE, backend_options, checkpoint_option, shard_option, workers_option
 
 
 @click.command()
@@ -26,7 +26,10 @@ from avrep.commands._options import DEVICE, checkpoint_option, shard_option, wor
 @shard_option("i/N: this machine's share (under torchrun: RANK/WORLD_SIZE)")
 @DEVICE
 @workers_option(0)
-def embed(store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers) -> None:
+@backend_options()
+def embed(
+    store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers, backend, address
+) -> None:
     """Embed the clips of a preprocessed STORE with a trained model (resumable, shardable)."""
     from avrep.embed_job import embed_store
     from avrep.utils import parse_shard
@@ -43,6 +46,8 @@ def embed(store, checkpoint, modality, kind, out, split, batch_size, chunk_size,
         device=device,
         workers=workers,
         kind=kind,
+        backend=backend,
+        address=address,
     )
     click.echo(
         f"embed: {r['n']} clips x {r['dim']} ({modality}, {kind}) -> {r['out']}  "

@@ -43,7 +43,13 @@ def index() -> None:
     "--queries",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Held-out query vectors (.npy) to tune on instead of a leave-one-out sample.",
+    help="Query vectors (.npy) to tune on (default: members perturbed off the collection).",
+)
+@click.option(
+    "--tune-queries",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Embedding folder of the queries users will send (e.g. the audio embeddings for a video index) to tune on.",
 )
 @click.option(
     "--trained",
@@ -65,6 +71,7 @@ def build(
     add,
     overwrite,
     queries,
+    tune_queries,
     trained,
     shard,
     device,
@@ -92,6 +99,7 @@ def build(
         overwrite=overwrite,
         device=device,
         queries=q,
+        tune_queries=tune_queries,
         seed=seed,
         trained=trained,
         shard=parse_shard(shard),
@@ -101,7 +109,7 @@ def build(
         f"{out}: {m['factory']} n={m['n']} {tuned}"
         f"recall@{m['k']}={m['recall_at_k']:.3f} p50={m['latency_p50_ms']:.2f}ms "
         f"p99={m['latency_p99_ms']:.2f}ms build={m['build_seconds']['total']:.1f}s "
-        f"size={m['index_bytes'] / 2**20:.1f}MiB"
+        f"size={m['index_bytes'] / 2**20:.1f}MiB (tuned on {m['tuning_query_kind']} queries)"
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from avrep.commands._options import workers_option
+from avrep.commands._options import backend_options, workers_option
 from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
 
 
@@ -43,6 +43,14 @@ from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
     help="frames are scaled down to this longest side while decoding",
 )
 @click.option("--shard-size", type=int, default=32, show_default=True, help="source videos per shard")
+@click.option(
+    "--store-format",
+    type=click.Choice(["compact", "memmap"]),
+    default="compact",
+    show_default=True,
+    help="compact: tar shards of H.264/FLAC samples (streamable); memmap: raw arrays (35-40x larger, measured)",
+)
+@backend_options()
 @click.option("--limit", type=int, default=None, help="only the first N source videos")
 @click.option("--overwrite", is_flag=True, help="replace a store built from another manifest/settings")
 @click.option("--preview/--no-preview", default=True, show_default=True, help="write preview.png (mouth ROIs)")
@@ -65,6 +73,9 @@ def preprocess(
     limit: int | None,
     overwrite: bool,
     preview: bool,
+    store_format: str = "compact",
+    backend: str = "local",
+    address: str | None = None,
     allow_outside_root: bool = False,
 ) -> None:
     """Preprocess a recipe manifest (.parquet) or a single video into a feature store.
@@ -121,6 +132,9 @@ def preprocess(
         limit=limit,
         progress=not single,
         allow_outside_root=allow_outside_root,
+        store_format=store_format,
+        backend=backend,
+        address=address,
     )
     if single and res.n_failed:
         import pandas as pd

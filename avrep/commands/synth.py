@@ -6,7 +6,7 @@ import json
 
 import click
 
-from avrep.commands._options import SEED, shard_option, workers_option
+from avrep.commands._options import SEED, backend_options, shard_option, workers_option
 from avrep.errors import AvrepError
 
 
@@ -41,8 +41,22 @@ def format_stats(st: dict) -> str:
     "--stats", "stats_dir", type=click.Path(), default=None, help="print statistics of an existing corpus and exit"
 )
 @click.option("--json", "as_json", is_flag=True, help="print statistics as JSON")
+@backend_options()
 def synth(
-    preset, out, seed, workers, shard, snr_db, size, clips_per_word, n_words, overwrite, stats_dir, as_json
+    preset,
+    out,
+    seed,
+    workers,
+    shard,
+    snr_db,
+    size,
+    clips_per_word,
+    n_words,
+    overwrite,
+    stats_dir,
+    as_json,
+    backend="local",
+    address=None,
 ) -> None:
     """Generate the synthetic LRW-style audio-visual speech corpus (deterministic, resumable)."""
     from avrep.synth.corpus import PRESETS, SynthConfig, corpus_stats, generate
@@ -72,7 +86,7 @@ def synth(
         clips_per_word=clips_per_word,
         n_words=n_words,
     )
-    res = generate(cfg, out, workers=workers, overwrite=overwrite)
+    res = generate(cfg, out, workers=workers, overwrite=overwrite, backend=backend, address=address)
     rate = f", {res['clips_per_s']:.2f} clips/s" if res["clips_per_s"] else ""
     click.echo(
         f"synth: {res['n_clips']} clips in {res['out']} ({res['n_rendered']} rendered in {res['seconds']:.1f}s{rate}, "

@@ -1,6 +1,6 @@
 """PyTorch Dataset over a feature store, with cheap augmentation (random 88x88 crop, flip, time mask).
 
-Reads are memmap slices; frames stay uint8 until the final float conversion of the 88x88 crop, so a
+Reads are memmap slices (a compact store decodes the clip's sample instead); frames stay uint8 until the final float conversion of the 88x88 crop, so a
 DataLoader with 1-2 workers keeps up with a small model on 2 CPU cores.
 """
 
@@ -44,7 +44,30 @@ class FeatureDataset(Dataset):
         mouth_uint8: bool = False,
     ):
         self.store = FeatureStore(store_dir)
-        clips = self.store.clips
+        self._setup(self.store.clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
+        self._sample = self.clips["sample"].astype(str).to_numpy() if self.store.compact else None
+
+    @classmethod
+    def from_table(
+        cls,
+        clips,
+        split: str | None = "train",
+        frames: int | None = CLIP_FRAMES,
+        train: bool = True,
+        *,
+        flip: bool = True,
+        time_mask: int = 5,
+        crop: int = CROP,
+        seed: int = 0,
+        mouth_uint8: bool = False,
+    ) -> FeatureDataset:
+        """A dataset over a store's clips table whose frames the caller hands to `item` (streaming)."""
+        self = cls.__new__(cls)
+        self.store, self._sample = None, None
+        self._setup(clips, "store", split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
+        return self
+
+    def _setup(self, clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8) -> None:
         if split is not None:
             if "split" not in clips or split not in set(clips["split"]):
                 have = sorted(set(clips["split"])) if "split" in clips else []
@@ -86,6 +109,14 @@ class FeatureDataset(Dataset):
         return np.random.default_rng([self.seed, i])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        if self._sample is None:
+            return self.item(i)
+        key = self._sample[i]
+        return self.item(i, lambda off, n, keys: self.store.read(key, off, n, keys))
+
+    def item(self, i: int, read=None) -> dict[str, Any]:
+        """Item i; its frames from the memmap store, or from `read(offset, length, keys) -> arrays`
+        (offset into the clip's sample, as in clips.parquet) for compact and streamed stores."""
         rng = self._rng(i)
         n = int(self._n[i])
         T = self.frames or n
@@ -94,12 +125,18 @@ class FeatureDataset(Dataset):
         else:
             start = 0
         take = min(T, n)
-        sh = self.store.shard(int(self._shard[i]))
         a = int(self._offset[i]) + start
-        mouth = sh["mouth"][a : a + take]
-        audio = np.array(sh["audio"][a * SPF : (a + take) * SPF], np.float32)
-        fi = a + (int(rng.integers(0, take)) if self.train else take // 2)
-        face = np.asarray(sh["face"][fi])
+        if read is not None:  # compact store: decode the sample's frames (same draws as below)
+            d = read(a, take, ("mouth", "audio"))
+            mouth, audio = d["mouth"], np.asarray(d["audio"], np.float32)
+            j = int(rng.integers(0, take)) if self.train else take // 2
+            face = np.asarray(read(a + j, 1, ("face",))["face"][0])  # decodes the face video only up to frame j
+        else:
+            sh = self.store.shard(int(self._shard[i]))
+            mouth = sh["mouth"][a : a + take]
+            audio = np.array(sh["audio"][a * SPF : (a + take) * SPF], np.float32)
+            fi = a + (int(rng.integers(0, take)) if self.train else take // 2)
+            face = np.asarray(sh["face"][fi])
         if take < T:  # pad by repeating the last frame; silence for audio
             mouth = np.concatenate([mouth, np.repeat(mouth[-1:], T - take, 0)])
             audio = np.concatenate([audio, np.zeros((T - take) * SPF, np.float32)])

@@ -11,6 +11,9 @@ Layout (see docs/architecture.md)::
                       clips.parquet / failures.parquet (this shard's rows)
     store/clips.parquet, failures.parquet, manifest.json   written last
 
+A compact store (tar shards of encoded samples, `avrep.data.compact`) is read by the same class:
+`FeatureStore.clip` and `FeatureStore.read` work on both; `shard` only on this memmap layout.
+
 A shard is built in a hidden temp folder and renamed into place in one step, so finished shards are
 complete and a re-run skips them. Clips may share frames (GRID word windows point into the
 sentence's frames), so `offset`/`n_frames` address rows of the shard arrays.
@@ -27,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from avrep.conventions import SAMPLES_PER_FRAME
+from avrep.data.compact import FAILURE_COLUMNS  # one definition for both store formats
 from avrep.errors import AvrepError
 from avrep.utils import atomic_write_parquet
 
 ARRAYS = ("mouth", "face", "audio", "landmarks", "face_mask")
-FAILURE_COLUMNS = ["clip_id", "path", "reason"]
 
 
 def shard_name(i: int) -> str:
@@ -116,6 +119,16 @@ class FeatureStore:
         f = self.dir / "failures.parquet"
         self.failures = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)
         self._open: dict[int, dict[str, np.ndarray]] = {}
+        from avrep.data import compact
+
+        self.compact = compact.is_compact(self.dir)
+        self.format = compact.FORMAT if self.compact else "memmap"
+        self._reader = None
+        if self.compact:
+            self.samples = pd.read_parquet(self.dir / "samples.parquet")
+            self._reader = compact.CompactReader(self.dir, self.samples)
+            if len(self.clips) and "sample" not in self.clips:
+                raise AvrepError(f"{idx}: column 'sample' missing (damaged compact store index)")
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -126,6 +139,9 @@ class FeatureStore:
         return st
 
     def shard(self, i: int) -> dict[str, np.ndarray]:
+        """Memmapped arrays of shard i (memmap stores only; `read`/`clip` work on both formats)."""
+        if self.compact:
+            raise AvrepError(f"{self.dir}: a compact store has no memmap shards; read clips with FeatureStore.read")
         if i not in self._open:
             d = self.dir / shard_name(int(i))
             self._open[i] = {n: np.load(d / f"{n}.npy", mmap_mode="r") for n in ARRAYS}
@@ -142,8 +158,24 @@ class FeatureStore:
         )
         n = int(r["n_frames"])
         length = n - start if length is None else length
-        a = int(r["offset"]) + start
-        sh = self.shard(int(r["shard"]))
+        where = r["sample"] if self.compact else int(r["shard"])
+        return self.read(where, int(r["offset"]) + start, length, keys)
+
+    def read(self, where: int | str, offset: int, length: int, keys: tuple[str, ...] = ARRAYS) -> dict[str, np.ndarray]:
+        """Frames [offset, offset+length) of a memmap shard (`where` = shard number) or of a compact
+        store's sample (`where` = sample key); audio is the matching 640 samples per frame."""
+        a = offset
+        if self.compact:
+            out = {}
+            for k in keys:
+                arr = self._reader.array(str(where), k, stop=a + length)
+                out[k] = (
+                    arr[a * SAMPLES_PER_FRAME : (a + length) * SAMPLES_PER_FRAME]
+                    if k == "audio"
+                    else arr[a : a + length]
+                )
+            return out
+        sh = self.shard(int(where))
         out = {}
         for k in keys:
             if k == "audio":
@@ -151,3 +183,65 @@ class FeatureStore:
             else:
                 out[k] = np.asarray(sh[k][a : a + length])
         return out
+
+
+def convert_store(
+    old_dir: str | os.PathLike, new_dir: str | os.PathLike, *, progress: bool = True, overwrite: bool = False
+) -> dict[str, Any]:
+    """Convert a memmap store into a compact one (same clips, shards and rows; frames through the codecs).
+
+    Each source video's frames in a shard become one sample; clips keep their windows into it."""
+    import json
+
+    from tqdm import tqdm
+
+    from avrep.data import compact
+    from avrep.utils import atomic_write_json, write_manifest_json
+
+    src = FeatureStore(old_dir)
+    if src.compact:
+        raise AvrepError(f"{old_dir}: already a compact store")
+    new = Path(new_dir)
+    if new.exists() and any(new.iterdir()):
+        if not overwrite:
+            raise AvrepError(f"{new}: not empty; use another folder or --overwrite")
+        shutil.rmtree(new)
+    new.mkdir(parents=True, exist_ok=True)
+    clips = src.clips.copy()
+    shards = sorted({int(s) for s in clips["shard"]}) if len(clips) else []
+    plan_file = src.dir / "plan.json"
+    n_shards = json.loads(plan_file.read_text()).get("n_shards", 0) if plan_file.exists() else 0
+    n_shards = max([n_shards, *(s + 1 for s in shards)])
+    fails = src.failures
+    for i in tqdm(range(n_shards), desc="convert", unit="shard", disable=not progress):
+        rows = clips[clips["shard"] == i]
+        samples = []
+        for _, g in rows.groupby("path", sort=False) if len(rows) else []:
+            lo = int(g["offset"].min())
+            hi = int((g["offset"] + g["n_frames"]).max())
+            arrays = src.read(i, lo, hi - lo)
+            recs = g.drop(columns=["shard", "sample"], errors="ignore").to_dict("records")
+            for r in recs:
+                r["offset"] = int(r["offset"]) - lo
+            samples.append((arrays, recs))
+        # failures carry no shard: keep them all with the first shard
+        compact.write_shard(new, i, samples, fails if i == 0 else fails.iloc[:0])
+    out_clips, out_fails = compact.write_index(new, n_shards)
+    plan = json.loads(plan_file.read_text()) if plan_file.exists() else {}
+    plan.update(format="compact", n_shards=n_shards, converted_from=str(src.dir.resolve()))
+    plan["plan_id"] = f"{plan.get('plan_id', 'converted')}-compact"
+    atomic_write_json(new / "plan.json", plan)
+    if (src.dir / "vocab.json").exists():
+        shutil.copyfile(src.dir / "vocab.json", new / "vocab.json")
+    old_man = src.dir / "manifest.json"
+    extra = json.loads(old_man.read_text()) if old_man.exists() else {}
+    write_manifest_json(
+        new,
+        "avrep store convert",
+        source=str(src.dir.resolve()),
+        store_format="compact",
+        vocab=extra.get("vocab"),
+        recipe=extra.get("recipe"),
+        source_manifest=extra,
+    )
+    return {"out": str(new), "n_clips": len(out_clips), "n_failed": len(out_fails), "n_shards": n_shards}

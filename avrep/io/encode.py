@@ -12,6 +12,84 @@ from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.utils import atomic_path
 
 
+class Mp4Writer:
+    """Stream RGB frames (and one mono audio track) into an H.264 + AAC mp4, atomically: frames go to the
+    encoder chunk by chunk, so a long video never sits in memory whole.
+
+        with Mp4Writer(path, width, height, audio=wav) as w:
+            for chunk in chunks:
+                w.write(chunk)  # uint8 [n, H, W, 3]
+
+    One encoder thread keeps the bytes deterministic for a given input. The file appears (os.replace) only
+    when the block exits without an exception.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        audio: np.ndarray | None = None,
+        fps: int = FPS,
+        sample_rate: int = SAMPLE_RATE,
+        crf: int = 18,
+    ) -> None:
+        self.path, self.fps, self.sample_rate, self.crf = path, fps, sample_rate, crf
+        self.audio = audio
+        self.width, self.height = int(width) - int(width) % 2, int(height) - int(height) % 2
+        self.n = 0
+
+    def __enter__(self) -> Mp4Writer:
+        self._atomic = atomic_path(self.path, ".mp4")
+        tmp = self._atomic.__enter__()
+        self._out = av.open(str(tmp), mode="w", format="mp4")
+        vs = self._out.add_stream("libx264", rate=self.fps)
+        vs.width, vs.height = self.width, self.height
+        vs.pix_fmt = "yuv420p"
+        # mbtree/lookahead made x264 output differ run to run (seen with PyAV 18): off for determinism
+        vs.options = {"crf": str(self.crf), "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
+        vs.thread_count = 1
+        self._vs = vs
+        self._as = None
+        if self.audio is not None:
+            self._as = self._out.add_stream("aac", rate=self.sample_rate)
+            self._as.layout = "mono"
+            self._as.thread_count = 1
+        return self
+
+    def write(self, frames: np.ndarray) -> None:
+        """Encode frames uint8 [n, H, W, 3] (RGB; odd sizes lose their last row/column)."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 [T,H,W,3], got {frames.dtype} {frames.shape}")
+        for f in frames:
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f[: self.height, : self.width]), format="rgb24")
+            vf.pts = self.n
+            vf.time_base = Fraction(1, self.fps)
+            self.n += 1
+            for pkt in self._vs.encode(vf):
+                self._out.mux(pkt)
+
+    def __exit__(self, et, ev, tb) -> None:
+        try:
+            if et is None:
+                for pkt in self._vs.encode():
+                    self._out.mux(pkt)
+                if self._as is not None:
+                    a = np.clip(np.asarray(self.audio, dtype=np.float32), -1.0, 1.0).reshape(1, -1)
+                    af = av.AudioFrame.from_ndarray(a, format="flt", layout="mono")
+                    af.sample_rate = self.sample_rate
+                    af.pts = 0
+                    af.time_base = Fraction(1, self.sample_rate)
+                    for pkt in self._as.encode(af):
+                        self._out.mux(pkt)
+                    for pkt in self._as.encode():
+                        self._out.mux(pkt)
+        finally:
+            self._out.close()
+            self._atomic.__exit__(et, ev, tb)
+
+
 def write_mp4(
     path: str | os.PathLike,
     frames: np.ndarray,
@@ -20,47 +98,12 @@ def write_mp4(
     sample_rate: int = SAMPLE_RATE,
     crf: int = 18,
 ) -> None:
-    """Encode frames uint8 [T,H,W,3] (RGB) and mono float32 audio into an mp4, atomically.
-
-    One encoder thread keeps the bytes deterministic for a given input.
-    """
+    """Encode frames uint8 [T,H,W,3] (RGB) and mono float32 audio into an mp4, atomically."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [T,H,W,3], got {frames.dtype} {frames.shape}")
-    t, h, w, _ = frames.shape
-    with atomic_path(path, ".mp4") as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
-            vs = out.add_stream("libx264", rate=fps)
-            vs.width, vs.height = w - (w % 2), h - (h % 2)
-            vs.pix_fmt = "yuv420p"
-            # mbtree/lookahead made x264 output differ run to run (seen with PyAV 18): off for determinism
-            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
-            vs.thread_count = 1
-            as_ = None
-            if audio is not None:
-                as_ = out.add_stream("aac", rate=sample_rate)
-                as_.layout = "mono"
-                as_.thread_count = 1
-            for i in range(t):
-                vf = av.VideoFrame.from_ndarray(
-                    np.ascontiguousarray(frames[i, : vs.height, : vs.width]), format="rgb24"
-                )
-                vf.pts = i
-                vf.time_base = Fraction(1, fps)
-                for pkt in vs.encode(vf):
-                    out.mux(pkt)
-            for pkt in vs.encode():
-                out.mux(pkt)
-            if as_ is not None:
-                a = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0).reshape(1, -1)
-                af = av.AudioFrame.from_ndarray(a, format="flt", layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = 0
-                af.time_base = Fraction(1, sample_rate)
-                for pkt in as_.encode(af):
-                    out.mux(pkt)
-                for pkt in as_.encode():
-                    out.mux(pkt)
+    with Mp4Writer(path, frames.shape[2], frames.shape[1], audio, fps, sample_rate, crf) as w:
+        w.write(frames)
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

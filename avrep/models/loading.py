@@ -67,7 +67,12 @@ def load_generator(path: str | Path, device: Any = "cpu") -> tuple[Any, nn.Modul
     davs = None
     if cfg.get("davs"):
         davs = create_model(cfg["davs"]["model"])
-        davs.load_state_dict(load_safetensors(d / "davs.safetensors", "cpu"))
+        dw = d / "davs.safetensors"
+        if not dw.exists() and (d.parent / "model.safetensors").exists():
+            dw = d.parent / "model.safetensors"  # a generator shipped inside its DAVS run keeps one copy of it
+        if not dw.exists():
+            raise AvrepError(f"{d}: generator run has no davs.safetensors (its frozen speech encoder)")
+        davs.load_state_dict(load_safetensors(dw, "cpu"))
         davs.to(device).requires_grad_(False).eval()
     return G, davs, cfg
 

@@ -26,6 +26,26 @@ def pretrained_dir(name: str = DEFAULT_NAME) -> Path | None:
     return d if (d / "model.safetensors").exists() and (d / "config.json").exists() else None
 
 
+def resolve_generator(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
+    """--checkpoint (a generator run, or a DAVS run holding generator/), else the shipped model's generator
+    (`<shipped run>/generator/`, noted on stderr)."""
+    if checkpoint:
+        return Path(checkpoint)
+    d = pretrained_dir()
+    g = d / "generator" if d is not None else None
+    if g is None or not (g / "model.safetensors").exists():
+        raise AvrepError(
+            "no generator: pass --checkpoint GEN_RUN (an `avrep train-generator` run); "
+            "this install has no shipped generator"
+        )
+    if not quiet:
+        print(
+            f"avrep: no --checkpoint given: using the shipped generator {d.name}/generator (docs/model_card.md)",
+            file=sys.stderr,
+        )
+    return g
+
+
 def run_dir_of(path: str | os.PathLike) -> Path:
     """A run directory, or a file inside one (e.g. model.safetensors) -> the run directory."""
     p = Path(path)

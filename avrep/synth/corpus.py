@@ -291,10 +291,26 @@ def _prepare_out(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
         raise AvrepError(f"{out}: cannot write output directory ({e.strerror})") from None
 
 
+def _ray_chunk(
+    cfg: SynthConfig, voices: list[str], out_dir: str, specs: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    """One Ray task: a chunk of clips (a worker process may run several; the setup is cheap)."""
+    _init_worker(cfg, voices, out_dir)
+    return _work_chunk(specs)
+
+
 def generate(
-    cfg: SynthConfig, out: str | os.PathLike, workers: int = 1, overwrite: bool = False, progress: bool = True
+    cfg: SynthConfig,
+    out: str | os.PathLike,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Generate (or resume) a corpus; returns a summary dict. Failed clips are listed, not fatal."""
+    """Generate (or resume) a corpus; returns a summary dict. Failed clips are listed, not fatal.
+
+    backend "ray": one Ray task per chunk of clips on the cluster at `address` (same files)."""
     from tqdm import tqdm
 
     out = Path(out)
@@ -311,7 +327,16 @@ def generate(
         total=len(specs), initial=len(specs) - len(todo), desc=f"synth {cfg.preset}", unit="clip", disable=not progress
     )
     chunks = _chunks(todo, 12)
-    if workers <= 1:
+    if backend == "ray":
+        from avrep.distributed import run_ray_tasks
+
+        args = [(cfg, info["voices"], str(out), c) for c in chunks]
+        for res in run_ray_tasks(_ray_chunk, args, address=address, desc="synth", progress=False):
+            for cid, _, err in res:
+                if err:
+                    failures[cid] = err
+                bar.update(1)
+    elif workers <= 1:
         _init_worker(cfg, info["voices"], str(out))
         results = (_work_chunk(c) for c in chunks)
         for res in results:

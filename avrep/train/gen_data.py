@@ -48,6 +48,7 @@ class GenDataset(Dataset):
         self.arrays = arrays
         if arrays is not None:
             self.n = len(arrays["face"])
+            self.num_speakers = len(set(int(x) for x in arrays["speaker_id"]))
             self.clip_ids = list(arrays.get("clip_id", [f"clip{i}" for i in range(self.n)]))
             return
         from avrep.data.store import FeatureStore
@@ -65,6 +66,8 @@ class GenDataset(Dataset):
         self.clips = clips.reset_index(drop=True)
         spk = sorted(self.clips["speaker"].astype(str).unique()) if "speaker" in self.clips else ["?"]
         self._spk = {s: i for i, s in enumerate(spk)}
+        self.speakers = spk  # what a MixtureDataset numbers per corpus
+        self.num_speakers = len(spk)
         self.n = len(self.clips)
         self.clip_ids = self.clips["clip_id"].astype(str).tolist()
 

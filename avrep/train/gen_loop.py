@@ -28,6 +28,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from avrep.conventions import MOUTH_SIZE
+from avrep.data.mixture import is_mixture, open_mixture
 from avrep.errors import AvrepError
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
@@ -74,7 +75,8 @@ def speech_features(
 @dataclass
 class GenTrainArgs:
     config: str | dict = "tiny"
-    data: str = ""  # feature store dir ("" when datasets are passed in)
+    data: str = ""  # feature store dir, or a mixture `storeA@w+storeB@w` ("" when datasets are passed in)
+    epoch_size: int | None = None  # clips drawn per epoch from a mixture (default: the parts' sizes summed)
     out: str = "runs/gen"
     davs: str | None = None  # DAVS run dir (frozen speech encoder + lip reader)
     epochs: int = 10
@@ -147,15 +149,33 @@ def _speech_source(args: GenTrainArgs, gcfg: dict[str, Any], device: torch.devic
     return None, None
 
 
+def _open_gen(path: str, split: str, frames: int | None, train: bool, seed: int) -> Dataset:
+    """One feature store, or a mixture of several (`a@0.5+b@0.3`: weighted draws, see avrep.data.mixture)."""
+    from avrep.data.sources import data_meta
+
+    if not is_mixture(path):
+        return GenDataset(path, split, frames, train=train, seed=seed)
+
+    def one(p: str, sp: str, fr: int | None, train: bool) -> GenDataset:
+        return GenDataset(p, sp, fr, train=train, seed=seed)
+
+    return open_mixture(path, split, frames, train, open_dataset=one, data_meta=data_meta, seed=seed)
+
+
 def _open_datasets(args: GenTrainArgs, frames: int, train_ds: Dataset | None, val_ds: Dataset | None):
     """The training set (random `frames`-frame windows) and the validation set (whole clips) or None."""
     if train_ds is None:
         if not args.data:
-            raise AvrepError("--data (a feature store from `avrep preprocess`) is required")
-        train_ds = GenDataset(args.data, "train", frames, train=True, seed=args.seed)
+            raise AvrepError("--data (a feature store from `avrep preprocess`, or a mixture a@w+b@w) is required")
+        train_ds = _open_gen(args.data, "train", frames, True, args.seed)
+        if args.epoch_size and hasattr(train_ds, "epoch_size"):
+            train_ds.epoch_size = int(args.epoch_size)
+            train_ds.set_epoch(0)
         if val_ds is None and args.val_split:
+            # whole clips of one store; a mixture's clips differ in length, so it validates on fixed windows
+            vf = frames if is_mixture(args.data) else None
             try:
-                val_ds = GenDataset(args.data, args.val_split, None, train=False, seed=args.seed)
+                val_ds = _open_gen(args.data, args.val_split, vf, False, args.seed)
             except AvrepError:
                 val_ds = None
     return train_ds, val_ds

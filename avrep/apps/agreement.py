@@ -1,0 +1,128 @@
+"""Per-frame audio-visual agreement from the DAVS shared space: the features `avrep sync` and
+`avrep speakers` share.
+
+`frame_features` runs the trained word encoders (trained with a frame-level sync loss, so video frame t
+matches audio frame t) on the 29-frame windows they know and blends the overlapping windows per frame.
+`agreement` scores how well a mouth agrees with the audio around each frame: over a sliding window it
+averages the distance (1 - cosine) between video frame t and audio frame t - o for o in -K..K and returns
+the cosine at offset 0 and how far offset 0 stands out (median over offsets minus the distance at 0,
+SyncNet's confidence taken at offset 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from avrep.conventions import CLIP_FRAMES as WINDOW  # features are computed on windows the model knows
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.utils import window_starts
+
+
+def _hann(w: int) -> np.ndarray:
+    # never exactly 0, so edge frames of the clip still count
+    return (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(w) + 0.5) / w)).astype(np.float32) + 1e-3
+
+
+@torch.no_grad()
+def stream_features(
+    model,
+    data: np.ndarray,
+    video: bool,
+    *,
+    window: int = WINDOW,
+    hop: int = 7,
+    batch: int = 32,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Per-frame features [T, D] (L2-normalised) of one stream: mouth uint8 [T, 96, 96] (video=True) or
+    audio float32 [T * 640] (video=False), from `window`-frame windows every `hop` frames, each frame's
+    feature the Hann-weighted mean over the windows that cover it."""
+    T = len(data) if video else len(data) // SPF
+    if T == 0:
+        raise ValueError("empty clip")
+    w = min(window, T)
+    starts = window_starts(T, w, hop)
+    wt = _hann(w)
+    enc = model.frame_features_video if video else model.frame_features_audio
+    dev = torch.device(device)
+    acc = None
+    norm = np.zeros(T, np.float32)
+    for i in range(0, len(starts), batch):
+        ss = starts[i : i + batch]
+        if video:
+            x = torch.from_numpy(np.stack([data[s : s + w] for s in ss])).to(dev)
+        else:
+            x = torch.from_numpy(np.stack([data[s * SPF : (s + w) * SPF] for s in ss])).to(dev)
+        f = enc(x).float().cpu().numpy()  # [b, w, D]
+        if acc is None:
+            acc = np.zeros((T, f.shape[-1]), np.float32)
+        for s, fi in zip(ss, f):
+            acc[s : s + w] += fi * wt[:, None]
+            norm[s : s + w] += wt
+    feats = acc / norm[:, None]
+    return feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-8)
+
+
+def frame_features(
+    model,
+    mouth: np.ndarray,
+    audio: np.ndarray,
+    *,
+    window: int = WINDOW,
+    hop: int = 7,
+    batch: int = 32,
+    device: str | torch.device = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame video and audio features [T, D] for a clip of any length.
+
+    The encoders run on `window`-frame windows every `hop` frames (the length they were trained on, so
+    the features do not depend on how long the file is); each frame's feature is the Hann-weighted mean
+    over the windows that cover it, renormalised. mouth: uint8 [T, 96, 96]; audio: float32 [T * 640].
+    """
+    T = len(mouth)
+    if T == 0:
+        raise ValueError("empty clip")
+    audio = np.asarray(audio, np.float32)
+    if audio.size < T * SPF:
+        audio = np.concatenate([audio, np.zeros(T * SPF - audio.size, np.float32)])
+    kw = dict(window=window, hop=hop, batch=batch, device=device)
+    return stream_features(model, mouth, True, **kw), stream_features(model, audio[: T * SPF], False, **kw)
+
+
+def agreement(
+    vf: np.ndarray, af: np.ndarray, start: int = 0, *, half_window: int = 25, max_offset: int = 6, tolerance: int = 1
+):
+    """Audio-visual agreement of video features vf [L, D] (frames start..start+L-1 of a file) with the
+    file's audio features af [T, D] -> (cos0 [L], conf0 [L]).
+
+    Over frames t-half_window..t+half_window: the mean distance d(o) between video frame u and audio frame
+    u - o for o in -max_offset..max_offset (pairs outside the file left out); with d0 = the least d(o) for
+    |o| <= tolerance (in-sync give or take a frame: the model's offsets on new faces are often 1 off),
+    cos0 = 1 - d0 and conf0 = median_o d(o) - d0. A mouth that speaks the audio has a high cosine near
+    offset 0 that stands out from the other offsets; a silent face, or a voice from elsewhere, has neither.
+    """
+    L, T = len(vf), len(af)
+    K = max_offset
+    offs = np.arange(-K, K + 1)
+    vals = np.zeros((L, len(offs)), np.float64)
+    cnt = np.zeros((L, len(offs)), np.float64)
+    t = np.arange(start, start + L)
+    for j, o in enumerate(offs):
+        ok = (t - o >= 0) & (t - o < T)
+        vals[ok, j] = 1.0 - np.einsum("ld,ld->l", vf[ok], af[t[ok] - o])
+        cnt[ok, j] = 1.0
+    # windowed sums by cumulative sums (edges: the frames there are)
+    cs_v = np.concatenate([np.zeros((1, len(offs))), np.cumsum(vals, 0)])
+    cs_c = np.concatenate([np.zeros((1, len(offs))), np.cumsum(cnt, 0)])
+    lo = np.clip(np.arange(L) - half_window, 0, L)
+    hi = np.clip(np.arange(L) + half_window + 1, 0, L)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = (cs_v[hi] - cs_v[lo]) / (cs_c[hi] - cs_c[lo])
+    tol = min(max(0, tolerance), K)
+    d0 = m[:, K - tol : K + tol + 1].min(1)
+    med = np.nanmedian(m, axis=1)
+    return (1.0 - d0).astype(np.float32), (med - d0).astype(np.float32)
+
+
+__all__ = ["agreement", "frame_features", "stream_features"]
