@@ -63,14 +63,19 @@ def run_ray_tasks(
     max_in_flight: int | None = None,
     num_cpus: float = 1,
     num_gpus: float = 0,
+    gpu_if_present: bool = False,
 ) -> list[Any]:
-    """Run fn(*args) for each args as a Ray task -> results in the order of `args_list`."""
+    """Run fn(*args) for each args as a Ray task -> results in the order of `args_list`.
+
+    gpu_if_present: each task asks for one GPU when the cluster has any (embedding; untested here: no GPU)."""
     from tqdm import tqdm
 
     ray = _ray()
     if not args_list:
         return []
     init(address)
+    if gpu_if_present and ray.cluster_resources().get("GPU", 0) > 0:
+        num_gpus = max(num_gpus, 1)
     remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=False)(_task)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     limit = max_in_flight or max(2, 2 * cpus)

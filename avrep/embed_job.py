@@ -118,7 +118,14 @@ def embed_store(
         from avrep.distributed import run_ray_tasks
 
         bar.close()
-        run_ray_tasks(_embed_chunk, [(*job, c) for c in todo], address=address, desc="embed", progress=progress)
+        run_ray_tasks(
+            _embed_chunk,
+            [(*job, c) for c in todo],
+            address=address,
+            desc="embed",
+            progress=progress,
+            gpu_if_present=device != "cpu",
+        )
     else:
         _EMBEDDERS[(str(emb.run_dir), device)] = emb
         for c in todo:

@@ -2,10 +2,11 @@
 loader clips/s from both stores in one run, Ray vs local on 1 and 2 workers, and a projection for LRW,
 LRS3 and VoxCeleb2 from the measured per-clip costs.
 
-    .venv/bin/python benchmarks/scale.py [--scratch DIR] [--grid-sentences 12]
+    .venv/bin/python benchmarks/scale.py [--scratch DIR] [--grid-sentences 12] [--grid-mouth-crfs 18,20]
+    .venv/bin/python benchmarks/scale.py --train-grid   # then: training clips/s on GRID s1 + the dlib projection
 
-Measured here: everything except the `projection` block, which multiplies the measured per-clip costs
-(labelled so). Corpus: the synthetic `tiny` preset (80 clips, true landmarks, so no dlib: the encode cost
+Measured here: everything except the `projection*` blocks, which multiply the measured per-clip or
+per-frame costs (labelled so). Corpus: the synthetic `tiny` preset (80 clips, true landmarks, so no dlib: the encode cost
 is not hidden behind landmark detection); the codec table also on the first GRID s1 sentences of
 /work/stores/grid_s1 (read only). Nothing is held out: no model is evaluated here.
 """
@@ -104,8 +105,11 @@ def loader_rate(store: Path, n_batches: int = 8) -> float:
     return n / (time.perf_counter() - t)
 
 
-def train_rates(stores: dict[str, Path], work: Path, reps: int = 2, epochs: int = 3) -> dict:
-    """clips/s of `avrep train` (config small, CPU, 1 loader worker) per epoch, the stores interleaved."""
+def train_rates(
+    stores: dict[str, Path], work: Path, reps: int = 2, epochs: int = 3, epoch_size: int | None = None
+) -> dict:
+    """clips/s of `avrep train` (config small, CPU, 1 loader worker) per epoch, the stores interleaved;
+    `epoch_size` draws that many clips per epoch (`STORE@1` mixture) from a big store."""
     import json
 
     from avrep.train.loop import TrainArgs, train
@@ -117,7 +121,8 @@ def train_rates(stores: dict[str, Path], work: Path, reps: int = 2, epochs: int 
             shutil.rmtree(run, ignore_errors=True)
             args = TrainArgs(
                 config="small",
-                data=str(store),
+                data=f"{store}@1" if epoch_size else str(store),
+                epoch_size=epoch_size,
                 out=str(run),
                 epochs=epochs,
                 batch_size=16,
@@ -132,9 +137,37 @@ def train_rates(stores: dict[str, Path], work: Path, reps: int = 2, epochs: int 
     return {k: {"per_epoch": v, "median": float(np.median(v)) if v else None} for k, v in out.items()}
 
 
-def grid_comparison(work: Path) -> dict | None:
-    """GRID s1: convert the memmap store (/work/stores/grid_s1, read only) and evaluate the shipped model on
-    its test split from both stores: bytes vs the source videos and lip-reading accuracy old vs new."""
+def projection_with_dlib(res: dict, encode_s_per_frame: float, grid_frames: int) -> dict:
+    """PROJECTED wall time on N machines like this one (2 cores): dlib landmarks + crops at the measured
+    frames/s of benchmarks/results/preprocess.json (GRID, 2 workers, memmap) plus the measured compact
+    encode seconds per frame (converting GRID s1 here, 1 process)."""
+    from _common import read_result
+
+    dlib_fps = read_result("preprocess")["passes"]["fast"]["frames_per_s"]
+    bpf = res["grid_s1"]["compact_mouth_crf18"]["bytes"] / grid_frames
+    s_per_frame = 1.0 / dlib_fps + encode_s_per_frame / 2  # the encode runs in both workers
+    out = {
+        "note": "PROJECTED from measured per-frame costs, not measured: dlib pass "
+        f"{dlib_fps} frames/s (preprocess.json, 2 workers), compact encode {1e3 * encode_s_per_frame:.2f} ms/frame "
+        f"(1 process, GRID s1 conversion here), GRID s1 compact bytes/frame {bpf:.0f}; linear in frames and machines",
+        "s_per_frame_one_machine": s_per_frame,
+        "bytes_per_frame": bpf,
+    }
+    for name, (clips, frames) in SOURCES.items():
+        f = clips * frames
+        out[name] = {
+            "clips": clips,
+            "frames_per_clip": frames,
+            "disk_GB": f * bpf / 1e9,
+            "hours_on_N_machines": {str(n): f * s_per_frame / n / 3600 for n in (1, 8, 64)},
+        }
+    return out
+
+
+def grid_comparison(work: Path, mouth_crfs: list[int]) -> dict | None:
+    """GRID s1: convert the memmap store (/work/stores/grid_s1, read only) at each mouth crf and evaluate the
+    shipped model on its test split from every store: bytes vs the source videos and lip reading old vs new."""
+    from avrep.data import codecs
     from avrep.data.store import convert_store
     from avrep.eval import evaluate_run
     from avrep.models.pretrained import resolve_checkpoint
@@ -143,40 +176,48 @@ def grid_comparison(work: Path) -> dict | None:
     src = DATA / "grid_s1" / "video"
     if not old.exists() or not src.exists():
         return None
-    new = work / "grid_s1_compact"
-    if not (new / "clips.parquet").exists():
-        t = time.perf_counter()
-        convert_store(old, new, progress=False, overwrite=True)
-        convert_s = time.perf_counter() - t
-    else:
-        convert_s = None
     ck = resolve_checkpoint(None, quiet=True)
-    acc = {}
-    for k, store in (("memmap", old), ("compact", new)):
+    src_bytes = sum(p.stat().st_size for p in src.glob("*"))
+
+    def lipread(store: Path) -> dict:
         ev = evaluate_run(ck, str(store), "test", None, device="cpu", workers=1, probes=False, progress=False)
         lr = ev["lipread"]
-        acc[k] = {
+        return {
             "n": lr["n"],
             "video_top1": lr["video"]["top1"],
             "audio_top1": lr["audio"]["top1"],
             "fused_top1": lr["fused"]["top1"],
             "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
         }
-    acc["video_top1_points_new_minus_old"] = 100 * (acc["compact"]["video_top1"] - acc["memmap"]["video_top1"])
-    src_bytes = sum(p.stat().st_size for p in src.glob("*"))
-    new_bytes = sum(p.stat().st_size for p in new.glob("*.tar"))
-    old_bytes = sum(p.stat().st_size for p in old.glob("shard_*/*.npy"))
-    return {
+
+    out = {
         "source_video_bytes": src_bytes,
-        "memmap_bytes": old_bytes,
-        "compact_bytes": new_bytes,
-        "compact_over_source": new_bytes / src_bytes,
-        "memmap_over_source": old_bytes / src_bytes,
-        "convert_seconds": convert_s,
-        "shipped_model_test_split": acc,
-        "note": "the shipped davs_small_v1 (trained on GRID s1's train split from the memmap store) evaluated on "
-        "the held-out test sentences read from each store; no retraining on the compact store",
+        "memmap": {"bytes": sum(p.stat().st_size for p in old.glob("shard_*/*.npy")), "lipread": lipread(old)},
+        "note": "the shipped davs_small_v1 (trained with GRID s1's train split read from the memmap store) "
+        "evaluated on the held-out test sentences read from each store; no retraining on a compact store",
     }
+    out["memmap"]["over_source"] = out["memmap"]["bytes"] / src_bytes
+    default = codecs.DEFAULT_CRF["mouth"]
+    for crf in mouth_crfs:
+        new = work / f"grid_s1_compact_crf{crf}"
+        codecs.DEFAULT_CRF["mouth"] = crf
+        try:
+            t = time.perf_counter()
+            convert_store(old, new, progress=False, overwrite=True)
+            secs = time.perf_counter() - t
+        finally:
+            codecs.DEFAULT_CRF["mouth"] = default
+        b = sum(p.stat().st_size for p in new.glob("*.tar"))
+        lr = lipread(new)
+        out[f"compact_mouth_crf{crf}"] = {
+            "bytes": b,
+            "over_source": b / src_bytes,
+            "convert_seconds": secs,
+            "lipread": lr,
+            "video_top1_points_vs_memmap": 100 * (lr["video_top1"] - out["memmap"]["lipread"]["video_top1"]),
+        }
+        shutil.rmtree(new, ignore_errors=True)
+    return out
 
 
 def main() -> None:
@@ -184,7 +225,36 @@ def main() -> None:
     ap.add_argument("--scratch", default="/tmp/avrep_scale")
     ap.add_argument("--grid-sentences", type=int, default=12)
     ap.add_argument("--no-grid", action="store_true", help="skip the GRID s1 conversion + evaluation")
+    ap.add_argument("--grid-mouth-crfs", default="18,20", help="mouth crfs to convert GRID s1 at (default first)")
+    ap.add_argument(
+        "--train-grid",
+        action="store_true",
+        help="only measure training clips/s on GRID s1 (memmap vs compact) and merge it into scale.json",
+    )
     a = ap.parse_args()
+    if a.train_grid:
+        from _common import read_result
+
+        from avrep.data.store import convert_store
+
+        S = Path(a.scratch)
+        new = S / "grid_s1_compact_train"
+        t = time.perf_counter()
+        convert_store("/work/stores/grid_s1", new, progress=False, overwrite=True)
+        conv_s = time.perf_counter() - t
+        from avrep.data.store import FeatureStore
+
+        frames = int(FeatureStore(new).samples["n_frames"].sum())
+        res = read_result("scale")
+        res["projection_with_dlib"] = projection_with_dlib(res, conv_s / frames, frames)
+        res["train_clips_per_s_small_cpu_grid_s1"] = {
+            "note": "192 clips per epoch drawn from GRID s1's train split, batch 16, epochs 2-3 of 3, 2 reps, "
+            "stores interleaved",
+            **train_rates({"memmap": Path("/work/stores/grid_s1"), "compact": new}, S, epoch_size=192),
+        }
+        shutil.rmtree(new, ignore_errors=True)
+        print(write_result("scale", res))
+        return
     from avrep.data.recipes.synth import prepare_synth
     from avrep.preprocess import PreprocessConfig, preprocess
     from avrep.synth.corpus import SynthConfig, generate
@@ -250,7 +320,7 @@ def main() -> None:
         "train_clips_per_s_small_cpu": train,
         "preprocess_clips_per_s_by_backend": backends,
         "codec_table_grid_s1": codec_table(a.grid_sentences),
-        "grid_s1": None if a.no_grid else grid_comparison(S),
+        "grid_s1": None if a.no_grid else grid_comparison(S, [int(c) for c in a.grid_mouth_crfs.split(",")]),
         "projection": {
             "note": "PROJECTED, not measured: measured compact-store bytes/frame and preprocess seconds/clip "
             "(1 worker, true landmarks, no dlib: real corpora add dlib's ~10x) scaled linearly by frames",

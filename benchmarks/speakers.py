@@ -1,6 +1,6 @@
 """Who is speaking: `avrep.speakers` on composites of real people the shipped model never trained on.
 
-  python benchmarks/speakers.py [--run RUN_DIR] [--quick] [--result speakers]
+  python benchmarks/speakers.py [--run RUN_DIR] [--quick] [--seed 0] [--result speakers]
   python benchmarks/speakers.py --calibrate     # refit the score's logistic (lrc_ar `val` identities)
 
 Held out (never trained on): the 5 lrc_ar `test` identities (anchor02/12/18/19/21, the split
@@ -274,6 +274,7 @@ def main() -> None:
     ap.add_argument("--lrc-store", default="/work/stores/lrc_ar", help="for the identity split (and --calibrate)")
     ap.add_argument("--quick", action="store_true", help="a few composites only")
     ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="which clips of each identity are drawn")
     ap.add_argument("--result", default="speakers")
     args = ap.parse_args()
     import torch
@@ -297,6 +298,7 @@ def main() -> None:
     res: dict = {
         **stamp("torch", "av", "dlib-bin"),
         "run": str(run),
+        "seed": args.seed,
         "held_out": {
             "lrc_ar_identities": held,
             "grid": "speakers other than s1 (../shared/data/grid/*.mpg)",
@@ -310,7 +312,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="avrep_speakers_") as tmp:
         work = Path(tmp)
-        st = Streams(per_identity=8 if args.quick else 10)
+        st = Streams(per_identity=8 if args.quick else 10, seed=args.seed)
         lrc = lrc_composites(st, held, work, model, cfg, args.quick)
         log("lrc_ar composites done", {k: len(v) for k, v in lrc.items()})
         grid = raw_pairs(sorted((DATA / "grid").glob("*.mpg")), None, work, "grid", model, cfg, 4 if args.quick else 10)

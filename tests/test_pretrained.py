@@ -83,3 +83,71 @@ def test_no_shipped_model_and_no_checkpoint_is_a_clear_error(tmp_path, monkeypat
     monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
     with pytest.raises(AvrepError, match="--checkpoint"):
         pt.resolve_checkpoint(None)
+
+
+def test_no_shipped_generator_and_no_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    import avrep.models.pretrained as pt
+
+    monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
+    with pytest.raises(AvrepError, match="no generator: pass --checkpoint"):
+        pt.resolve_generator(None)
+
+
+def test_shipped_generator_loads_with_its_parent_davs():
+    """The generator ships inside the DAVS run (`generator/`) and reads its frozen speech encoder from there."""
+    from avrep.models.loading import load_generator
+    from avrep.models.pretrained import resolve_generator
+
+    g = resolve_generator(None, quiet=True)
+    assert g == pretrained_dir() / "generator" and not (g / "davs.safetensors").exists()
+    assert (g / "model.safetensors").stat().st_size <= 10 * 2**20
+    G, davs, cfg = load_generator(g)
+    c = card()
+    assert (
+        c["generator"]["sha256"] == weights_sha256(g)
+        and c["generator"]["sha256"] in (REPO / "docs" / "model_card.md").read_text()
+    )
+    import torch
+
+    from avrep.models import load_run
+
+    ref_model, _, _ = load_run(pretrained_dir())
+    a, b = ref_model.state_dict(), davs.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@needs_data
+def test_generate_without_checkpoint_moves_the_mouth_of_a_real_photo(tmp_path):
+    """`avrep generate` with no --checkpoint uses the shipped generator: every frame has a face, and the mouth
+    region changes with the speech far more than the eyes do."""
+    from avrep.io.encode import write_wav
+    from avrep.io.media import read_video
+    from avrep.synth.speech import list_voices, synthesize
+
+    wav = tmp_path / "s.wav"
+    write_wav(wav, synthesize("place blue at f two now, bin green by a one soon", list_voices()[0]).audio)
+    out = tmp_path / "o.mp4"
+    r = subprocess.run(
+        [sys.executable, "-m", "avrep", "generate", "--face", str(DATA / "faces" / "face1.jpg")]
+        + ["--audio", str(wav), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+        cwd=REPO,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "shipped generator" in r.stderr
+    frames = read_video(out).frames.astype(np.float32)
+    from avrep.apps.generate import face_transform, read_photo
+
+    photo = read_photo(DATA / "faces" / "face1.jpg")
+    _, lm = face_transform(photo)
+    mouth, eyes = lm[48:68], lm[36:48]
+
+    def spread(pts):  # per-pixel std over time inside the landmarks' box, averaged
+        (x0, y0), (x1, y1) = pts.min(0).astype(int), pts.max(0).astype(int)
+        return float(frames[:, y0 : y1 + 1, x0 : x1 + 1].std(0).mean())
+
+    assert spread(mouth) > 3 * max(spread(eyes), 0.5), (spread(mouth), spread(eyes))
+    assert len(frames) > 50

@@ -104,6 +104,15 @@ def test_two_face_composite_finds_the_speaker(shared_data, model, tmp_path):
         assert spk.scores.mean() > other.scores.mean() + 0.3
         assert all(sg["track"] == spk.id for sg in r.segments) and r.segments
         assert (r.speaker_per_frame() == spk.id).mean() > 0.8
+    # --out: the video boxed (green on the speaker), with the original audio
+    from avrep.apps.speakers import write_annotated
+
+    ann = write_annotated(p, r, tmp_path / "annotated.mp4", progress=False)
+    vo, ao = read_av(ann)
+    assert len(vo.frames) == r.n_frames and np.abs(ao).max() > 0.05
+    x0, y0, x1, y1 = spk.boxes[30].round().astype(int)
+    edge = vo.frames[30, y0 - 1 : y0 + 2, x0 + 5 : x1 - 5].reshape(-1, 3).astype(int)
+    assert ((edge[:, 1] > 150) & (edge[:, 0] < 100)).mean() > 0.5  # green line along the top of the box
     # avrep sync on the two-face file measures on the speaking face and says so
     from avrep.apps.sync import sync_file
 

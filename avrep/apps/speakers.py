@@ -203,9 +203,9 @@ def _chunks(path, info: media.MediaInfo, cfg: SpeakersConfig, margin: int = 0):
                 return
             raise
         got = a + len(v.frames)
-        e_core = min(s + cfg.chunk_frames, got)
-        yield s, e_core, v, a
-        if got < s + cfg.chunk_frames + margin:
+        last = got < s + cfg.chunk_frames + margin  # the video ends inside this read: it is the last chunk
+        yield s, (got if last else s + cfg.chunk_frames), v, a
+        if last:
             return
         s += cfg.chunk_frames
 
@@ -354,6 +354,16 @@ def decide(result: SpeakersResult, config: SpeakersConfig | None = None) -> Spea
     return result
 
 
+def check_annotated_path(path: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """`out` as a Path if it can take the annotated video (an .mp4 that is not the input), else AvrepError."""
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise AvrepError(f"{out}: --out writes an .mp4 file; give a name ending in .mp4")
+    if out.resolve() == Path(path).resolve():
+        raise AvrepError(f"{out}: --out must not overwrite the input")
+    return out
+
+
 def write_annotated(
     path: str | os.PathLike,
     result: SpeakersResult,
@@ -363,36 +373,27 @@ def write_annotated(
     progress: bool = True,
 ) -> Path:
     """Write `out` (.mp4): the video with every face boxed (green while speaking, grey otherwise, with its
-    track id and score) and the original audio, encoded chunk by chunk."""
-    from fractions import Fraction
+    track id and score) and the original audio, decoded and encoded chunk by chunk (`avrep.io.encode.Mp4Writer`)."""
+    from contextlib import ExitStack
 
-    import av
     import cv2
     from tqdm import tqdm
 
-    from avrep.conventions import SAMPLE_RATE
-    from avrep.utils import atomic_path
+    from avrep.io.encode import Mp4Writer
 
     cfg = (config or SpeakersConfig()).check()
-    out = Path(out)
-    if out.suffix.lower() != ".mp4":
-        raise AvrepError(f"{out}: --out writes an .mp4 file; give a name ending in .mp4")
-    if out.resolve() == Path(path).resolve():
-        raise AvrepError(f"{out}: --out must not overwrite the input")
+    out = check_annotated_path(path, out)
     info = media.probe(path)
     wav = media.fit_audio(media.read_audio(path, info=info, max_duration=cfg.max_duration), result.n_frames)
-    bar = tqdm(total=result.n_frames, desc="annotate", unit="frame", disable=not progress, leave=False)
-    with atomic_path(out, ".mp4") as tmp, av.open(str(tmp), mode="w", format="mp4") as c:
-        vs = None
+    with (
+        ExitStack() as stack,
+        tqdm(total=result.n_frames, desc="annotate", unit="frame", disable=not progress, leave=False) as bar,
+    ):
+        writer = None
         for s, e, v, _ in _chunks(path, info, cfg):
             frames = v.frames[: e - s].copy()
-            if vs is None:
-                vs = c.add_stream("libx264", rate=FPS)
-                vs.width, vs.height = frames.shape[2] - frames.shape[2] % 2, frames.shape[1] - frames.shape[1] % 2
-                vs.pix_fmt = "yuv420p"
-                vs.options = {"crf": "20", "preset": "veryfast"}
-                as_ = c.add_stream("aac", rate=SAMPLE_RATE)
-                as_.layout = "mono"
+            if writer is None:
+                writer = stack.enter_context(Mp4Writer(out, frames.shape[2], frames.shape[1], audio=wav, crf=20))
             th = max(1, round(frames.shape[2] / 320))
             for i in range(len(frames)):
                 f = s + i
@@ -402,28 +403,10 @@ def write_annotated(
                         col = (0, 220, 0) if t.speaking[f - t.first] else (160, 160, 160)
                         cv2.rectangle(frames[i], (x0, y0), (x1, y1), col, th)
                         label = f"{t.id}: {t.scores[f - t.first]:.2f}"
-                        cv2.putText(
-                            frames[i], label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th, col, th
-                        )
-                vf = av.VideoFrame.from_ndarray(
-                    np.ascontiguousarray(frames[i, : vs.height, : vs.width]), format="rgb24"
-                )
-                vf.pts = f
-                vf.time_base = Fraction(1, FPS)
-                for pkt in vs.encode(vf):
-                    c.mux(pkt)
+                        org = (x0, max(12, y0 - 4))
+                        cv2.putText(frames[i], label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * th, col, th)
+            writer.write(frames)
             bar.update(len(frames))
-        for pkt in vs.encode():
-            c.mux(pkt)
-        af = av.AudioFrame.from_ndarray(np.clip(wav, -1, 1).reshape(1, -1), format="flt", layout="mono")
-        af.sample_rate = SAMPLE_RATE
-        af.pts = 0
-        af.time_base = Fraction(1, SAMPLE_RATE)
-        for pkt in as_.encode(af):
-            c.mux(pkt)
-        for pkt in as_.encode():
-            c.mux(pkt)
-    bar.close()
     return out
 
 
@@ -431,6 +414,7 @@ __all__ = [
     "SpeakerTrack",
     "SpeakersConfig",
     "SpeakersResult",
+    "check_annotated_path",
     "decide",
     "hysteresis",
     "runs",

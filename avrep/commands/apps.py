@@ -109,9 +109,11 @@ def speakers(clip, checkpoint, out, contrast, as_json, quiet, device) -> None:
     audio (0-1), and the speaking segments. Nobody speaking (silence, a voice from off screen) gives no
     segments. --json prints tracks (boxes, per-frame scores) and segments.
     """
-    from avrep.apps.speakers import SpeakersConfig, write_annotated
+    from avrep.apps.speakers import SpeakersConfig, check_annotated_path, write_annotated
     from avrep.apps.speakers import speakers as run
 
+    if out:
+        check_annotated_path(clip, out)  # before the work, not after
     res = run(clip, checkpoint, config=SpeakersConfig(contrast=contrast), device=device, progress=not quiet)
     d = res.to_dict()
     if out:

@@ -4,7 +4,7 @@ Layout (format "avrep-wds/1", see docs/architecture.md)::
 
     store/plan.json                       what is being built (manifest hash + config + format)
     store/shard_00000.tar                 one sample per source video (its clips share its frames):
-        s00000_00000.mouth.mp4            H.264, 96x96 gray in the Y plane (crf 20)
+        s00000_00000.mouth.mp4            H.264, 96x96 gray in the Y plane (crf 18)
         s00000_00000.face.mp4             H.264 yuv444p, 128x128 RGB as full-range YCrCb (crf 22)
         s00000_00000.audio.flac           16-bit FLAC, 16 kHz, 640 samples per frame
         s00000_00000.landmarks.q16z       [F, 68, 2] in 1/16 px (error <= 1/32 px), zlib of int32 deltas

@@ -169,11 +169,12 @@ class FeatureStore:
             out = {}
             for k in keys:
                 arr = self._reader.array(str(where), k, stop=a + length)
-                out[k] = (
+                part = (
                     arr[a * SAMPLES_PER_FRAME : (a + length) * SAMPLES_PER_FRAME]
                     if k == "audio"
                     else arr[a : a + length]
                 )
+                out[k] = np.array(part)  # a copy: the decoded sample stays cached for the next clip
             return out
         sh = self.shard(int(where))
         out = {}

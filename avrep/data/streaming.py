@@ -10,6 +10,7 @@ each skips its share, so resume to a batch boundary).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,8 @@ class _Arrays:
             if k not in self.cache:
                 self.cache[k] = compact.decode_member(k, self.members[compact.SUFFIX[k]])
             a = self.cache[k]
-            out[k] = a[offset * SPF : (offset + length) * SPF] if k == "audio" else a[offset : offset + length]
+            part = a[offset * SPF : (offset + length) * SPF] if k == "audio" else a[offset : offset + length]
+            out[k] = np.array(part)  # a copy: other clips of this sample read the same cache
         return out
 
 
@@ -99,8 +101,6 @@ class StreamingFeatureDataset(IterableDataset):
         for s in shards:
             with compact.open_url(compact.join(self.root, compact.tar_name(s))) as fh:
                 for _key, members in compact.iter_tar_samples(fh):
-                    import json
-
                     meta = json.loads(members["json"])
                     arrays = _Arrays(members)
                     for cid in meta["clips"]:
@@ -138,7 +138,8 @@ class StreamingFeatureDataset(IterableDataset):
                 out = emit(buf.pop())
             if out is not None:
                 yield out
-        rng.shuffle(buf) if buf else None
+        if buf:
+            rng.shuffle(buf)
         while buf:
             out = emit(buf.pop())
             if out is not None:
