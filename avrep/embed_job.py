@@ -19,13 +19,16 @@ from avrep.conventions import FPS
 from avrep.errors import AvrepError
 from avrep.utils import atomic_save_npy, atomic_write_parquet, write_manifest_json
 
-META_COLUMNS = ("clip_id", "path", "word", "word_id", "speaker", "split", "start_s", "end_s")
+META_COLUMNS = ("clip_id", "path", "word", "word_id", "transcript", "speaker", "split", "start_s", "end_s")
 
 
 def _meta(clips: pd.DataFrame) -> pd.DataFrame:
     m = pd.DataFrame({"clip_id": clips["clip_id"].astype(str), "path": clips["path"].astype(str)})
     m["word"] = clips["word"].astype("string") if "word" in clips else pd.Series([None] * len(clips), dtype="string")
     m["word_id"] = clips["word_id"].fillna(-1).astype(int) if "word_id" in clips else -1
+    # what was said (utterance corpora; search results and `avrep serve` show it)
+    none = pd.Series([None] * len(clips), dtype="string")
+    m["transcript"] = clips["transcript"].astype("string").to_numpy() if "transcript" in clips else none
     m["speaker"] = clips["speaker"].astype(str) if "speaker" in clips else ""
     m["split"] = clips["split"].astype(str) if "split" in clips else ""
     start = clips["start_frame"].fillna(0).astype(int) if "start_frame" in clips else 0
