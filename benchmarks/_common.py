@@ -139,6 +139,18 @@ def robustness_harness() -> ModuleType:
     return rbharness
 
 
+def lipread_summary(ev: dict[str, Any]) -> dict[str, Any]:
+    """The lip-reading and retrieval figures benchmarks report from an `evaluate_run` result."""
+    lr = ev["lipread"]
+    return {
+        "n": lr["n"],
+        "video_top1": lr["video"]["top1"],
+        "audio_top1": lr["audio"]["top1"],
+        "fused_top1": lr["fused"]["top1"],
+        "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
+    }
+
+
 def log(*a: Any) -> None:
     """A progress line with the time of day (benchmarks run for minutes to hours)."""
     print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)

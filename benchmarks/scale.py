@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, stamp, write_result
+from _common import DATA, lipread_summary, stamp, write_result
 
 SOURCES = {"LRW": (500_000, 29), "LRS3": (150_000, 100), "VoxCeleb2": (1_000_000, 200)}  # clips, frames/clip
 
@@ -180,15 +180,9 @@ def grid_comparison(work: Path, mouth_crfs: list[int]) -> dict | None:
     src_bytes = sum(p.stat().st_size for p in src.glob("*"))
 
     def lipread(store: Path) -> dict:
-        ev = evaluate_run(ck, str(store), "test", None, device="cpu", workers=1, probes=False, progress=False)
-        lr = ev["lipread"]
-        return {
-            "n": lr["n"],
-            "video_top1": lr["video"]["top1"],
-            "audio_top1": lr["audio"]["top1"],
-            "fused_top1": lr["fused"]["top1"],
-            "a2v_R@1": ev["retrieval"]["a2v"]["R@1"],
-        }
+        return lipread_summary(
+            evaluate_run(ck, str(store), "test", None, device="cpu", workers=1, probes=False, progress=False)
+        )
 
     out = {
         "source_video_bytes": src_bytes,
