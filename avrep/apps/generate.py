@@ -179,19 +179,16 @@ def generate_frames(
     device: str | torch.device = "cpu",
     pose: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Decode face crops uint8 [T, 128, 128, 3] from a reference crop [128, 128, 3] and cond [T, C].
+    """Decode face crops uint8 [T, 128, 128, 3] from a reference crop [128, 128, 3] and cond [T, C], `batch`
+    frames at a time through the generator's forward (the path training takes).
 
     pose: optional target frames [T, 128, 128, 3] whose upper half sets head pose and everything but the
     mouth (their lower half is masked inside the model) - the dubbing setting, as in Wav2Lip; without it
     every frame keeps the reference's pose."""
-    from avrep.models.generator import blend_base
-
-    ref_t = torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1)))[None].to(device)
-    skips, h, ident = G.encode_reference(ref_t)
-    ref_u = G.resize(ref_t.float() / 255)
     T = len(cond)
     if pose is not None and len(pose) != T:
         raise ValueError(f"pose has {len(pose)} frames, conditioning {T}")
+    ref_t = torch.from_numpy(np.ascontiguousarray(ref.transpose(2, 0, 1)))[None].to(device)
     out = np.empty((T, FACE_SIZE, FACE_SIZE, 3), np.uint8)
     it = range(0, T, batch)
     if progress:
@@ -199,19 +196,11 @@ def generate_frames(
 
         it = tqdm(it, desc="generate", unit="batch", total=(T + batch - 1) // batch)
     for s in it:
-        n = min(batch, T - s)
-        rep = lambda x, n=n: x.expand(n, *x.shape[1:])  # noqa: E731
-        if pose is None:
-            sk, hh, idn = [rep(k) for k in skips], rep(h), rep(ident)
-            base = rep(ref_u)
-        else:
-            p = G.resize(
-                torch.from_numpy(np.ascontiguousarray(pose[s : s + n].transpose(0, 3, 1, 2))).to(device).float() / 255
-            )
-            sk, hh, idn = G.encode_reference(rep(ref_t), p)
-            base = blend_base(rep(ref_u), p)
-        y = to_face_size(G.decode(sk, hh, idn, cond[s : s + n].to(device), base))
-        out[s : s + n] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+        p = None
+        if pose is not None:
+            p = torch.from_numpy(np.ascontiguousarray(pose[s : s + batch].transpose(0, 3, 1, 2)))[None].to(device)
+        y = to_face_size(G(ref_t, pose=p, cond=cond[None, s : s + batch].to(device))[0])
+        out[s : s + len(y)] = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 

@@ -149,7 +149,8 @@ def to_unit(img: torch.Tensor) -> torch.Tensor:
 
 # ---- generator -------------------------------------------------------------------------------------------
 class TalkingFaceGenerator(nn.Module):
-    """forward(ref [B,3,H,W], speech [B,T,D], pose [B,T,3,H,W] or None) -> frames [B,T,3,S,S] in [0,1].
+    """forward(ref [B,3,H,W], speech [B,T,D], pose [B,T,3,H,W] or None) -> frames [B,T,3,S,S] in [0,1];
+    `forward(ref, cond=..., pose=...)` takes ready conditioning (how the apps call it: one path for both).
 
     Images may be uint8 or float; they are resized to S. `pose=None` uses the reference (inference).
     With config["speech"]["source"] == "own" the model carries its own audio encoder
@@ -274,13 +275,23 @@ class TalkingFaceGenerator(nn.Module):
         speech: torch.Tensor | None = None,
         pose: torch.Tensor | None = None,
         wave: torch.Tensor | None = None,
+        *,
+        cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if speech is None:  # own audio encoder inside forward, so DDP sees every trained parameter
-            if wave is None:
-                raise ValueError("give speech features or a waveform")
-            speech = self.speech_features(wave)
-        B, T = speech.shape[:2]
-        cond = self.condition(speech).reshape(B * T, -1)
+        """Frames [B, T, 3, S, S] in [0, 1]: the one generation path, for training and for the apps.
+
+        Speech comes as features `speech` [B, T, D], a waveform `wave` [B, T*640] (own audio encoder), or as
+        per-frame conditioning `cond` [B, T, C] already computed by `condition` (the apps blend it over
+        sliding windows so speech of any length works, then decode a batch of frames at a time).
+        `pose` [B, T, 3, H, W]: frames whose upper half sets head pose (training, dubbing); None: the reference."""
+        if cond is None:
+            if speech is None:  # own audio encoder inside forward, so DDP sees every trained parameter
+                if wave is None:
+                    raise ValueError("give speech features, a waveform or conditioning")
+                speech = self.speech_features(wave)
+            cond = self.condition(speech)
+        B, T = cond.shape[:2]
+        cond = cond.reshape(B * T, -1)
         ref_u = self.resize(to_unit(ref))
         if pose is None:  # one encoder pass per clip, shared by its frames
             skips, h, ident = self.encode_reference(ref_u)
