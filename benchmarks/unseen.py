@@ -35,13 +35,14 @@ def store_clips(store: Path, split: str) -> list[dict]:
     rows = fs.clips[fs.clips["split"] == split]
     out = []
     for i in rows.index:
-        c = fs.clip(int(i), keys=("mouth", "audio"))
+        c = fs.clip(int(i), keys=("mouth", "audio", "landmarks"))
         out.append(
             {
                 "clip_id": str(fs.clips.at[i, "clip_id"]),
                 "speaker": str(fs.clips.at[i, "speaker"]),
                 "mouth": c["mouth"],
                 "audio": c["audio"],
+                "landmarks": c["landmarks"],
             }
         )
     return out
@@ -53,6 +54,7 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_con
     computed from the cut video and cut audio alone (what `avrep sync` sees on such a file). `in_context`:
     each stream's features are computed once on the whole clip and sliced (the same window inside a longer
     file, with real context at its edges)."""
+    from avrep.apps.agreement import stream_features
     from avrep.apps.sync import frame_features
     from avrep.eval.sync_metrics import offset_accuracy, shifted_pair, sync_from_features
 
@@ -63,13 +65,17 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_con
         if T < 2 * m + 10:
             continue
         n += 1
+        lm = c.get("landmarks")
         if in_context:
-            vf_all, af_all = frame_features(model, c["mouth"], c["audio"])
+            vf_all, af_all = frame_features(model, c["mouth"], c["audio"], landmarks=lm)
+        else:  # the cut video is the same for every offset: its features once
+            vf_cut = stream_features(model, c["mouth"][m : T - m], True, landmarks=None if lm is None else lm[m : T - m])
         for o in range(-m, m + 1, step):
             if in_context:
                 vf, af = vf_all[m : T - m], af_all[m + o : T - m + o]
             else:
-                vf, af = frame_features(model, *shifted_pair(c["mouth"], c["audio"], o, m))
+                _, a = shifted_pair(c["mouth"], c["audio"], o, m)
+                vf, af = vf_cut, stream_features(model, a, False)
             found.append(sync_from_features(vf, af, m).offset_frames)
             true.append(o)
     return {
@@ -88,7 +94,7 @@ def lse(model, clips: list[dict], max_offset: int = 15) -> dict:
 
     d, c_, offs = [], [], []
     for c in clips:
-        vf, af = frame_features(model, c["mouth"], c["audio"])
+        vf, af = frame_features(model, c["mouth"], c["audio"], landmarks=c.get("landmarks"))
         r = sync_from_features(vf, af, max_offset)
         d.append(r.min_dist)
         c_.append(r.confidence)
@@ -117,15 +123,19 @@ def retrieval(model, clips: list[dict], frames: int = 29) -> dict:
             s = max(0, (T - frames) // 2)
             m = c["mouth"][s : s + frames]
             a = c["audio"][s * 640 : (s + len(m)) * 640]
+            lm = c["landmarks"][s : s + frames] if c.get("landmarks") is not None else None
             if len(m) < frames:  # pad short clips like the dataset does (last frame, silence)
+                if lm is not None:
+                    lm = np.concatenate([lm, np.repeat(lm[-1:], frames - len(m), 0)])
                 m = np.concatenate([m, np.repeat(m[-1:], frames - len(m), 0)])
                 a = np.concatenate([a, np.zeros(frames * 640 - len(a), np.float32)])
             mt = torch.from_numpy(center_crop(m))[None]
+            lt = torch.from_numpy(np.asarray(lm, np.float32))[None] if lm is not None else None
             at = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None]
             va.append(model.embed_audio_sync(at)[0].numpy())
-            vv.append(model.embed_video_sync(mt)[0].numpy())
+            vv.append(model.embed_video_sync(mt, lt)[0].numpy())
             wa.append(model.embed_audio(at)[0].numpy())
-            wv.append(model.embed_video(mt)[0].numpy())
+            wv.append(model.embed_video(mt, lt)[0].numpy())
     out = {"N": len(clips)}
     for kind, (a, v) in {"sync": (va, vv), "word": (wa, wv)}.items():
         r = retrieval_metrics(np.stack(a), np.stack(v))
@@ -143,7 +153,9 @@ def raw_clips(files: list[Path]) -> list[dict]:
         except Exception as e:  # a file without a face is reported, not fatal
             log("skip", p.name, e)
             continue
-        out.append({"clip_id": p.name, "speaker": p.stem, "mouth": pv.mouth, "audio": pv.audio})
+        out.append(
+            {"clip_id": p.name, "speaker": p.stem, "mouth": pv.mouth, "audio": pv.audio, "landmarks": pv.landmarks}
+        )
     return out
 
 
@@ -164,7 +176,8 @@ def grid_unseen_speaker(model, words: list[str]) -> dict:
         c = (int(s) // 1000 + int(e) // 1000) // 2
         a = max(0, min(len(pv.mouth) - 29, c - 14))
         with torch.no_grad():
-            lv = model.classify(mouth=torch.from_numpy(center_crop(pv.mouth[a : a + 29]))[None])
+            lm = torch.from_numpy(np.asarray(pv.landmarks[a : a + 29], np.float32))[None]
+            lv = model.classify(mouth=torch.from_numpy(center_crop(pv.mouth[a : a + 29]))[None], landmarks=lm)
             la = model.classify(audio=torch.from_numpy(pv.audio[a * 640 : (a + 29) * 640])[None])
         n += 1
         cv += words[int(lv.argmax())] == w

@@ -34,10 +34,12 @@ def stream_features(
     hop: int = 7,
     batch: int = 32,
     device: str | torch.device = "cpu",
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-frame features [T, D] (L2-normalised) of one stream: mouth uint8 [T, 96, 96] (video=True) or
     audio float32 [T * 640] (video=False), from `window`-frame windows every `hop` frames, each frame's
-    feature the Hann-weighted mean over the windows that cover it."""
+    feature the Hann-weighted mean over the windows that cover it. landmarks [T, 68, 2]: the mouth's
+    landmarks, for models that read lip geometry (`model.needs_landmarks`)."""
     T = len(data) if video else len(data) // SPF
     if T == 0:
         raise ValueError("empty clip")
@@ -45,6 +47,11 @@ def stream_features(
     starts = window_starts(T, w, hop)
     wt = _hann(w)
     enc = model.frame_features_video if video else model.frame_features_audio
+    lm = None
+    if video and getattr(model, "needs_landmarks", False):
+        if landmarks is None or len(landmarks) != T:
+            raise ValueError(f"this model reads lip landmarks: pass landmarks [{T}, 68, 2] with the mouth")
+        lm = np.asarray(landmarks, np.float32)
     dev = torch.device(device)
     acc = None
     norm = np.zeros(T, np.float32)
@@ -54,7 +61,11 @@ def stream_features(
             x = torch.from_numpy(np.stack([data[s : s + w] for s in ss])).to(dev)
         else:
             x = torch.from_numpy(np.stack([data[s * SPF : (s + w) * SPF] for s in ss])).to(dev)
-        f = enc(x).float().cpu().numpy()  # [b, w, D]
+        if lm is not None:
+            f = enc(x, torch.from_numpy(np.stack([lm[s : s + w] for s in ss])).to(dev))
+        else:
+            f = enc(x)
+        f = f.float().cpu().numpy()  # [b, w, D]
         if acc is None:
             acc = np.zeros((T, f.shape[-1]), np.float32)
         for s, fi in zip(ss, f):
@@ -73,12 +84,14 @@ def frame_features(
     hop: int = 7,
     batch: int = 32,
     device: str | torch.device = "cpu",
+    landmarks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame video and audio features [T, D] for a clip of any length.
 
     The encoders run on `window`-frame windows every `hop` frames (the length they were trained on, so
     the features do not depend on how long the file is); each frame's feature is the Hann-weighted mean
-    over the windows that cover it, renormalised. mouth: uint8 [T, 96, 96]; audio: float32 [T * 640].
+    over the windows that cover it, renormalised. mouth: uint8 [T, 96, 96]; audio: float32 [T * 640];
+    landmarks [T, 68, 2] (needed by models that read lip geometry).
     """
     T = len(mouth)
     if T == 0:
@@ -87,7 +100,8 @@ def frame_features(
     if audio.size < T * SPF:
         audio = np.concatenate([audio, np.zeros(T * SPF - audio.size, np.float32)])
     kw = dict(window=window, hop=hop, batch=batch, device=device)
-    return stream_features(model, mouth, True, **kw), stream_features(model, audio[: T * SPF], False, **kw)
+    vf = stream_features(model, mouth, True, landmarks=landmarks, **kw)
+    return vf, stream_features(model, audio[: T * SPF], False, **kw)
 
 
 def agreement(

@@ -299,7 +299,7 @@ def speakers(
             lm = [predict_landmarks(G[lo - a + r], bx[r]) for r in rel]
             lms = smooth(_interp_landmarks(rel, lm, n), 3)
             crops = crop_clip(v.frames[lo - a : hi - a], lms, want_face=False, grays=G[lo - a : hi - a])
-            vf = stream_features(model, crops.mouth, True, device=dev)
+            vf = stream_features(model, crops.mouth, True, device=dev, landmarks=lms)
             feats[t.id].append(vf[klo - lo : khi - lo])
         bar.update(e - s)
     bar.close()

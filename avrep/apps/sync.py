@@ -49,9 +49,11 @@ def sync_arrays(
     device: str | torch.device = "cpu",
     window: int = 50,
     hop: int = 25,
+    landmarks: np.ndarray | None = None,
 ) -> SyncResult:
-    """Offset estimate for preprocessed arrays (mouth uint8 [T,96,96], audio [T*640])."""
-    vf, af = frame_features(model, mouth, audio, device=device)
+    """Offset estimate for preprocessed arrays (mouth uint8 [T,96,96], audio [T*640], landmarks [T,68,2]
+    for models that read lip geometry)."""
+    vf, af = frame_features(model, mouth, audio, device=device, landmarks=landmarks)
     return sync_from_features(vf, af, max_offset, window=window, hop=hop)
 
 
@@ -85,7 +87,7 @@ def sync_file(
     # several faces: measure on the one that speaks, not the largest
     d = _sync_speaking_track(path, model, dev, max_offset) if pv.n_faces > 1 else None
     if d is None:
-        d = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev).to_dict()
+        d = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev, landmarks=pv.landmarks).to_dict()
         d["face_frames"] = int(pv.face_mask.sum())
     d.update(
         path=str(path),

@@ -16,14 +16,21 @@ from torch.utils.data import DataLoader, Dataset
 from avrep.conventions import CLIP_FRAMES
 from avrep.conventions import MOUTH_CROP as CROP
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.data import augment as aug
+from avrep.data.augment import AUGMENT_LEVELS
+from avrep.data.ibug import mirror_landmarks
 from avrep.data.store import FeatureStore
 from avrep.errors import AvrepError
 
 
 class FeatureDataset(Dataset):
     """Items: mouth float32 [T, 88, 88] in [0, 1], audio float32 [T*640], face uint8 [3, 128, 128]
-    (one random frame in training, the middle one in eval), word_id, speaker_id (index over the split's
-    sorted speakers), clip_id; plus word_start/word_end (frames in the window, -1 if unknown).
+    (one random frame in training, the middle one in eval), landmarks float32 [T, 68, 2] (source pixels,
+    mirrored with the mouth), word_id, speaker_id (index over the split's sorted speakers), clip_id; plus
+    word_start/word_end (frames in the window, -1 if unknown).
+
+    augment: "basic" (crop, flip, time mask) or "strong" (+ avrep.data.augment: appearance, landmark
+    jitter, voice; training only).
 
     frames: window length (clips longer are cut at random in training / centred in eval; shorter are
     padded by repeating the last frame); None keeps each clip's own length (batch with batch_size 1
@@ -42,9 +49,11 @@ class FeatureDataset(Dataset):
         crop: int = CROP,
         seed: int = 0,
         mouth_uint8: bool = False,
+        augment: str = "basic",
     ):
         self.store = FeatureStore(store_dir)
         self._setup(self.store.clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
+        self._set_augment(augment)
         self._sample = self.clips["sample"].astype(str).to_numpy() if self.store.compact else None
 
     @classmethod
@@ -60,12 +69,19 @@ class FeatureDataset(Dataset):
         crop: int = CROP,
         seed: int = 0,
         mouth_uint8: bool = False,
+        augment: str = "basic",
     ) -> FeatureDataset:
         """A dataset over a store's clips table whose frames the caller hands to `item` (streaming)."""
         self = cls.__new__(cls)
         self.store, self._sample = None, None
         self._setup(clips, "store", split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
+        self._set_augment(augment)
         return self
+
+    def _set_augment(self, augment: str) -> None:
+        if augment not in AUGMENT_LEVELS:
+            raise AvrepError(f"augment {augment!r}: use one of {', '.join(AUGMENT_LEVELS)}")
+        self.augment = augment
 
     def _setup(self, clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8) -> None:
         if split is not None:
@@ -127,19 +143,27 @@ class FeatureDataset(Dataset):
         take = min(T, n)
         a = int(self._offset[i]) + start
         if read is not None:  # compact store: decode the sample's frames (same draws as below)
-            d = read(a, take, ("mouth", "audio"))
+            d = read(a, take, ("mouth", "audio", "landmarks"))
             mouth, audio = d["mouth"], np.asarray(d["audio"], np.float32)
+            lms = np.asarray(d["landmarks"], np.float32)
             j = int(rng.integers(0, take)) if self.train else take // 2
             face = np.asarray(read(a + j, 1, ("face",))["face"][0])  # decodes the face video only up to frame j
         else:
             sh = self.store.shard(int(self._shard[i]))
             mouth = sh["mouth"][a : a + take]
             audio = np.array(sh["audio"][a * SPF : (a + take) * SPF], np.float32)
+            lms = np.array(sh["landmarks"][a : a + take], np.float32)
             fi = a + (int(rng.integers(0, take)) if self.train else take // 2)
             face = np.asarray(sh["face"][fi])
         if take < T:  # pad by repeating the last frame; silence for audio
             mouth = np.concatenate([mouth, np.repeat(mouth[-1:], T - take, 0)])
             audio = np.concatenate([audio, np.zeros((T - take) * SPF, np.float32)])
+            lms = np.concatenate([lms, np.repeat(lms[-1:], T - take, 0)])
+        strong = self.train and self.augment == "strong"
+        if strong:
+            mouth = aug.appearance(np.asarray(mouth), rng)
+            lms = aug.jitter_landmarks(lms, rng)
+            audio = aug.voice(audio, rng)
         H = mouth.shape[1]
         c = self.crop
         if self.train:
@@ -149,6 +173,7 @@ class FeatureDataset(Dataset):
         m = np.array(mouth[:, y : y + c, x : x + c])  # copy of the crop only (uint8)
         if self.train and self.flip and rng.random() < 0.5:
             m = m[:, :, ::-1].copy()
+            lms = mirror_landmarks(lms, 0.0)  # the same mirror for the geometry stream
         if self.train and self.time_mask > 0 and T > 1:
             w = int(rng.integers(0, self.time_mask + 1))
             if w:
@@ -163,6 +188,7 @@ class FeatureDataset(Dataset):
             "mouth": mt,
             "audio": torch.from_numpy(audio),
             "face": torch.from_numpy(np.ascontiguousarray(face.transpose(2, 0, 1))),
+            "landmarks": torch.from_numpy(np.ascontiguousarray(lms, dtype=np.float32)),
             "word_id": int(self._word_id[i]),
             "speaker_id": int(self._speaker_id[i]),
             "clip_id": str(self.clips["clip_id"].iat[i]),

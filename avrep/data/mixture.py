@@ -125,14 +125,22 @@ class MixtureDataset(Dataset):
 
 
 def open_mixture(
-    spec: str, split: str, frames: int, train: bool, *, open_dataset: Callable, data_meta: Callable, seed: int = 0
+    spec: str,
+    split: str,
+    frames: int,
+    train: bool,
+    *,
+    open_dataset: Callable,
+    data_meta: Callable,
+    seed: int = 0,
+    augment: str = "basic",
 ) -> MixtureDataset:
     """Open every part of a mixture spec for `split` with the single-corpus openers of avrep.data.sources
     (passed in, so this module does not import the one that imports it)."""
     parts = []
     for path, weight in parse_mixture(spec):
         try:
-            ds = open_dataset(path, split, frames, train=train)
+            ds = open_dataset(path, split, frames, train=train, augment=augment)
         except AvrepError:
             if train:
                 raise

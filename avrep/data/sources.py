@@ -44,13 +44,16 @@ def is_toy(spec: str) -> bool:
     return spec == "toy" or spec.startswith("toy:")
 
 
-def open_dataset(spec: str, split: str, frames: int = CLIP_FRAMES, train: bool = False):
-    """A Dataset of item dicts (mouth, audio, face, word_id, speaker_id, clip_id); a mixture spec
-    (`store_a=0.6,store_b=0.4`) gives a `MixtureDataset` over several corpora."""
+def open_dataset(spec: str, split: str, frames: int = CLIP_FRAMES, train: bool = False, augment: str = "basic"):
+    """A Dataset of item dicts (mouth, audio, face, landmarks, word_id, speaker_id, clip_id); a mixture spec
+    (`store_a@0.6+store_b@0.4`) gives a `MixtureDataset` over several corpora. `augment`: the training
+    augmentation level of feature stores (avrep.data.augment.AUGMENT_LEVELS)."""
     from avrep.data.mixture import is_mixture, open_mixture
 
     if is_mixture(spec):
-        return open_mixture(spec, split, frames, train, open_dataset=open_dataset, data_meta=data_meta)
+        return open_mixture(
+            spec, split, frames, train, open_dataset=open_dataset, data_meta=data_meta, augment=augment
+        )
     if is_toy(spec):
         from avrep.data.toy import ToyAVDataset
 
@@ -62,7 +65,8 @@ def open_dataset(spec: str, split: str, frames: int = CLIP_FRAMES, train: bool =
         from avrep.data.dataset import FeatureDataset
     except ImportError as e:
         raise AvrepError(f"cannot open feature stores: avrep.data.dataset is unavailable ({e})") from None
-    ds = FeatureDataset(store, split, frames=frames, train=train, mouth_uint8=True)  # uint8: 4x less to move
+    # uint8: 4x less to move
+    ds = FeatureDataset(store, split, frames=frames, train=train, mouth_uint8=True, augment=augment)
     if len(ds) == 0:
         raise AvrepError(f"{store}: split {split!r} has no clips")
     return ds

@@ -180,9 +180,16 @@ class VideoConfig(_Config):
     crop: int = MOUTH_CROP  # centre crop of larger ROIs
     input_scale: int = 1  # >1: average-pool the crop first (tiny configs)
     norm: str = "bn"
+    # identity-invariant inputs (issue 23): a lip-geometry branch of this width over the mouth landmarks
+    # (avrep.models.lips; 0 = off, the model then needs no landmarks), and the clip's mean mouth image
+    # subtracted from every frame before the trunk (motion, not appearance)
+    geometry: int = 0
+    clip_norm: bool = False
 
     def check(self, label: str, dot: str) -> None:
         _positive(label, dot + "frontend_channels", self.frontend_channels)
+        if self.geometry < 0:
+            raise ConfigError(f"{label}: {dot + 'geometry'!r} must be >= 0, got {self.geometry!r}")
         _positive(label, dot + "crop", self.crop)
         _positive(label, dot + "input_scale", self.input_scale)
         _stages(label, dot, self.channels, self.blocks)

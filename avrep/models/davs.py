@@ -1,7 +1,8 @@
 """The DAVS model: word encoders (video + audio) in one space, identity encoder, heads.
 
-Public API (inputs are raw: uint8/0..255 pixels, float waveforms; normalisation happens inside):
-  embed_video(mouth [B,T,88|96,88|96]) -> [B,D]   embed_audio(wave [B,T*640]) -> [B,D]
+Public API (inputs are raw: uint8/0..255 pixels, float waveforms, landmark pixels; normalisation happens inside):
+  embed_video(mouth [B,T,88|96,88|96], landmarks [B,T,68,2] | None) -> [B,D]  (landmarks: models whose
+  config has a lip-geometry branch, `needs_landmarks`; others ignore them)   embed_audio(wave [B,T*640]) -> [B,D]
   frame_features_video / frame_features_audio -> [B,T,D]   embed_identity(face [B,3,128,128]) -> [B,Di]
   classify(mouth=None, audio=None) -> word logits [B,W] (fused = mean of log-probabilities)
   embed_video_sync / embed_audio_sync -> [B, D + frames*32]: the "sync" retrieval embedding (see below)
@@ -79,16 +80,23 @@ class DAVS(nn.Module):
         return self
 
     # ---- raw (unnormalised) outputs for training --------------------------------------------
-    def encode_video(self, mouth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def needs_landmarks(self) -> bool:
+        """True when the video side reads lip landmarks [B, T, 68, 2] beside the mouth pixels."""
+        return self.video.needs_landmarks
+
+    def encode_video(
+        self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (frame features [B,T,D] normalised, clip embedding [B,D] unnormalised)."""
-        return self.video_proj(self.video(mouth))
+        return self.video_proj(self.video(mouth, landmarks))
 
     def encode_audio(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.audio_proj(self.audio(wave))
 
     # ---- public inference API ---------------------------------------------------------------
-    def embed_video(self, mouth: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.encode_video(mouth)[1].float(), dim=-1)
+    def embed_video(self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return F.normalize(self.encode_video(mouth, landmarks)[1].float(), dim=-1)
 
     def embed_audio(self, wave: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.encode_audio(wave)[1].float(), dim=-1)
@@ -104,14 +112,14 @@ class DAVS(nn.Module):
         c = F.normalize(clip.float(), dim=-1)
         return torch.cat([c / math.sqrt(1 + SYNC_WEIGHT), p * math.sqrt(SYNC_WEIGHT / (1 + SYNC_WEIGHT))], 1)
 
-    def embed_video_sync(self, mouth: torch.Tensor) -> torch.Tensor:
-        return self.sync_embedding(*self.encode_video(mouth))
+    def embed_video_sync(self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sync_embedding(*self.encode_video(mouth, landmarks))
 
     def embed_audio_sync(self, wave: torch.Tensor) -> torch.Tensor:
         return self.sync_embedding(*self.encode_audio(wave))
 
-    def frame_features_video(self, mouth: torch.Tensor) -> torch.Tensor:
-        return self.encode_video(mouth)[0].float()
+    def frame_features_video(self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode_video(mouth, landmarks)[0].float()
 
     def frame_features_audio(self, wave: torch.Tensor) -> torch.Tensor:
         return self.encode_audio(wave)[0].float()
@@ -119,20 +127,27 @@ class DAVS(nn.Module):
     def embed_identity(self, face: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.identity(face).float(), dim=-1)
 
-    def classify(self, mouth: torch.Tensor | None = None, audio: torch.Tensor | None = None) -> torch.Tensor:
-        """Word logits from video, audio, or both (fused: mean of log-softmax)."""
+    def classify(
+        self,
+        mouth: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Word logits from video, audio, or both (fused: mean of log-probabilities)."""
         outs = []
         if mouth is not None:
-            outs.append(F.log_softmax(self.word_head(self.encode_video(mouth)[1]).float(), -1))
+            outs.append(F.log_softmax(self.word_head(self.encode_video(mouth, landmarks)[1]).float(), -1))
         if audio is not None:
             outs.append(F.log_softmax(self.word_head(self.encode_audio(audio)[1]).float(), -1))
         if not outs:
             raise ValueError("classify needs mouth and/or audio")
         return torch.stack(outs).mean(0)
 
-    def forward(self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, landmarks: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Training forward: everything the losses need (see avrep.train.losses)."""
-        vf, ve = self.encode_video(mouth)
+        vf, ve = self.encode_video(mouth, landmarks)
         af, ae = self.encode_audio(audio)
         idf = self.identity(face)
         return {"video_frames": vf, "audio_frames": af, "video_emb": ve, "audio_emb": ae, "identity": idf}

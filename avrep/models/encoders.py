@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from avrep.conventions import AUDIO_HOP, FEATS_PER_FRAME, SAMPLES_PER_FRAME  # noqa: F401  (re-exported)
 from avrep.errors import AvrepError, ConfigError
 from avrep.models.config import AudioConfig, IdentityConfig, TemporalConfig, VideoConfig
+from avrep.models.lips import LipGeometry
 
 # Mouth ROI pixel statistics (LRW-style grayscale), applied to 0..255 inputs.
 MOUTH_MEAN, MOUTH_STD = 0.421 * 255.0, 0.165 * 255.0
@@ -133,8 +134,15 @@ class VideoWordEncoder(nn.Module):
             nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
         )
         self.trunk = ResNet2D(fc, c.channels, c.blocks, c.norm)
+        self.clip_norm = c.clip_norm
+        # the geometry branch adds to the trunk's per-frame features (zero at start: see LipGeometry)
+        self.geometry = LipGeometry(self.trunk.out_dim, c.geometry) if c.geometry else None
         self.temporal = make_temporal(c.temporal, self.trunk.out_dim)
         self.out_dim = self.temporal.out_dim
+
+    @property
+    def needs_landmarks(self) -> bool:
+        return self.geometry is not None
 
     def normalise(self, mouth: torch.Tensor) -> torch.Tensor:
         """uint8 0..255 (or float: 0..255, or 0..1 as FeatureDataset gives) [B, T, H, W]
@@ -150,17 +158,27 @@ class VideoWordEncoder(nn.Module):
             t, l = (h - self.crop) // 2, (w - self.crop) // 2
             x = x[..., t : t + self.crop, l : l + self.crop]
         x = (x - MOUTH_MEAN) / MOUTH_STD
+        if self.clip_norm:  # what changes over the clip, not what this mouth looks like
+            x = x - x.mean(1, keepdim=True)
         if self.scale > 1:
             x = F.avg_pool2d(x, self.scale)
         return x.unsqueeze(1)
 
-    def forward(self, mouth: torch.Tensor) -> torch.Tensor:
+    def forward(self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        """mouth [B, T, H, W]; landmarks [B, T, 68, 2] (pixels of any frame), required when the config has
+        a geometry branch and ignored otherwise."""
         x = self.frontend(self.normalise(mouth))  # [B, C, T, h, w]
         b, c, t, h, w = x.shape
         x = x.transpose(1, 2).reshape(b * t, c, h, w)
         if x.is_cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         f = self.trunk(x).view(b, t, -1)
+        if self.geometry is not None:
+            if landmarks is None:
+                raise AvrepError("this model reads lip landmarks beside the mouth pixels: pass landmarks [B, T, 68, 2]")
+            if landmarks.shape[:2] != (b, t):
+                raise ValueError(f"landmarks {tuple(landmarks.shape)} do not match mouth {tuple(mouth.shape)}")
+            f = f + self.geometry(landmarks.to(f.device)).to(f.dtype)
         return self.temporal(f)
 
 

@@ -8,6 +8,7 @@ schedule, per-epoch loaders and the end-of-epoch commit are shared with the gene
 
 from __future__ import annotations
 
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ class TrainArgs:
     loss: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  # run dir whose weights start a fresh run (tensors of other shapes are skipped)
     epoch_size: int | None = None  # clips per epoch of a data mixture (default: the parts' sizes summed)
+    augment: str = "basic"  # training augmentation of feature stores: basic | strong (avrep.data.augment)
+    snapshots: bool = False  # keep every epoch's weights in snapshots/ (for a training-cost curve)
 
 
 def quick_metrics(
@@ -89,7 +92,8 @@ def _meta_from(ds, spec: str, split: str) -> DataMeta:
 def open_datasets(args: TrainArgs, train_ds=None, val_ds=None) -> tuple[Any, Any, DataMeta]:
     """(train set, validation set or None, what the model needs to know about the data); the sets
     default to `args.data`'s train and `args.val_split` splits (a store without that split: no validation)."""
-    train_ds = train_ds if train_ds is not None else open_dataset(args.data, "train", args.frames, train=True)
+    if train_ds is None:
+        train_ds = open_dataset(args.data, "train", args.frames, train=True, augment=args.augment)
     if val_ds is None and args.val_split:
         try:
             val_ds = open_dataset(args.data, args.val_split, args.frames, train=False)
@@ -199,10 +203,11 @@ def _train_epoch(
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, warm, args.lr)
         mouth, audio, face = (b[k].to(device, non_blocking=True) for k in ("mouth", "audio", "face"))
+        lms = b["landmarks"].to(device, non_blocking=True) if "landmarks" in b else None
         word = torch.as_tensor(b["word_id"]).to(device)
         spk = torch.as_tensor(b["speaker_id"]).to(device)
         with ctx():
-            loss, terms, stats = step_fn(mouth, audio, face, word, spk)
+            loss, terms, stats = step_fn(mouth, audio, face, word, spk, lms)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip:
@@ -217,6 +222,12 @@ def _train_epoch(
         if progress and rs.dist.main and hasattr(batches, "set_postfix"):
             batches.set_postfix(loss=f"{loss.item():.3f}")
     return sums, step
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (the epoch's loader workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _epoch_record(
@@ -292,11 +303,14 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
             prefetch_factor=4 if args.workers else None,
         )
         lossmod.train()
-        t0 = time.time()
+        t0, cpu0 = time.time(), _cpu_seconds()
         sums, step = _train_epoch(rs, step_fn, model, opt, batches, step, total, warm, progress)
         rec = _epoch_record(sums, device, epoch, step, opt.param_groups[0]["lr"], t0)
+        rec["cpu_s"] = round(_cpu_seconds() - cpu0, 1)  # this process + its finished loader workers
         if dist.main and val_ds is not None:
             rec.update(quick_metrics(model, val_ds, device, args.batch_size, rs.amp, args.workers))
         commit_epoch(rs.run, rec, epoch, step, model, opt, dist, progress)
+        if args.snapshots and dist.main:  # weights only: what an accuracy-per-CPU-hour curve needs
+            ckpt.save_weights(rs.run / "snapshots" / f"epoch_{epoch + 1:04d}.safetensors", model.state_dict())
     ddp.cleanup()
     return rec

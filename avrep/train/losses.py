@@ -96,13 +96,19 @@ class DAVSLoss(nn.Module):
         self.cfg = {**DEFAULT_LOSS, **(loss_cfg or {})}
 
     def forward(
-        self, mouth: torch.Tensor, audio: torch.Tensor, face: torch.Tensor, word: torch.Tensor, speaker: torch.Tensor
+        self,
+        mouth: torch.Tensor,
+        audio: torch.Tensor,
+        face: torch.Tensor,
+        word: torch.Tensor,
+        speaker: torch.Tensor,
+        landmarks: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         c, m = self.cfg, self.model
         shift = None
         if self.training and c.get("sync_shift_max", 0) > 0:  # see DAVSLossConfig.sync_shift_max
             audio, shift = roll_audio(audio, mouth.shape[1], int(c["sync_shift_max"]))
-        out = m(mouth, audio, face)
+        out = m(mouth, audio, face, landmarks)
         ve, ae = out["video_emb"].float(), out["audio_emb"].float()
         vn, an = F.normalize(ve, dim=-1), F.normalize(ae, dim=-1)
         idf = out["identity"].float()

@@ -1,0 +1,190 @@
+"""Train and compare identity-invariant DAVS variants on people they never saw (issue 23).
+
+  python benchmarks/unseen_train.py ablation [--work /work/bench/v2] [--epochs 3] [--epoch-size 640]
+  python benchmarks/unseen_train.py main --variant both [--epochs 30] [--epoch-size 960] [--init RUN]
+  python benchmarks/unseen_train.py curve RUN [--result NAME]     # unseen accuracy per snapshot vs CPU-hours
+
+Every run: the `small` DAVS config plus the variant's inputs, started from the shipped davs_small_v1 weights
+(matching tensors; the new lip-geometry branch starts at zero, so every variant starts where v1 is), trained on
+`grid_s1@0.4+lrc_ar@0.55+lrs2@0.05` train splits with the audio rolled by up to +-6 frames, strong appearance and
+voice augmentation (avrep.data.augment), seed 0, CPU. Runs are resumable: rerunning the same command continues
+from the last finished epoch (a session that ends mid-run loses at most one epoch).
+
+Variants (the ablation table): `pixels` (mouth pixels only, as v1), `geometry` (+ the lip-geometry stream),
+`clip_norm` (pixels minus the clip's mean mouth), `both`.
+
+Held out (never trained on): lrc_ar `val` identities (2 anchors: model selection) and `test` identities (5
+anchors: the figures), GRID speakers other than s1, all wild clips. Sync is measured on shifted copies (+-7
+frames, each copy's features from the copy alone, as `avrep sync` sees such a file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import log, stamp, write_result
+from pretrained import PART_WEIGHTS, build_stores
+
+VARIANTS: dict[str, dict] = {
+    "pixels": {},
+    "geometry": {"video": {"geometry": 64}},
+    "clip_norm": {"video": {"clip_norm": True}},
+    "both": {"video": {"geometry": 64, "clip_norm": True}},
+}
+
+
+def variant_config(name: str) -> dict:
+    from avrep.models.factory import get_config
+    from avrep.models.pretrained import resolve_checkpoint
+    from avrep.security import load_json_object
+
+    # the shipped model's own config (same trunk sizes, so its weights copy over), plus the variant's inputs
+    base = load_json_object(Path(resolve_checkpoint(None, quiet=True)) / "config.json")
+    base = base.get("model", base)
+    cfg = get_config(base, **VARIANTS[name])
+    cfg["name"] = f"small_{name}"
+    return cfg
+
+
+def train_variant(name: str, work: Path, stores: dict[str, Path], epochs: int, epoch_size: int, lr: float, init) -> Path:
+    from avrep.models.pretrained import resolve_checkpoint
+    from avrep.train.loop import TrainArgs, train
+
+    spec = "+".join(f"{stores[n]}@{w}" for n, w in PART_WEIGHTS.items())
+    run = work / f"run_{name}"
+    t = time.time()
+    last = train(
+        TrainArgs(
+            config=variant_config(name),
+            data=spec,
+            out=str(run),
+            epochs=epochs,
+            batch_size=32,
+            lr=lr,
+            warmup_epochs=0.3,
+            seed=0,
+            workers=1,
+            threads=2,
+            init=str(init or resolve_checkpoint(None, quiet=True)),
+            epoch_size=epoch_size,
+            loss={"sync_shift_max": 6},
+            augment="strong",
+            snapshots=True,
+            val_max_clips=300,
+        ),
+        resume=(run / "state.json").exists(),
+        progress=False,
+    )
+    log(name, "trained", round(time.time() - t), "s", json.dumps(last)[:300])
+    return run
+
+
+def heldout_clips(stores: dict[str, Path], split: str, max_clips: int | None = None, seed: int = 0) -> list[dict]:
+    from unseen import store_clips
+
+    clips = store_clips(stores["lrc_ar"], split)
+    if max_clips and len(clips) > max_clips:
+        idx = sorted(np.random.default_rng(seed).choice(len(clips), max_clips, replace=False).tolist())
+        clips = [clips[i] for i in idx]
+    return clips
+
+
+def quick_unseen(model, val: list[dict], test: list[dict]) -> dict:
+    """Shifted-copy sync (+-7, step 1) on val and test anchors, and A->V R@1 on the test anchors."""
+    from unseen import retrieval, sync_shifted
+
+    return {
+        "val_sync": sync_shifted(model, val, 7),
+        "test_sync": sync_shifted(model, test, 7),
+        "test_retrieval": retrieval(model, test),
+    }
+
+
+def load_snapshot(run: Path, snap: Path | None):
+    import torch
+
+    from avrep.models import load_run
+    from avrep.security import load_safetensors
+
+    model, _, _ = load_run(run, "cpu")
+    if snap is not None:
+        model.load_state_dict(load_safetensors(snap, "cpu"), strict=False)
+    model.eval()
+    torch.set_grad_enabled(False)
+    return model
+
+
+def curve(run: Path, stores: dict[str, Path], val_clips: int, test_clips: int) -> dict:
+    """Unseen accuracy after each epoch against the CPU-hours spent to get there (the run's log)."""
+    recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    val = heldout_clips(stores, "val", val_clips)
+    test = heldout_clips(stores, "test", test_clips)
+    rows, cpu = [], 0.0
+    for r in recs:
+        cpu += float(r.get("cpu_s", r.get("time_s", 0.0) * 2))
+        snap = run / "snapshots" / f"epoch_{int(r['epoch']):04d}.safetensors"
+        if not snap.exists():
+            continue
+        q = quick_unseen(load_snapshot(run, snap), val, test)
+        rows.append({"epoch": r["epoch"], "cpu_hours": round(cpu / 3600, 3), "wall_s": r.get("time_s"), **q})
+        log(run.name, "epoch", r["epoch"], "cpu_h", rows[-1]["cpu_hours"], q["val_sync"], q["test_sync"])
+    return {"run": str(run), "val_clips": len(val), "test_clips": len(test), "points": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("ablation", "main", "curve", "v1"))
+    ap.add_argument("run", nargs="?", default=None)
+    ap.add_argument("--stores", default="/work/stores")
+    ap.add_argument("--work", default="/work/bench/v2")
+    ap.add_argument("--variant", default="both", choices=sorted(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epoch-size", type=int, default=640)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--init", default=None)
+    ap.add_argument("--val-clips", type=int, default=120)
+    ap.add_argument("--test-clips", type=int, default=150)
+    ap.add_argument("--result", default=None)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    stores = build_stores(Path(args.stores), 2)
+    work = Path(args.work)
+    if args.what == "ablation":
+        for name in args.variants.split(","):
+            train_variant(name, work, stores, args.epochs, args.epoch_size, args.lr, args.init)
+        return
+    if args.what == "main":
+        train_variant(args.variant, work, stores, args.epochs, args.epoch_size, args.lr, args.init)
+        return
+    if args.what == "v1":  # the shipped model on the same held-out clips: the row everything is compared to
+        from avrep.models import load_run
+        from avrep.models.pretrained import resolve_checkpoint
+
+        model, _, _ = load_run(resolve_checkpoint(None, quiet=True), "cpu")
+        model.eval()
+        torch.set_grad_enabled(False)
+        val = heldout_clips(stores, "val", args.val_clips)
+        test = heldout_clips(stores, "test", args.test_clips)
+        out = {**stamp("torch"), "model": "davs_small_v1", **quick_unseen(model, val, test)}
+        print(json.dumps(out)[:2000])
+        write_result(args.result or "unseen_v1_quick", out)
+        return
+    run = Path(args.run)
+    out = {
+        **stamp("torch"),
+        "held_out": "lrc_ar val identities (model selection) and test identities (figures), identity-disjoint "
+        "split 0.7/0.1/0.2 of identities.csv, seed 0",
+        **curve(run, stores, args.val_clips, args.test_clips),
+    }
+    write_result(args.result or f"unseen_curve_{run.name}", out)
+
+
+if __name__ == "__main__":
+    main()
