@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "speakers": "avrep.commands.apps:speakers",
     "train-generator": "avrep.commands.generate:train_generator",
     "generate": "avrep.commands.generate:generate",
+    "dub": "avrep.commands.dub:dub",
     "report": "avrep.commands.report:report",
     "probe": "avrep.commands.probe:probe",
 }
