@@ -17,3 +17,32 @@ class ConfigError(AvrepError, ValueError):
     """A model/generator config names an unknown key or holds a bad value; the message names the key.
 
     Also a ValueError, so code written against the encoders' former ValueError keeps working."""
+
+
+class MissingExtraError(AvrepError, ImportError):
+    """An optional dependency (a setup.cfg extra) is not installed; the message names the extra to install."""
+
+
+def require(modules: str | tuple[str, ...], extra: str, purpose: str, alt: str = "") -> None:
+    """Raise MissingExtraError (one line) unless every module in `modules` can be found.
+
+    `purpose` says what needs them ("avrep serve"), `extra` is the setup.cfg extra that installs them and
+    `alt` an optional second way ("or 'avrep[gpu]' ..."). A module that is installed but fails to import is
+    left to fail with its own error when imported: only absence is reported here.
+    """
+    import importlib.util
+
+    names = (modules,) if isinstance(modules, str) else modules
+    missing = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        also = f" {alt}" if alt else ""
+        raise MissingExtraError(
+            f"{purpose} needs {', '.join(missing)}, which is not installed: pip install 'avrep[{extra}]'{also}"
+        )

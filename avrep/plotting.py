@@ -13,7 +13,10 @@ import numpy as np
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (nothing touches a display)."""
+    """matplotlib.pyplot on the Agg backend (nothing touches a display); matplotlib is the [report] extra."""
+    from avrep.errors import require
+
+    require("matplotlib", "report", "plotting (avrep report, eval's confusion PNG, speakers --plot)")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -56,6 +56,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--per-set", type=int, default=40, help="files per data set (grid_s1, lrc_ar)")
     args = ap.parse_args()
+    from avrep.errors import MissingExtraError, require
+
+    try:  # decord is not an avrep dependency: only this comparison uses it
+        require("decord", "compare", "benchmarks/decode.py (avrep's decoder against decord)")
+    except MissingExtraError as e:
+        raise SystemExit(str(e)) from None
 
     from avrep.io import media
 

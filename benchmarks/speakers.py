@@ -42,14 +42,12 @@ SPF = 640
 
 
 def ap_score(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision of scores s for binary labels y (sklearn's step definition)."""
-    o = np.argsort(-s, kind="stable")
-    y = np.asarray(y, bool)[o]
-    if not y.any():
-        return float("nan")
-    tp = np.cumsum(y)
-    prec = tp / np.arange(1, len(y) + 1)
-    return float((prec * y).sum() / y.sum())
+    """Average precision of scores s for binary labels y: scikit-learn's `average_precision_score`, equal
+    scores one threshold (`avrep.eval.detection`). Results before this change ranked tied scores in input
+    order, one item at a time."""
+    from avrep.eval.detection import average_precision
+
+    return average_precision(y, s)
 
 
 def split_identities(store: str) -> dict[str, list[str]]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared by demo.sh and test.sh: create .venv if missing and install avrep with its dev and distributed extras.
+# Shared by demo.sh and test.sh: create .venv if missing and install avrep with the extras the demo and the test
+# suite use: cpu (faiss-cpu; [gpu] is the other choice, never both), serve, report, compare (decord), dev, distributed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -19,13 +20,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Re-install only when setup.cfg changed since the last install (a stamp keeps reruns fast).
 STAMP=.venv/.avrep-installed
-if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ] || ! .venv/bin/python -c 'import avrep, torch, faiss, decord, av, dlib' 2>/dev/null; then
-  echo "[setup] installing avrep[dev] into .venv (first time: a few minutes, about 7 GB)"
+EXTRAS=cpu,serve,report,compare,dev,distributed
+if [ ! -f "$STAMP" ] || [ setup.cfg -nt "$STAMP" ] || ! .venv/bin/python -c 'import avrep, torch, faiss, av, dlib, decord, matplotlib, fastapi, skimage' 2>/dev/null; then
+  echo "[setup] installing avrep[$EXTRAS] into .venv (first time: a few minutes, about 7 GB)"
   # torch's CUDA build alone is 5.5 GB: say so up front instead of failing midway with ENOSPC.
   free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
   if [ -n "$free_kb" ] && [ "$free_kb" -lt 8000000 ]; then
     echo "[setup] warning: only $((free_kb / 1024)) MB free here; the install needs about 7 GB" >&2
   fi
-  .venv/bin/pip install -q --no-cache-dir -e '.[dev,distributed]'
+  .venv/bin/pip install -q --no-cache-dir -e ".[$EXTRAS]"
   touch "$STAMP"
 fi

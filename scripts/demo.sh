@@ -80,10 +80,11 @@ FACE="$ROOT/../shared/data/faces/face1.jpg"
 if [ ! -f "$FACE" ]; then
   FACE="$OUT/face.png"
   $PY - "$OUT/corpus" "$FACE" <<'PY'
-import sys, decord, cv2, pandas as pd
+import sys, av, cv2, pandas as pd
 c, out = sys.argv[1], sys.argv[2]
 m = pd.read_parquet(f"{c}/manifest.parquet")
-f = decord.VideoReader(f"{c}/{m[m.split=='test'].iloc[0].path}")[0].asnumpy()
+with av.open(f"{c}/{m[m.split=='test'].iloc[0].path}") as v:
+    f = next(v.decode(video=0)).to_ndarray(format="rgb24")
 cv2.imwrite(out, cv2.cvtColor(cv2.resize(f, (256, 256)), cv2.COLOR_RGB2BGR))
 PY
 fi

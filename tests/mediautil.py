@@ -93,9 +93,10 @@ def tone(seconds: float, sr: int = 16000, hz: float = 440.0) -> np.ndarray:
 
 
 def grid_frames(n: int = 29, name: str = "bbaf2n", start: int = 20) -> np.ndarray:
-    """Real GRID frames (a frontal face) to build test videos from."""
-    import decord
+    """Real GRID frames (a frontal face) to build test videos from: frames start.. in presentation order,
+    decoded by PyAV directly (not by avrep's decoder, which several of these tests check)."""
+    import av
 
-    vr = decord.VideoReader(str(DATA / "grid" / f"{name}.mpg"))
-    idx = [min(len(vr) - 1, start + i) for i in range(n)]
-    return vr.get_batch(idx).asnumpy()
+    with av.open(str(DATA / "grid" / f"{name}.mpg")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    return np.stack([frames[min(len(frames) - 1, start + i)] for i in range(n)])

@@ -101,24 +101,51 @@ def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
     help="also weigh each face against the best other face on screen (1: clearer who among the faces, "
     "but a voice from off screen is more often given to someone)",
 )
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    type=click.Choice(["json", "ava", "ava-decisions", "rttm"]),
+    help="print the result in this format instead of the summary: json (as --json), ava (AVA-ActiveSpeaker "
+    "CSV as its evaluator takes predictions: a row per face and frame, label SPEAKING_AUDIBLE, the score), "
+    "ava-decisions (the same columns, label = avrep's decision SPEAKING_AUDIBLE/NOT_SPEAKING) or rttm (a "
+    "SPEAKER line per speaking segment)",
+)
+@click.option(
+    "--plot",
+    "plot",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="write PLOT.png: each face track's speaking score over time, speaking segments shaded",
+)
 @JSON_FLAG
 @QUIET
 @DEVICE
-def speakers(clip, checkpoint, out, contrast, as_json, quiet, device) -> None:
+def speakers(clip, checkpoint, out, contrast, fmt, plot, as_json, quiet, device) -> None:
     """Who is speaking in CLIP: every face tracked, scored per frame by how well its lips agree with the
     audio (0-1), and the speaking segments. Nobody speaking (silence, a voice from off screen) gives no
-    segments. --json prints tracks (boxes, per-frame scores) and segments.
+    segments. --json prints tracks (boxes, per-frame scores) and segments; --format ava|rttm prints
+    AVA-ActiveSpeaker CSV or RTTM (avrep.apps.speaker_formats).
     """
+    from avrep.apps import speaker_formats
     from avrep.apps.speakers import SpeakersConfig, check_annotated_path, write_annotated
     from avrep.apps.speakers import speakers as run
 
     if out:
         check_annotated_path(clip, out)  # before the work, not after
-    res = run(clip, checkpoint, config=SpeakersConfig(contrast=contrast), device=device, progress=not quiet)
+    if plot:
+        speaker_formats.check_plot_path(clip, plot)
+    cfg = SpeakersConfig(contrast=contrast)
+    res = run(clip, checkpoint, config=cfg, device=device, progress=not quiet)
     d = res.to_dict()
     if out:
         d["annotated"] = str(write_annotated(clip, res, out, progress=not quiet))
-    if as_json:
+    if plot:
+        d["plot"] = str(speaker_formats.write_plot(res, plot, cfg))
+    if fmt and fmt != "json":
+        click.echo(speaker_formats.render(res, fmt), nl=False)
+        return
+    if as_json or fmt == "json":
         click.echo(json.dumps(d))
         return
     click.echo(
@@ -135,3 +162,5 @@ def speakers(clip, checkpoint, out, contrast, as_json, quiet, device) -> None:
         click.echo("  nobody on screen is speaking")
     if out:
         click.echo(f"  wrote {d['annotated']}")
+    if plot:
+        click.echo(f"  wrote {d['plot']}")
