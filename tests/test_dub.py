@@ -118,6 +118,16 @@ def test_dub_bytes_do_not_depend_on_chunk_size(grid_pair, dubbed, shipped, tmp_p
     assert small.read_bytes() == out.read_bytes()
 
 
+def test_face_track_does_not_depend_on_block_size(grid_pair):
+    """The analysis passes decode `block` frames at a time; detection key frames, box interpolation and
+    smoothing are over the whole video, so the track is the same for any block size."""
+    from avrep.apps.dub import track_face
+
+    a, b = track_face(grid_pair[0], block=16), track_face(grid_pair[0], block=1000)
+    assert a.n_frames == b.n_frames == 75 and a.face.all()
+    assert np.array_equal(a.transforms, b.transforms) and np.array_equal(a.landmarks, b.landmarks)
+
+
 def test_dub_cli_bad_input_one_line_exit_1(grid_pair, tmp_path, capsys):
     from avrep.cli import main
     from avrep.io.encode import write_mp4, write_wav

@@ -38,13 +38,14 @@ from avrep.io import media
 MAX_DURATION = 3600.0  # seconds of video or audio dub reads (streamed: memory does not grow with it)
 MAX_SIDE = 4096  # frames are dubbed at their own size up to this side
 DETECT_EVERY = 10  # HOG face detection on every k-th frame (boxes interpolated between)
-BLOCK = 250  # frames decoded at a time in the analysis passes (10 s)
+BLOCK = 100  # frames decoded at a time in the analysis passes (4 s, at most DECODE_MAX_SIDE a side)
+CHUNK = 64  # frames decoded, generated, pasted and encoded at a time (at the video's own size)
 
 
 @dataclass
 class FaceTrack:
-    """The face of every source frame: `face` [N] bool, landmarks [N, 68, 2] (frame px), transforms
-    [N, 2, 3] frame px -> 128x128 aligned face-crop px, mouth centres [N, 2] in crop px. Frames without a face
+    """The face of every source frame: `face` [N] bool, landmarks [N, 68, 2] (source px), transforms
+    [N, 2, 3] source px -> 128x128 aligned face-crop px, mouth centres [N, 2] in crop px. Frames without a face
     carry the nearest face frame's values (and are not changed by dubbing)."""
 
     face: np.ndarray
@@ -62,16 +63,17 @@ class FaceTrack:
 
 
 def _blocks(path: str, info: media.MediaInfo, block: int, max_duration: float):
-    """Yield (first frame index, RGB frames uint8 [n, H, W, 3]) over the whole video, `block` frames at a time."""
+    """Yield (first frame index, RGB frames uint8 [n, h, w, 3] decoded at most DECODE_MAX_SIDE a side, source px
+    per decoded px) over the whole video, `block` frames at a time."""
     s = 0
     while True:
         try:
-            v = media.read_video(path, s, s + block, info=info, max_side=MAX_SIDE, max_duration=max_duration)
+            v = media.read_video(path, s, s + block, info=info, max_duration=max_duration)
         except MediaError as e:
             if s > 0 and "outside the video" in str(e):
                 return
             raise
-        yield s, v.frames
+        yield s, v.frames, v.scale
         if len(v.frames) < block:
             return
         s += block
@@ -117,7 +119,7 @@ def track_face(
     found: dict[int, np.ndarray] = {}
     N, last_gray = 0, None
     with tqdm(total=n_est, desc="faces", unit="frame", disable=not progress, leave=False) as bar:
-        for s, frames in _blocks(info.path, info, block, max_duration):
+        for s, frames, _ in _blocks(info.path, info, block, max_duration):
             G = to_gray(frames)
             for i in range(0, len(G)):
                 if (s + i) % detect_every == 0 and not is_blank(G[i]):
@@ -144,11 +146,11 @@ def track_face(
     boxes = _interp(boxes, known)
     lms = np.zeros((N, 68, 2), np.float32)
     with tqdm(total=N, desc="landmarks", unit="frame", disable=not progress, leave=False) as bar:
-        for s, frames in _blocks(info.path, info, block, max_duration):
+        for s, frames, scale in _blocks(info.path, info, block, max_duration):
             G = to_gray(frames)
             for i in range(len(G)):
                 if face[s + i]:
-                    lms[s + i] = predict_landmarks(G[i], boxes[s + i])
+                    lms[s + i] = predict_landmarks(G[i], boxes[s + i]) * scale  # -> source px
             bar.update(len(G))
     lms = _interp(smooth(_interp(lms, face), 3), face)
     Mf = face_transforms(lms)
@@ -210,7 +212,7 @@ def dub_video(
     device: str | torch.device = "auto",
     progress: bool = True,
     batch: int = 16,
-    chunk: int = 256,
+    chunk: int = CHUNK,
     max_duration: float = MAX_DURATION,
     model: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
@@ -230,6 +232,8 @@ def dub_video(
     if not vinfo.has_video:
         raise MediaError(f"{vinfo.path}: no video stream")
     media.check_limits(vinfo, max_duration)
+    if max(vinfo.width, vinfo.height) > MAX_SIDE:
+        raise MediaError(f"{vinfo.path}: video {vinfo.width}x{vinfo.height} is larger than {MAX_SIDE} px a side")
     wav = media.read_audio(audio, max_duration=max_duration)
     check_speech(wav, str(audio))
     n_out = int(np.ceil(len(wav) / SPF))

@@ -20,7 +20,10 @@ QUIET_Q = click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="output .mp4")
 @checkpoint_option(generator=True)
 @click.option(
-    "--chunk", default=256, show_default=True, type=click.IntRange(1), help="frames decoded and encoded at a time"
+    "--chunk",
+    default=None,
+    type=click.IntRange(1),
+    help="frames decoded, generated and encoded at a time (default 64; the output does not depend on it)",
 )
 @DEVICE
 @QUIET_Q
@@ -35,7 +38,8 @@ def dub(video, audio, out, checkpoint, chunk, device, quiet, as_json) -> None:
     from avrep.apps.dub import dub_video
 
     try:
-        res = dub_video(video, audio, out, checkpoint, device=device, progress=not quiet, chunk=chunk)
+        kw = {} if chunk is None else {"chunk": chunk}
+        res = dub_video(video, audio, out, checkpoint, device=device, progress=not quiet, **kw)
     except AvrepError as e:
         click.echo(f"avrep: error: {e}", err=True)
         sys.exit(1)
