@@ -56,13 +56,19 @@ def cli() -> None:
     talking-face generation."""
 
 
+# Exit codes, the same for every command: 0 ok; 1 failed input or no result (an AvrepError: unreadable file,
+# no face, missing store...: one line "avrep: error: ..."); 2 usage (click: unknown option, bad value, missing
+# argument); 130 interrupted.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user mistakes become one line on stderr and exit code 2."""
+    """Entry point: a failed input becomes one line on stderr and exit code 1, a usage error exit code 2."""
     try:
         cli.main(args=argv, prog_name="avrep", standalone_mode=False)
     except AvrepError as e:
         click.echo(f"avrep: error: {e}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_FAILED)
     except click.exceptions.Abort:
         click.echo("avrep: aborted", err=True)
         sys.exit(130)

@@ -176,4 +176,4 @@ def test_probe_shows_what_avrep_reads(clips):
     r = subprocess.run(
         [sys.executable, "-m", "avrep", "probe", "/nonexistent/clip.mpg"], capture_output=True, text=True, timeout=60
     )
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "file not found" in r.stderr
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "file not found" in r.stderr

@@ -160,7 +160,7 @@ def test_generate_cli_synthetic_face(gen_run, speech_wav, tmp_path, capsys):
                     "--quiet",
                 ]
             )
-            == 2
+            == 1
         )
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err

@@ -147,7 +147,7 @@ def test_no_face_is_one_line_error(tmp_path, model):
     with pytest.raises(NoFaceError, match="no face found"):
         speakers(p, model=model, progress=False)
     r = _cli("speakers", str(p), "--quiet")
-    assert r.returncode == 2
+    assert r.returncode == 1  # failed input (2 = usage)
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("avrep: error")]
     assert err == [f"avrep: error: {p}: no face found"], r.stderr
     assert "Traceback" not in r.stderr
@@ -159,5 +159,5 @@ def test_no_audio_stream_is_one_line_error(tmp_path):
     p = tmp_path / "mute.mp4"
     write_mp4(p, np.full((10, 64, 64, 3), 128, np.uint8))  # video only
     r = _cli("speakers", str(p), "--quiet")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == f"avrep: error: {p}: no audio stream; speaker detection needs the sound"

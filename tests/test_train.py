@@ -194,7 +194,7 @@ def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
         env=ENV,
         timeout=120,
     )
-    assert r.returncode == 2 and r.stderr.startswith("avrep: error:") and "nope" in r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("avrep: error:") and "nope" in r.stderr
     r = subprocess.run(
         [
             PY,
@@ -215,7 +215,7 @@ def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
         env=ENV,
         timeout=120,
     )
-    assert r.returncode == 2 and "missing_store" in r.stderr and "clips.parquet" in r.stderr
+    assert r.returncode == 1 and "missing_store" in r.stderr and "clips.parquet" in r.stderr
 
 
 def test_ddp_two_processes_gloo_matches_single_process(tmp_path):

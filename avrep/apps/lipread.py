@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avrep.apps.stream import chunk_starts
 from avrep.conventions import CLIP_FRAMES as WINDOW
 from avrep.conventions import FRAME_MS
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
@@ -25,16 +26,19 @@ from avrep.errors import AvrepError, MediaError
 from avrep.utils import window_starts as _window_starts
 
 
-def pad_to_window(mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """Centre a clip shorter than a window in one (edge frames repeated, audio zero-padded)."""
+def pad_to_window(
+    mouth: np.ndarray, audio: np.ndarray, window: int = WINDOW, landmarks: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
+    """Centre a clip shorter than a window in one (edge frames repeated, audio zero-padded) -> (mouth, audio),
+    plus the landmarks padded like the mouth when given."""
     T = len(mouth)
     if T >= window:
-        return mouth, audio
+        return (mouth, audio) if landmarks is None else (mouth, audio, landmarks)
     left = (window - T) // 2
     idx = np.clip(np.arange(window) - left, 0, T - 1)
     a = np.zeros(window * SPF, np.float32)
     a[left * SPF : left * SPF + T * SPF] = audio[: T * SPF]
-    return mouth[idx], a
+    return (mouth[idx], a) if landmarks is None else (mouth[idx], a, landmarks[idx])
 
 
 def window_starts(T: int, window: int = WINDOW, stride: int = 5) -> list[int]:
@@ -52,9 +56,14 @@ def window_probs(
     window: int = WINDOW,
     batch: int = 32,
     device: str | torch.device = "cpu",
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Word probabilities [n_windows, W] of the 29-frame windows starting at `starts`."""
+    """Word probabilities [n_windows, W] of the 29-frame windows starting at `starts` (landmarks [T, 68, 2]
+    beside the mouth for models that read lip geometry)."""
     dev = torch.device(device)
+    needs = getattr(model, "needs_landmarks", False)
+    if needs and (landmarks is None or len(landmarks) != len(mouth)):
+        raise ValueError(f"this model reads lip landmarks: pass landmarks [{len(mouth)}, 68, 2] with the mouth")
     out = []
     for i in range(0, len(starts), batch):
         ss = starts[i : i + batch]
@@ -62,7 +71,11 @@ def window_probs(
         a = None
         if audio is not None:
             a = torch.from_numpy(np.stack([audio[s * SPF : (s + window) * SPF] for s in ss])).to(dev)
-        out.append(model.classify(mouth=m, audio=a).float().softmax(-1).cpu().numpy())
+        kw = {}
+        if needs:
+            lm = np.stack([landmarks[s : s + window] for s in ss]).astype(np.float32)  # type: ignore[index]
+            kw["landmarks"] = torch.from_numpy(lm).to(dev)
+        out.append(model.classify(mouth=m, audio=a, **kw).float().softmax(-1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -83,8 +96,10 @@ def lipread_arrays(
     k: int = 5,
     stride: int = 5,
     device: str | torch.device = "cpu",
+    landmarks: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Top-k words (and a timeline for long clips) from preprocessed arrays."""
+    """Top-k words (and a timeline for long clips) from preprocessed arrays (landmarks [T, 68, 2]: for
+    models that read lip geometry)."""
     if k < 1:
         raise AvrepError(f"-k {k}: must be >= 1")
     T = len(mouth)
@@ -93,15 +108,27 @@ def lipread_arrays(
     aud = None if audio is None else np.asarray(audio, np.float32)
     if aud is not None and aud.size < T * SPF:
         aud = np.concatenate([aud, np.zeros(T * SPF - aud.size, np.float32)])
-    m, a = pad_to_window(mouth, aud if aud is not None else np.zeros(T * SPF, np.float32))
+    lm = None
+    if landmarks is not None:
+        m, a, lm = pad_to_window(mouth, aud if aud is not None else np.zeros(T * SPF, np.float32), landmarks=landmarks)
+    else:
+        m, a = pad_to_window(mouth, aud if aud is not None else np.zeros(T * SPF, np.float32))
     a = a if aud is not None else None
     starts = window_starts(len(m), WINDOW, stride)
-    P = window_probs(model, m, a, starts, device=device)
+    P = window_probs(model, m, a, starts, device=device, landmarks=lm)
+    return summarise(P, starts, words, T, k=k, with_audio=audio is not None)
+
+
+def summarise(
+    P: np.ndarray, starts: list[int], words: list[str], T: int, *, k: int = 5, with_audio: bool = False
+) -> dict[str, Any]:
+    """The lip-reading result from the word probabilities P [n_windows, W] of the windows at `starts` of a
+    T-frame clip: top-k words of the most confident window, and for several windows a timeline and segments."""
     k = min(k, P.shape[1])
     res: dict[str, Any] = {
         "n_frames": int(T),
         "duration_s": round(T * FRAME_MS / 1000, 3),
-        "modality": "video+audio" if audio is not None else "video",
+        "modality": "video+audio" if with_audio else "video",
         "window_frames": WINDOW,
     }
     if len(starts) == 1:
@@ -160,25 +187,69 @@ def lipread_file(
     device: str = "auto",
     model=None,
     words: list[str] | None = None,
+    chunk_frames: int | None = None,
+    max_duration: float | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Lip-read one raw clip -> JSON-able dict with top-k words (and timeline/segments when long)."""
-    from avrep.apps.sync import load_model
-    from avrep.preprocess import PreprocessConfig, process_file
+    """Lip-read one raw clip of any length -> JSON-able dict with top-k words (and timeline/segments when long).
+
+    The video is streamed `chunk_frames` frames at a time (`avrep.apps.stream`: memory bounded by a chunk,
+    each window read from the crops the whole file gives); a clip that fits one chunk is read whole.
+    """
+    from avrep.apps.stream import CHUNK_FRAMES, mouth_chunks, progress_bar, stream_config
+    from avrep.io import media
+    from avrep.preprocess import PreprocessConfig
 
     if stride < 1:
         raise AvrepError(f"--stride {stride}: must be >= 1")
+    if k < 1:
+        raise AvrepError(f"-k {k}: must be >= 1")
+    cfg = stream_config(PreprocessConfig(require_audio=with_audio), max_duration or media.MAX_STREAM_DURATION)
     dev = resolve_device(device)
     if model is None:
         model, _, words = load_model(checkpoint, str(dev))
     assert words is not None
-    pv = process_file(path, PreprocessConfig(require_audio=with_audio))
-    if with_audio and not np.any(np.abs(pv.audio) > 1e-4):
+    info = media.probe(path)
+    if not info.has_video:
+        raise MediaError(f"{info.path}: no video stream")
+    if with_audio and not info.has_audio:
+        raise MediaError(f"{info.path}: no audio stream")
+    media.check_limits(info, cfg.max_duration, cfg.max_pixels)
+    wav = None
+    if with_audio:
+        wav = media.read_audio(path, info=info, max_duration=cfg.max_duration)
+        if not np.any(np.abs(wav) > 1e-4):
+            raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
+    bar = progress_bar(info.n_frames_25, "lipread", progress)
+    probs, starts, faces, T = [], [], [], 0
+    for ch in mouth_chunks(path, info, cfg.check(), chunk_frames=chunk_frames or CHUNK_FRAMES, on_chunk=bar.update):
+        faces.append(ch.face[ch.s - ch.start : ch.e - ch.start])
+        T = ch.e
+        a = None if wav is None else media.fit_audio(wav[ch.start * SPF :], len(ch.mouth))
+        if ch.last and ch.start == 0:  # the whole clip in one chunk: read as a clip (short ones padded)
+            res = lipread_arrays(model, words, ch.mouth, a, k=k, stride=stride, device=dev, landmarks=ch.landmarks)
+            break
+        ss = chunk_starts(ch, WINDOW, stride)
+        rel = [s - ch.start for s in ss]
+        probs.append(window_probs(model, ch.mouth, a, rel, device=dev, landmarks=ch.landmarks))
+        starts += ss
+    else:
+        res = summarise(np.concatenate(probs), starts, words, T, k=k, with_audio=with_audio)
+    bar.close()
+    face = np.concatenate(faces)
+    if with_audio and wav is not None and not np.any(np.abs(media.fit_audio(wav, T)) > 1e-4):
         raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
-    res = lipread_arrays(model, words, pv.mouth, pv.audio if with_audio else None, k=k, stride=stride, device=dev)
-    res.update(path=str(path), face_frames=int(pv.face_mask.sum()), checkpoint=str(checkpoint) if checkpoint else None)
+    res.update(path=str(path), face_frames=int(face.sum()), checkpoint=str(checkpoint) if checkpoint else None)
     if res["face_frames"] < res["n_frames"]:
         res["note"] = f"no face in {res['n_frames'] - res['face_frames']} of {res['n_frames']} frames"
     return res
 
 
-__all__ = ["lipread_arrays", "lipread_file", "pad_to_window", "window_probs", "window_starts"]
+def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
+    """-> (DAVS model in eval mode, config, words) (`avrep.apps.sync.load_model`)."""
+    from avrep.apps.sync import load_model as load
+
+    return load(checkpoint, device)
+
+
+__all__ = ["lipread_arrays", "lipread_file", "pad_to_window", "summarise", "window_probs", "window_starts"]

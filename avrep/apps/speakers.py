@@ -57,7 +57,7 @@ class SpeakersConfig:
     silence_rms: float = 1e-3  # audio RMS over +-0.5 s below this: nobody speaks
     silence_half_window: int = 12
     max_side: int = media.DECODE_MAX_SIDE
-    max_duration: float = media.MAX_DURATION
+    max_duration: float = media.MAX_STREAM_DURATION  # streamed: only the audio is held whole
 
     def check(self) -> SpeakersConfig:
         if min(self.detect_every, self.landmark_every, self.chunk_frames, self.min_track_frames) < 1:

@@ -81,18 +81,31 @@ CHECKPOINT = checkpoint_option()
 
 
 def seed_option(help: str | None = None) -> Decorator:
-    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+    return click.option("--seed", type=int, default=0, show_default=True, help=help or "random seed")
 
 
 SEED = seed_option()
-QUIET = click.option("--quiet", is_flag=True, help="no progress bar")
+QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
+MAX_DURATION = click.option(
+    "--max-duration",
+    type=float,
+    default=None,
+    help="seconds; longer files are refused (default: 7200, a guard against files declaring hours; memory "
+    "does not grow with the length)",
+)
+
+# One default for every command's -j/--workers. What a worker is depends on the command (a process of a
+# preprocess/synth/embed job, or a DataLoader worker of train/eval); 2 = the cores of the smallest machine
+# the project is run on.
+WORKERS_DEFAULT = 2
 
 
-def workers_option(default: int, help: str = "DataLoader worker processes", short: bool = False) -> Decorator:
-    """--workers (with -j where it counts processes of a batch job)."""
-    names = ("--workers", "-j") if short else ("--workers",)
-    return click.option(*names, type=int, default=default, show_default=True, help=help)
+def workers_option(default: int = WORKERS_DEFAULT, help: str = "DataLoader worker processes", short: bool = True):
+    """-j/--workers, default WORKERS_DEFAULT everywhere (`default` is kept for callers; it must equal it)."""
+    if default != WORKERS_DEFAULT:
+        raise ValueError(f"--workers defaults to {WORKERS_DEFAULT} in every command, not {default}")
+    return click.option("--workers", "-j", type=int, default=WORKERS_DEFAULT, show_default=True, help=help)
 
 
 def shard_option(help: str = "i/N: this machine's share of the work") -> Decorator:
@@ -113,15 +126,15 @@ def backend_options() -> Decorator:
     )
 
 
-def training_options(*, epochs: int, batch_size: int, lr: float, workers: int = 2) -> Decorator:
+def training_options(*, epochs: int, batch_size: int, lr: float) -> Decorator:
     """The options `avrep train` and `avrep train-generator` share (defaults per command)."""
     return compose(
-        click.option("--epochs", default=epochs, show_default=True, type=int),
+        click.option("--epochs", default=epochs, show_default=True, type=int, help="passes over the training set"),
         click.option("--batch-size", default=batch_size, show_default=True, type=int, help="clips per process"),
-        click.option("--lr", default=lr, show_default=True, type=float),
+        click.option("--lr", default=lr, show_default=True, type=float, help="learning rate (AdamW)"),
         SEED,
         click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint"),
-        workers_option(workers),
+        workers_option(),
         DEVICE,
         click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA)"),
         click.option("--threads", default=None, type=int, help="torch CPU threads"),
@@ -146,9 +159,11 @@ __all__ = [
     "DEVICE",
     "INDEX_DEVICE",
     "JSON_FLAG",
+    "MAX_DURATION",
     "QUERY_DEVICE",
     "QUIET",
     "SEED",
+    "WORKERS_DEFAULT",
     "DeviceChoice",
     "checkpoint_option",
     "compose",

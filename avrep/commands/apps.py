@@ -6,26 +6,81 @@ import json
 
 import click
 
-from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, QUIET
+from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, MAX_DURATION, QUIET
+
+INPUTS = click.argument("inputs", nargs=-1, required=True, type=click.Path(), metavar="CLIP...")
+BATCH_OUT = click.option(
+    "--out",
+    "-o",
+    "out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="results file of a batch: .jsonl (one JSON record a file, appended as each finishes) or .parquet; "
+    "rerunning skips files already in it",
+)
+
+
+def _batch(cmd: str, inputs, out, quiet: bool, checkpoint, device: str, fn) -> None:
+    """Several files / a folder / a manifest: one model load, `fn(path, model, words, run)` per file, a
+    record per file in OUT (or JSON lines on stdout), failures listed on stderr; exit 1 only if none worked."""
+    from avrep.apps.batch import expand_inputs, run_batch
+    from avrep.apps.sync import resolve_checkpoint
+    from avrep.device import resolve_device
+    from avrep.errors import AvrepError
+    from avrep.models import load_run
+
+    paths = expand_inputs(inputs)
+    dev = str(resolve_device(device))
+    run = resolve_checkpoint(checkpoint)
+    model, _, words = load_run(run, dev)  # once for every file
+    r = run_batch(paths, lambda p: fn(p, model, words, run, dev), out, progress=not quiet, desc=cmd, echo=click.echo)
+    for p, why in r["failed"]:
+        click.echo(f"avrep {cmd}: skipped {p}: {why}", err=True)
+    where = f" -> {out}" if out else ""
+    skipped = f", {r['skipped']} already in {out}" if r["skipped"] else ""
+    click.echo(f"avrep {cmd}: {r['done']} done, {len(r['failed'])} failed{skipped} of {r['n']} files{where}", err=True)
+    if r["failed"] and not r["done"] and not r["skipped"]:
+        raise AvrepError(f"{cmd}: no file gave a result ({len(r['failed'])} failed)")
 
 
 @click.command()
-@click.argument("clip", type=click.Path(dir_okay=False))
+@INPUTS
 @CHECKPOINT
 @click.option("-k", "k", default=5, show_default=True, type=int, help="how many words to list")
 @click.option("--with-audio", is_flag=True, help="fuse the audio encoder (default: lips only)")
 @click.option("--stride", default=5, show_default=True, type=int, help="frames between windows on long clips")
+@BATCH_OUT
+@MAX_DURATION
 @JSON_FLAG
+@QUIET
 @DEVICE
-def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
-    """Read the word(s) spoken in CLIP (any common video container) from the lips.
+def lipread(inputs, checkpoint, k, with_audio, stride, out, max_duration, as_json, quiet, device) -> None:
+    """Read the word(s) spoken in CLIP (any common video container, any length) from the lips.
 
     Prints the top-k words with probabilities for a 29-frame (1.16 s) word window; a longer clip is
-    read with sliding windows and also gives a timeline of the likely word at each time.
+    read with sliding windows and also gives a timeline of the likely word at each time (streamed in 10 s
+    chunks: memory does not grow with the length).
+
+    Batch: several CLIPs, a folder or a manifest (.csv/.parquet with a `path` column) are read with one
+    model load; each file's result (or its error) is a record in --out (.jsonl/.parquet; without --out,
+    JSON lines on stdout). Failed files are skipped and listed; rerunning skips files already in --out.
     """
+    from avrep.apps.batch import is_batch
     from avrep.apps.lipread import lipread_file
 
-    res = lipread_file(clip, checkpoint, k=k, with_audio=with_audio, stride=stride, device=device)
+    kw = dict(k=k, with_audio=with_audio, stride=stride, max_duration=max_duration)
+    if is_batch(inputs, out):
+
+        def one(p, model, words, run, dev):
+            return lipread_file(p, run, model=model, words=words, device=dev, **kw)
+
+        return _batch("lipread", inputs, out, quiet, checkpoint, device, one)
+    clip = inputs[0]
+    res = lipread_file(clip, checkpoint, device=device, progress=not quiet, **kw)
+    if out:
+        from avrep.utils import atomic_write_json
+
+        atomic_write_json(out, res)
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
@@ -38,7 +93,7 @@ def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
 
 
 @click.command()
-@click.argument("clip", type=click.Path(dir_okay=False))
+@INPUTS
 @CHECKPOINT
 @click.option("--max-offset", default=15, show_default=True, type=int, help="search -N..+N frames (40 ms each)")
 @click.option(
@@ -46,32 +101,63 @@ def lipread(clip, checkpoint, k, with_audio, stride, as_json, device) -> None:
     "fix",
     default=None,
     type=click.Path(dir_okay=False),
-    help="write OUT.mp4: a copy with the audio shifted into sync",
+    help="write OUT.mp4: a copy with the audio shifted into sync (one CLIP only)",
 )
+@BATCH_OUT
+@MAX_DURATION
 @JSON_FLAG
+@QUIET
 @DEVICE
-def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
+def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet, device) -> None:
     """Audio-video offset of CLIP, SyncNet-style, from the DAVS shared space.
 
     Sign convention: a POSITIVE offset means the AUDIO LEADS the video (it is early); --fix delays the
-    audio by that many frames. Also printed: the confidence (median minus minimum distance over
-    offsets; higher = more certain, near 0 = no usable evidence) and the distance (1 - cosine) at the
-    best offset, as SyncNet reports them.
+    audio by that many frames. Also printed: the avrep-sync confidence (median minus minimum distance
+    over offsets, SyncNet's formula on avrep's features: not SyncNet's LSE-C scale), the distance (1 - cosine)
+    at the best offset, and, when the model ships a calibration, the probability that the offset is right
+    within one frame (fitted on people the model never saw). A clip without a usable face or speech gets no
+    offset. Any length: the video is streamed in 10 s chunks (memory does not grow with the length).
+
+    Batch: several CLIPs, a folder or a manifest (.csv/.parquet with a `path` column) are measured with one
+    model load; each file's result (or its error) is a record in --out (.jsonl/.parquet; without --out,
+    JSON lines on stdout). Failed files are skipped and listed; rerunning skips files already in --out.
     """
+    from avrep.apps.batch import is_batch
     from avrep.apps.sync import fix_file, sync_file
 
-    res = sync_file(clip, checkpoint, max_offset=max_offset, device=device)
-    if fix:
+    if is_batch(inputs, out):
+        if fix:
+            raise click.UsageError("--fix writes one file: give one CLIP")
+
+        def one(p, model, words, run, dev):
+            return sync_file(p, run, model=model, max_offset=max_offset, device=dev, max_duration=max_duration)
+
+        return _batch("sync", inputs, out, quiet, checkpoint, device, one)
+    clip = inputs[0]
+    res = sync_file(
+        clip, checkpoint, max_offset=max_offset, device=device, max_duration=max_duration, progress=not quiet
+    )
+    if out:
+        from avrep.utils import atomic_write_json
+
+        atomic_write_json(out, res)
+    if fix and res["offset_frames"] is not None:
         res["fixed"] = str(fix_file(clip, fix, res["offset_frames"]))
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
     o = res["offset_frames"]
+    if o is None:  # no usable face or speech: say so rather than guess
+        click.echo(f"{clip}: no offset ({res['reason']})")
+        return
     lead = "in sync" if o == 0 else ("audio leads video" if o > 0 else "audio lags video")
+    p = f", P(right within 1 frame) {res['p_correct']:.2f}" if res.get("p_correct") is not None else ""
     click.echo(
         f"{clip}: offset {o:+d} frames ({res['offset_ms']:+.0f} ms, {lead}), "
-        f"confidence {res['confidence']:.3f}, distance {res['min_dist']:.3f}"
+        f"avrep-sync confidence {res['confidence']:.3f}, distance {res['min_dist']:.3f}{p}"
     )
+    if res.get("reliable") is False:
+        click.echo("  low confidence: the offset may be wrong (little clear speech or mouth motion)")
     if res["windows"]:
         w = " ".join(f"{x['offset_frames']:+d}" for x in res["windows"])
         click.echo(f"  per-window offsets (2 s windows): {w}")
@@ -88,6 +174,7 @@ def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
 @CHECKPOINT
 @click.option(
     "--out",
+    "-o",
     "out",
     default=None,
     type=click.Path(dir_okay=False),
@@ -118,10 +205,11 @@ def sync(clip, checkpoint, max_offset, fix, as_json, device) -> None:
     type=click.Path(dir_okay=False),
     help="write PLOT.png: each face track's speaking score over time, speaking segments shaded",
 )
+@MAX_DURATION
 @JSON_FLAG
 @QUIET
 @DEVICE
-def speakers(clip, checkpoint, out, contrast, fmt, plot, as_json, quiet, device) -> None:
+def speakers(clip, checkpoint, out, contrast, fmt, plot, max_duration, as_json, quiet, device) -> None:
     """Who is speaking in CLIP: every face tracked, scored per frame by how well its lips agree with the
     audio (0-1), and the speaking segments. Nobody speaking (silence, a voice from off screen) gives no
     segments. --json prints tracks (boxes, per-frame scores) and segments; --format ava|rttm prints
@@ -136,6 +224,8 @@ def speakers(clip, checkpoint, out, contrast, fmt, plot, as_json, quiet, device)
     if plot:
         speaker_formats.check_plot_path(clip, plot)
     cfg = SpeakersConfig(contrast=contrast)
+    if max_duration is not None:
+        cfg.max_duration = max_duration
     res = run(clip, checkpoint, config=cfg, device=device, progress=not quiet)
     d = res.to_dict()
     if out:

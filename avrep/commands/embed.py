@@ -10,7 +10,12 @@ from avrep.commands._options import DEVICE, backend_options, checkpoint_option, 
 @click.command()
 @click.argument("store", type=click.Path())
 @checkpoint_option(file_okay=True)
-@click.option("--modality", type=click.Choice(["audio", "video", "identity"]), required=True)
+@click.option(
+    "--modality",
+    type=click.Choice(["audio", "video", "identity"]),
+    required=True,
+    help="which encoder: the lips (video), the voice (audio) or the face (identity)",
+)
 @click.option(
     "--kind",
     type=click.Choice(["word", "sync"]),
@@ -19,13 +24,13 @@ from avrep.commands._options import DEVICE, backend_options, checkpoint_option, 
     help="word: clips saying the same word are neighbours; sync: the clip whose lips move with the "
     "audio is the nearest (audio<->video clip retrieval)",
 )
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="output folder of embedding shards")
 @click.option("--split", default=None, help="only this split (default: all clips)")
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", default=64, show_default=True, help="clips per forward pass")
 @click.option("--chunk-size", default=8192, show_default=True, help="rows per output shard file")
 @shard_option("i/N: this machine's share (under torchrun: RANK/WORLD_SIZE)")
 @DEVICE
-@workers_option(0)
+@workers_option(help="DataLoader worker processes reading the store")
 @backend_options()
 def embed(
     store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers, backend, address

@@ -25,7 +25,7 @@ from avrep.commands._options import DEVICE, QUIET, checkpoint_option, training_o
     help="trained DAVS run (frozen speech encoder + lip reader); default: $AVREP_CHECKPOINT, else the shipped "
     "pretrained model (configs with their own audio encoder use none)",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="generator run directory")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="generator run directory")
 @training_options(epochs=20, batch_size=8, lr=1e-3)
 @click.option("--frames", default=None, type=int, help="training window in frames (default: the config's)")
 @click.option("--epoch-size", default=None, type=int, help="clips drawn per epoch from a --data mixture")

@@ -30,7 +30,11 @@ def index() -> None:
 @index.command("build")
 @click.argument("emb_dir", type=click.Path(file_okay=False))
 @click.option(
-    "--out", type=click.Path(file_okay=False), default=None, help="Index folder (default: indexes/<EMB_DIR name>)."
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Index folder (default: indexes/<EMB_DIR name>).",
 )
 @click.option("--max-memory", default="4GB", show_default=True, help="Memory budget for the index.")
 @click.option("--latency-ms", type=float, default=10.0, show_default=True, help="p99 single-query latency target.")
@@ -115,12 +119,12 @@ def build(
 
 @index.command("train-quantizer")
 @click.argument("emb_dir", type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the trained quantizer.")
 @click.option("--n-total", type=int, default=None, help="Size of the whole collection (default: EMB_DIR's).")
-@click.option("--max-memory", default="4GB", show_default=True)
-@click.option("--index-type", default="auto", show_default=True)
-@click.option("--metric", type=click.Choice(["ip", "l2"]), default=None)
-@click.option("--overwrite", is_flag=True)
+@click.option("--max-memory", default="4GB", show_default=True, help="Memory budget for the index.")
+@click.option("--index-type", default="auto", show_default=True, help="auto, Flat, HNSW32, IVF or a factory string.")
+@click.option("--metric", type=click.Choice(["ip", "l2"]), default=None, help="Default: the embedding manifest's.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing quantizer folder (atomically).")
 @INDEX_DEVICE
 @SEED
 def train_quantizer_cmd(emb_dir, out, n_total, max_memory, index_type, metric, overwrite, device, seed) -> None:
@@ -143,9 +147,9 @@ def train_quantizer_cmd(emb_dir, out, n_total, max_memory, index_type, metric, o
 
 @index.command("merge")
 @click.argument("shards", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder of the merged index.")
 @click.option("--ondisk", is_flag=True, help="Merge into an on-disk inverted file (faiss.contrib.ondisk).")
-@click.option("--overwrite", is_flag=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing index folder (atomically).")
 def merge(shards, out, ondisk, overwrite) -> None:
     """Merge shard index folders built with one --trained quantizer."""
     from avrep.index import merge_shards
@@ -162,7 +166,7 @@ def merge(shards, out, ondisk, overwrite) -> None:
     "--vector", type=click.Path(dir_okay=False), default=None, help="One query embedding (.npy, [d] or [1, d])."
 )
 @click.option("--batch", type=click.Path(dir_okay=False), default=None, help="Query embeddings (.npy, [n, d]).")
-@click.option("-k", "k", type=int, default=10, show_default=True)
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many neighbours to return.")
 @click.option("--where", multiple=True, help="Metadata filter key=value (repeatable; same key = OR).")
 @JSON_FLAG
 @QUERY_DEVICE

@@ -59,7 +59,13 @@ def synth_cmd(root: str, out: str) -> None:
 
 @recipe_command(
     "grid",
-    click.option("--level", type=click.Choice(["word", "sentence"]), default="word", show_default=True),
+    click.option(
+        "--level",
+        type=click.Choice(["word", "sentence"]),
+        default="word",
+        show_default=True,
+        help="one clip per word (cut at the word timings) or per sentence",
+    ),
     seed_option("seed of the by-sentence split"),
     click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, help="train,val,test ratios"),
 )

@@ -11,7 +11,7 @@ from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
 @click.command()
 @click.argument("source", type=click.Path())
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="feature store folder")
-@workers_option(1, "parallel processes", short=True)
+@workers_option(help="parallel processes")
 @click.option(
     "--landmarks",
     type=click.Choice(["dlib", "true"]),

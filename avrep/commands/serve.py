@@ -12,7 +12,7 @@ from avrep.commands._options import QUERY_DEVICE
 @click.command()
 @click.argument("index_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (others: a warning).")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port to listen on")
 @click.option(
     "--checkpoint",
     "-c",

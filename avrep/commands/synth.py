@@ -28,9 +28,9 @@ def format_stats(st: dict) -> str:
 
 @click.command()
 @click.option("--preset", type=str, default="tiny", show_default=True, help="tiny | small | medium | lrw500")
-@click.option("--out", type=click.Path(file_okay=False), help="output corpus directory")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="output corpus directory")
 @SEED
-@workers_option(1, "parallel processes")
+@workers_option(help="parallel processes")
 @shard_option("i/N: generate only this machine's share")
 @click.option("--snr", "snr_db", type=float, default=None, help="add background noise at this SNR (dB)")
 @click.option("--size", type=int, default=160, show_default=True, help="frame size in pixels (>=160)")

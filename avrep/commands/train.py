@@ -24,7 +24,7 @@ from avrep.conventions import CLIP_FRAMES
     help="feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
     "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="run directory")
 @training_options(epochs=20, batch_size=32, lr=2e-3)
 @click.option(
     "--init",
@@ -89,17 +89,18 @@ def train(
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", required=True, help="feature store dir, or 'toy[:...]'")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="the split of --data to evaluate")
 @click.option(
     "--out",
+    "-o",
     "out_json",
     default=None,
     type=click.Path(dir_okay=False),
     help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it",
 )
 @DEVICE
-@click.option("--batch-size", default=32, show_default=True, type=int)
-@workers_option(2)
+@click.option("--batch-size", default=32, show_default=True, type=int, help="clips per forward pass")
+@workers_option()
 @click.option("--no-probes", is_flag=True, help="skip the disentanglement probes")
 def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes) -> None:
     """Evaluate a run: lip reading (video/audio/fused), retrieval, disentanglement probes."""

@@ -17,7 +17,10 @@ import numpy as np
 from avrep.conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME  # noqa: F401  (re-exported)
 from avrep.errors import MediaError
 
-MAX_DURATION = 120.0  # seconds
+MAX_DURATION = 120.0  # seconds: files decoded whole (preprocessing, query clips)
+# streamed commands (sync, lipread, speakers: memory bounded by a chunk) refuse only beyond this: a guard against
+# a few KB declaring hours (25 fps output frames are made for the whole declared length), not a memory limit
+MAX_STREAM_DURATION = 2 * 3600.0
 MAX_PIXELS = 4096 * 4096  # per frame, in the source
 MIN_SIDE = 32  # smaller frames cannot hold a usable face
 DECODE_MAX_SIDE = 720  # frames larger than this are scaled down while decoding (landmarks stay in source px)

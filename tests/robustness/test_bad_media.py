@@ -59,8 +59,8 @@ def ctx(rb_run, rb_index, rb_gen_run, rb_corpus, rb_root):
 def _check_error(case, cmd: str, code: int, line: str) -> list[str]:
     want = case.errors[cmd]
     probs = []
-    if code != 2:
-        probs.append(f"{case.name}/{cmd}: exit {code}, want 2 ({line[:200]!r})")
+    if code != 1:
+        probs.append(f"{case.name}/{cmd}: exit {code}, want 1 ({line[:200]!r})")
     if "\n" in line.strip() or not line.startswith("avrep: error:"):
         probs.append(f"{case.name}/{cmd}: not one error line: {line[:400]!r}")
     if case.path.name not in line:
@@ -135,12 +135,12 @@ def test_limits_are_configurable(zoo, tmp_path):
     r = run_cli(["preprocess", str(good), "--out", str(tmp_path / "s1"), "--max-pixels", "10000", "--no-preview"])
     assert r.code == 2 and len(r.error_lines) == 1 and "max-pixels" in r.error_lines[0] and good.name in r.err
     r = run_cli(["preprocess", str(good), "--out", str(tmp_path / "s2"), "--max-duration", "0.5", "--no-preview"])
-    assert r.code == 2 and "max-duration" in r.error_lines[0]
+    assert r.code == 1 and "max-duration" in r.error_lines[0]
     huge = next(c.path for c in zoo if c.name == "huge_resolution")
     big = 4224 * 4224
     r = run_cli(["preprocess", str(huge), "--out", str(tmp_path / "s3"), "--max-pixels", str(big), "--no-preview"])
     # allowed in: it decodes (scaled to --max-side while decoding) and then finds no face
-    assert r.code == 2 and "no face" in r.error_lines[0], r.err
+    assert r.code == 1 and "no face" in r.error_lines[0], r.err
 
 
 def test_batch_records_failures_and_finishes_the_rest(zoo, tmp_path):
@@ -176,6 +176,6 @@ def test_real_exit_code_and_single_line(zoo, tmp_path):
         cwd=REPO,
         timeout=300,
     )
-    assert r.returncode == 2
+    assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and "faiss" not in ln.lower()]
     assert len(lines) == 1 and lines[0].startswith("avrep: error:") and bad.name in lines[0], r.stderr

@@ -144,7 +144,7 @@ def test_index_checkpoint_hash_mismatch_refused(rb_index, rb_run, tmp_path, rb_c
     save_file(sd, str(w))
     clip = sorted((rb_corpus / "clips" / "test").glob("*.mp4"))[0]
     r = run_cli(["search", str(d), "--audio", str(clip), "--device", "cpu"])
-    assert r.code == 2 and "hash" in r.error_lines[0], r.err
+    assert r.code == 1 and "hash" in r.error_lines[0], r.err
 
 
 def _edit_json(path: Path, **kw) -> None:
