@@ -62,7 +62,8 @@ SYNC_MAX_OFFSET = 7  # +-7 frames: what benchmarks/unseen.py scans on ~1.2 s cli
 def clip_scores(davs, faces: np.ndarray, te: dict, i: int) -> dict:
     """What the frozen DAVS model reads from one clip's face crops [T, 128, 128, 3] with the clip's own audio:
     word correct (None without a word label), the offset and confidence of `sync_offset` (+-5), and SyncNet's
-    LSE-D / LSE-C (`sync_from_features`, +-SYNC_MAX_OFFSET)."""
+    avrep-sync distance / confidence (SyncNet's LSE-D / LSE-C formulas on avrep's features, `sync_from_features`,
+    +-SYNC_MAX_OFFSET: not comparable with SyncNet's published scale)."""
     from avrep.eval.genmetrics import sync_offset
     from avrep.eval.sync_metrics import sync_from_features
 
@@ -73,7 +74,7 @@ def clip_scores(davs, faces: np.ndarray, te: dict, i: int) -> dict:
         wid = int(te["word_id"][i])
         ok = None if wid < 0 else int(davs.classify(mouth=roi).argmax(-1)) == wid
     r = sync_from_features(vf, af, SYNC_MAX_OFFSET)
-    return {"word_ok": ok, **sync_offset(vf, af), "lse_d": r.min_dist, "lse_c": r.confidence}
+    return {"word_ok": ok, **sync_offset(vf, af), "sync_dist": r.min_dist, "sync_conf": r.confidence}
 
 
 def score_set(davs, frames: np.ndarray, te: dict, reals: np.ndarray) -> dict:
@@ -141,7 +142,9 @@ def evaluate(G, davs, te: dict) -> tuple[dict, float, list, np.ndarray]:
         m["sync_generated"] = m.pop("sync")
         if acc_real:
             m["lipread_ratio_generated_vs_real"] = (m["lipread_acc_generated"] or 0.0) / acc_real
-        m["lse_c_ratio_generated_vs_real"] = m["sync_generated"]["LSE_C"] / max(real["sync"]["LSE_C"], 1e-9)
+        m["sync_conf_ratio_generated_vs_real"] = m["sync_generated"]["avrep_sync_conf"] / max(
+            real["sync"]["avrep_sync_conf"], 1e-9
+        )
         m["generate_fps_cpu"] = n_frames / gen_time
         modes[mode] = m
         if mode == "one_shot":
@@ -159,8 +162,8 @@ def summary(syncs: list[dict]) -> dict:
         "mean_abs_offset_frames": float(np.mean([abs(s["offset_frames"]) for s in syncs])),
         "share_offset_0": float(np.mean([s["offset_frames"] == 0 for s in syncs])),
         "mean_confidence": float(np.mean([s["confidence"] for s in syncs])),
-        "LSE_D": float(np.mean([s["lse_d"] for s in syncs])) if "lse_d" in syncs[0] else None,
-        "LSE_C": float(np.mean([s["lse_c"] for s in syncs])) if "lse_c" in syncs[0] else None,
+        "avrep_sync_dist": float(np.mean([s["sync_dist"] for s in syncs])) if "sync_dist" in syncs[0] else None,
+        "avrep_sync_conf": float(np.mean([s["sync_conf"] for s in syncs])) if "sync_conf" in syncs[0] else None,
     }
 
 
@@ -271,7 +274,7 @@ def unseen_people(gen_dir: Path, args) -> dict:
         "the reference both modes are given). One-shot frames are composed as `avrep generate` pastes them (the "
         "reference + the generated change under the feathered lower-face mask). lipread = the frozen DAVS word head on the "
         "generated mouth (clips with word labels); sync = offset of the generated mouth against the audio "
-        f"(+-5 frames), LSE-D / LSE-C with SyncNet's definitions over +-{SYNC_MAX_OFFSET} frames, avrep's model",
+        f"(+-5 frames), avrep-sync distance / confidence (SyncNet's LSE-D / LSE-C formulas on avrep's features, not SyncNet's scale) over +-{SYNC_MAX_OFFSET} frames",
         "generator_run": str(gen_dir),
         "generator_config": cfg["generator"].get("name"),
         "generator_size": G.size,

@@ -1,4 +1,4 @@
-"""People the model never saw: sync, LSE-D/LSE-C, audio->video retrieval and lip reading on held-out identities.
+"""People the model never saw: sync, avrep-sync distance/confidence, audio->video retrieval and lip reading on held-out identities.
 
   python benchmarks/unseen.py [--run RUN_DIR (default: the shipped pretrained model)]
                               [--lrc-store DIR] [--grid-store DIR] [--result unseen]
@@ -11,7 +11,8 @@ Held out (never trained on, by construction of the stores `benchmarks/pretrained
 Measures
   * sync on shifted copies: exact-offset accuracy and within +-1 (+-7 frames for ~1.2 s clips, +-15 for longer
     ones; video frames [m, T-m) against the audio moved by the offset); originals found in sync (+-1);
-  * LSE-D / LSE-C as SyncNet defines them (min over +-15 offsets of the mean distance; confidence =
+  * avrep-sync distance / confidence: SyncNet's LSE-D / LSE-C formulas on avrep's own features (so another
+    scale than SyncNet's, never to be compared with published LSE figures) (min over +-15 offsets of the mean distance; confidence =
     median - min), with avrep's per-frame features (distance = 1 - cosine);
   * audio->video retrieval R@1/R@5 at 1:N over all held-out lrc_ar clips (sync and word embeddings);
   * lip reading on GRID s1 held-out sentences and the unseen GRID speaker swwp2s (word-aligned).
@@ -69,7 +70,9 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_con
         if in_context:
             vf_all, af_all = frame_features(model, c["mouth"], c["audio"], landmarks=lm)
         else:  # the cut video is the same for every offset: its features once
-            vf_cut = stream_features(model, c["mouth"][m : T - m], True, landmarks=None if lm is None else lm[m : T - m])
+            vf_cut = stream_features(
+                model, c["mouth"][m : T - m], True, landmarks=None if lm is None else lm[m : T - m]
+            )
         for o in range(-m, m + 1, step):
             if in_context:
                 vf, af = vf_all[m : T - m], af_all[m + o : T - m + o]
@@ -86,9 +89,9 @@ def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_con
     }
 
 
-def lse(model, clips: list[dict], max_offset: int = 15) -> dict:
-    """SyncNet's LSE-D (mean over clips of the min over offsets of the mean distance) and LSE-C
-    (mean of median - min), plus originals found in sync (+-1) with their offsets."""
+def sync_scores(model, clips: list[dict], max_offset: int = 15) -> dict:
+    """avrep-sync distance (SyncNet's LSE-D formula on avrep features: mean over clips of the min over offsets
+    of the mean distance) and confidence (LSE-C's formula: mean of median - min), plus originals found in sync (+-1) with their offsets."""
     from avrep.apps.sync import frame_features
     from avrep.eval.sync_metrics import sync_from_features
 
@@ -102,8 +105,8 @@ def lse(model, clips: list[dict], max_offset: int = 15) -> dict:
     offs = np.array(offs)
     return {
         "n": len(clips),
-        "LSE_D": float(np.mean(d)),
-        "LSE_C": float(np.mean(c_)),
+        "avrep_sync_dist": float(np.mean(d)),
+        "avrep_sync_conf": float(np.mean(c_)),
         "originals_in_sync_within_1": float((np.abs(offs) <= 1).mean()) if len(offs) else None,
         "original_offsets": offs.tolist() if len(offs) <= 40 else None,
     }
@@ -213,7 +216,7 @@ def main() -> None:
             "clips": len(clips),
             "sync_shifted": sync_shifted(model, clips, 7),
             "sync_shifted_in_context": sync_shifted(model, clips, 7, in_context=True),
-            "lse": lse(model, clips),
+            "sync_scores": sync_scores(model, clips),
             "retrieval_a2v": retrieval(model, clips),
         }
         log(
@@ -227,11 +230,11 @@ def main() -> None:
         cl = raw_clips(files)
         out[name] = {
             "files": [c["clip_id"] for c in cl],
-            "lse": lse(model, cl),
+            "sync_scores": sync_scores(model, cl),
             "sync_shifted": sync_shifted(model, cl, 15, step=3),
             "sync_shifted_in_context": sync_shifted(model, cl, 15, step=3, in_context=True),
         }
-        log(name, out[name]["lse"]["originals_in_sync_within_1"], out[name]["sync_shifted"])
+        log(name, out[name]["sync_scores"]["originals_in_sync_within_1"], out[name]["sync_shifted"])
     if (DATA / "grid" / "swwp2s.align").exists():
         out["grid_unseen_speaker_swwp2s"] = grid_unseen_speaker(model, words)
     gs = Path(args.grid_store)

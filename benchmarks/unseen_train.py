@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import log, stamp, write_result
+from _common import log, stamp, write_json, write_result
 from pretrained import PART_WEIGHTS, build_stores
 
 VARIANTS: dict[str, dict] = {
@@ -50,7 +50,9 @@ def variant_config(name: str) -> dict:
     return cfg
 
 
-def train_variant(name: str, work: Path, stores: dict[str, Path], epochs: int, epoch_size: int, lr: float, init) -> Path:
+def train_variant(
+    name: str, work: Path, stores: dict[str, Path], epochs: int, epoch_size: int, lr: float, init
+) -> Path:
     from avrep.models.pretrained import resolve_checkpoint
     from avrep.train.loop import TrainArgs, train
 
@@ -104,6 +106,98 @@ def quick_unseen(model, val: list[dict], test: list[dict]) -> dict:
     }
 
 
+def concat_clips(clips: list[dict], k: int, seed: int = 0) -> list[dict]:
+    """Longer clips of one person: k of their clips back to back (jump cuts, but every frame in sync)."""
+    rng = np.random.default_rng(seed)
+    by: dict[str, list[dict]] = {}
+    for c in clips:
+        by.setdefault(c["speaker"], []).append(c)
+    out = []
+    for spk, cs in sorted(by.items()):
+        order = rng.permutation(len(cs))
+        for i in range(0, len(order) - k + 1, k):
+            part = [cs[j] for j in order[i : i + k]]
+            out.append(
+                {
+                    "clip_id": "+".join(c["clip_id"] for c in part),
+                    "speaker": spk,
+                    "mouth": np.concatenate([c["mouth"] for c in part]),
+                    "audio": np.concatenate([c["audio"][: len(c["mouth"]) * 640] for c in part]),
+                    "landmarks": np.concatenate([c["landmarks"] for c in part]),
+                }
+            )
+    return out
+
+
+def calibration_rows(model, clips: list[dict], max_shift: int, step: int, seed: int = 0) -> list[tuple]:
+    """(confidence, min_dist, n_frames, right within +-1) for shifted copies of `clips`, plus copies whose
+    audio is another person's (no offset is right there: what a dubbed or voice-over clip looks like)."""
+    from avrep.apps.agreement import stream_features
+    from avrep.eval.sync_metrics import shifted_pair, sync_from_features
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    m = max_shift
+    for c in clips:
+        T = len(c["mouth"])
+        if T < 2 * m + 10:
+            continue
+        vf = stream_features(model, c["mouth"][m : T - m], True, landmarks=c["landmarks"][m : T - m])
+        for o in range(-m, m + 1, step):
+            _, a = shifted_pair(c["mouth"], c["audio"], o, m)
+            r = sync_from_features(vf, stream_features(model, a, False), m)
+            rows.append((r.confidence, r.min_dist, len(vf), abs(r.offset_frames - o) <= 1))
+        other = [d for d in clips if d["speaker"] != c["speaker"] and len(d["mouth"]) >= T]
+        if other:  # a voice from elsewhere: any offset claimed is wrong
+            d = other[int(rng.integers(len(other)))]
+            _, a = shifted_pair(d["mouth"][:T], d["audio"][: T * 640], 0, m)
+            r = sync_from_features(vf, stream_features(model, a, False), m)
+            rows.append((r.confidence, r.min_dist, len(vf), False))
+    return rows
+
+
+def calibrate(run: Path, stores: dict[str, Path]) -> dict:
+    """Fit the sync calibration on the lrc_ar *val* anchors (never trained on, not the test anchors):
+    single clips (~1.2 s, +-7) and 2 and 4 clips back to back (~2.4 / 4.8 s, +-15 step 3); save it beside
+    the run's weights; report how well it is calibrated on the *test* anchors (reliability by bin)."""
+    from avrep.eval.sync_metrics import SyncCalibration, fit_calibration
+
+    model = load_snapshot(run, None)
+
+    def rows_of(split: str) -> list[tuple]:
+        cl = heldout_clips(stores, split)
+        rows = calibration_rows(model, cl, 7, 1)
+        for k in (2, 4):
+            rows += calibration_rows(model, concat_clips(cl, k), 15, 3)
+        return rows
+
+    fit_rows = rows_of("val")
+    cal = fit_calibration(fit_rows, "lrc_ar val identities (shifted copies of 1, 2, 4 clips; mismatched voices)")
+    write_json(run / SyncCalibration.FILE, cal.to_dict())
+    test_rows = rows_of("test")
+    p = np.array([cal.p_correct(c, d, n) for c, d, n, _ in test_rows])
+    y = np.array([r[3] for r in test_rows], float)
+    bins = []
+    for lo, hi in ((0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01)):
+        k = (p >= lo) & (p < hi)
+        if k.any():
+            bins.append(
+                {"p": [lo, min(hi, 1.0)], "n": int(k.sum()), "mean_p": float(p[k].mean()), "right": float(y[k].mean())}
+            )
+    rel = p >= cal.threshold
+    return {
+        "calibration": cal.to_dict(),
+        "fit_rows": len(fit_rows),
+        "test_rows": len(test_rows),
+        "test_brier": float(np.mean((p - y) ** 2)),
+        "test_base_rate": float(y.mean()),
+        "test_reliability": bins,
+        "test_reliable_share": float(rel.mean()),
+        "test_right_when_reliable": float(y[rel].mean()) if rel.any() else None,
+        "test_right_when_not": float(y[~rel].mean()) if (~rel).any() else None,
+    }
+
+
 def load_snapshot(run: Path, snap: Path | None):
     import torch
 
@@ -137,7 +231,7 @@ def curve(run: Path, stores: dict[str, Path], val_clips: int, test_clips: int) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("ablation", "main", "curve", "v1"))
+    ap.add_argument("what", choices=("ablation", "main", "curve", "v1", "calibrate"))
     ap.add_argument("run", nargs="?", default=None)
     ap.add_argument("--stores", default="/work/stores")
     ap.add_argument("--work", default="/work/bench/v2")
@@ -177,6 +271,11 @@ def main() -> None:
         write_result(args.result or "unseen_v1_quick", out)
         return
     run = Path(args.run)
+    if args.what == "calibrate":
+        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores)}
+        log("calibration", json.dumps(out)[:1500])
+        write_result(args.result or f"sync_calibration_{run.name}", out)
+        return
     out = {
         **stamp("torch"),
         "held_out": "lrc_ar val identities (model selection) and test identities (figures), identity-disjoint "

@@ -4,7 +4,9 @@ Raw clip -> the training preprocessing (`avrep.preprocess.process_file`: 25 fps,
 96x96 mouth ROIs, 16 kHz audio at 640 samples/frame) -> per-frame video and audio features of the trained
 word encoders (trained with a frame-level sync loss, so video frame t matches audio frame t) -> the
 distance (1 - cosine) between video frame t and audio frame t - o for every offset o in -max..+max,
-averaged over time -> offset, SyncNet confidence (median - min distance) and per-window offsets.
+averaged over every frame of the clip -> offset, avrep-sync confidence (SyncNet's median - min distance, on
+avrep's features), per-window offsets, and with the model's calibration P(offset right within +-1 frame).
+A clip with no usable face or speech gets no offset and the reason.
 
 Sign convention: positive offset = audio leads video (audio early); `--fix` delays it by that much.
 """
@@ -23,7 +25,8 @@ from avrep.conventions import FRAME_MS
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
-from avrep.eval.sync_metrics import SyncResult, sync_from_features
+from avrep.eval.sync_metrics import SyncCalibration, SyncResult, sync_from_features, usable_evidence
+from avrep.security import load_json_object
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None, quiet: bool = False) -> Path:
@@ -50,11 +53,23 @@ def sync_arrays(
     window: int = 50,
     hop: int = 25,
     landmarks: np.ndarray | None = None,
+    calibration: SyncCalibration | None = None,
 ) -> SyncResult:
     """Offset estimate for preprocessed arrays (mouth uint8 [T,96,96], audio [T*640], landmarks [T,68,2]
     for models that read lip geometry)."""
     vf, af = frame_features(model, mouth, audio, device=device, landmarks=landmarks)
-    return sync_from_features(vf, af, max_offset, window=window, hop=hop)
+    return sync_from_features(vf, af, max_offset, window=window, hop=hop, calibration=calibration)
+
+
+def load_calibration(run: str | os.PathLike) -> SyncCalibration | None:
+    """The model's sync calibration (`sync_calibration.json` beside its weights), or None if it has none."""
+    p = Path(run) / SyncCalibration.FILE
+    if not p.exists():
+        return None
+    try:
+        return SyncCalibration.from_dict(load_json_object(p))
+    except (KeyError, TypeError, ValueError) as e:
+        raise AvrepError(f"{p}: not a sync calibration ({e})") from None
 
 
 def sync_file(
@@ -65,12 +80,22 @@ def sync_file(
     device: str = "auto",
     model=None,
     config=None,
+    chunk_frames: int | None = None,
+    max_duration: float | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Offset of one raw clip -> JSON-able dict (offset in frames and ms, confidence, windows...)."""
-    from avrep.preprocess import PreprocessConfig, process_file
+    """Offset of one raw clip of any length -> JSON-able dict (offset in frames and ms, confidence, windows...).
+
+    The video is streamed `chunk_frames` frames at a time (`avrep.apps.stream`: memory bounded by a chunk,
+    features those of the whole file); the audio is read whole. `progress`: a bar over frames on stderr.
+    """
+    from avrep.apps.agreement import stream_features
+    from avrep.apps.stream import CHUNK_FRAMES, mouth_chunks, progress_bar, stream_config, video_frame_features
+    from avrep.io import media
 
     if max_offset < 0:
         raise AvrepError(f"--max-offset {max_offset}: must be >= 0")
+    cfg = stream_config(config, max_duration).check()
     dev = resolve_device(device)
     run = None
     if model is None:
@@ -78,17 +103,34 @@ def sync_file(
 
         run = resolve_checkpoint(checkpoint)
         model, _, _ = load_run(run, str(dev))
-    pv = process_file(path, config or PreprocessConfig(require_audio=True))
-    T = len(pv.mouth)
+    info = media.probe(path)
+    if not info.has_video:
+        raise MediaError(f"{info.path}: no video stream")
+    if not info.has_audio:
+        raise MediaError(f"{info.path}: no audio stream")
+    media.check_limits(info, cfg.max_duration, cfg.max_pixels)
+    wav = media.read_audio(path, info=info, max_duration=cfg.max_duration)  # whole: 38 MB for 10 minutes
+    if not np.any(np.abs(wav) > 1e-4):
+        raise MediaError(f"{path}: the audio track is silent; nothing to synchronise")
+    bar = progress_bar(info.n_frames_25, "sync", progress)
+    chunks = mouth_chunks(path, info, cfg, chunk_frames=chunk_frames or CHUNK_FRAMES, on_chunk=bar.update)
+    vf, face_mask, n_faces = video_frame_features(model, chunks, device=dev)
+    bar.close()
+    T = len(vf)
     if T < 5:
         raise MediaError(f"{path}: only {T} frames; sync needs at least 5 (0.2 s)")
-    if not np.any(np.abs(pv.audio) > 1e-4):
+    wav = media.fit_audio(wav, T)
+    if not np.any(np.abs(wav) > 1e-4):
         raise MediaError(f"{path}: the audio track is silent; nothing to synchronise")
     # several faces: measure on the one that speaks, not the largest
-    d = _sync_speaking_track(path, model, dev, max_offset) if pv.n_faces > 1 else None
+    d = _sync_speaking_track(path, model, dev, max_offset, cfg.max_duration) if n_faces > 1 else None
     if d is None:
-        d = sync_arrays(model, pv.mouth, pv.audio, max_offset, device=dev, landmarks=pv.landmarks).to_dict()
-        d["face_frames"] = int(pv.face_mask.sum())
+        af = stream_features(model, wav, False, device=dev)
+        calib = load_calibration(run if run is not None else checkpoint) if (run or checkpoint) else None
+        r = sync_from_features(vf, af, max_offset, calibration=calib)
+        reason = usable_evidence(face_mask, wav, T)
+        d = (r.withhold(reason) if reason else r).to_dict()
+        d["face_frames"] = int(face_mask.sum())
     d.update(
         path=str(path),
         duration_s=round(T * FRAME_MS / 1000, 3),
@@ -99,15 +141,18 @@ def sync_file(
     return d
 
 
-def _sync_speaking_track(path, model, device, max_offset: int) -> dict[str, Any] | None:
+def _sync_speaking_track(
+    path, model, device, max_offset: int, max_duration: float | None = None
+) -> dict[str, Any] | None:
     """Offset measured on the speaking face of a video with several (`avrep.apps.speakers`): the track that
     speaks most, or, where none is found speaking (a large offset hides the agreement the speaker score
     looks for near 0), the track whose offset stands out most (SyncNet confidence). None when only one
     face lasts long enough to be a track (a stray detection): the single-face path then applies."""
-    from avrep.apps.speakers import speakers
+    from avrep.apps.speakers import SpeakersConfig, speakers
     from avrep.eval.sync_metrics import sync_from_features
 
-    sp = speakers(path, model=model, device=str(device), progress=False)
+    cfg = SpeakersConfig() if max_duration is None else SpeakersConfig(max_duration=max_duration)
+    sp = speakers(path, model=model, config=cfg, device=str(device), progress=False)
     if len(sp.tracks) < 2:
         return None
     per = {
@@ -166,4 +211,12 @@ def fix_file(path: str | os.PathLike, out: str | os.PathLike, offset_frames: int
     return out
 
 
-__all__ = ["fix_file", "frame_features", "load_model", "resolve_checkpoint", "shift_audio", "sync_arrays", "sync_file"]
+__all__ = [
+    "fix_file",
+    "frame_features",
+    "load_model",
+    "resolve_checkpoint",
+    "shift_audio",
+    "sync_arrays",
+    "sync_file",
+]
