@@ -155,3 +155,32 @@ def test_dub_cli_bad_input_one_line_exit_1(grid_pair, tmp_path, capsys):
         assert e.value.code == 1, (reason, err)
         assert len(err.splitlines()) == 1 and reason in err and args[0 if "speech" not in reason else 1] in err, err
         assert not out.exists()
+
+
+def test_dub_audio_longer_and_shorter_than_the_video(grid_pair, shipped, tmp_path):
+    """Output as long as the audio: a 1.5 s sound track cuts the 3 s video, a 6 s one plays it forward then
+    backward (frame 75 + k shows source frame 73 - k)."""
+    from avrep.apps.dub import dub_video
+    from avrep.io import media
+    from avrep.io.encode import write_wav
+
+    video, audio = grid_pair
+    wav = media.read_audio(audio)
+    src = media.read_video(video).frames.astype(np.float32)
+    assert len(src) == 75
+    for name, a in (("short", wav[:24000]), ("long", np.concatenate([wav, wav]))):
+        n = -(-len(a) // 640)
+        wp, out = tmp_path / f"{name}.wav", tmp_path / f"{name}.mp4"
+        write_wav(wp, a)
+        res = dub_video(video, wp, out, device="cpu", progress=False, model=shipped)
+        frames = media.read_video(out).frames.astype(np.float32)
+        assert res["frames"] == len(frames) == n
+        assert res["length_rule"] == ("cut" if n < 75 else "ping-pong")
+        top = slice(0, 96)  # above the face's mouth: dubbing leaves it as the source frame
+        if n > 75:
+            ts = list(range(80, 145, 4))
+            best = [int(np.argmin([np.abs(frames[t, top] - f[top]).mean() for f in src])) for t in ts]
+            hits = np.mean([abs(b - (148 - t)) <= 1 for b, t in zip(best, ts)])
+            assert hits >= 0.8, list(zip(ts, best))  # the source frame each output frame shows: 148 - t
+        else:
+            assert np.abs(frames[:, top] - src[:n, top]).mean() < 3.0
