@@ -306,7 +306,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="generator run (default: the shipped generator)")
     ap.add_argument("--out", default=str(RESULTS / "dub.json"))
     ap.add_argument("--docs", default=str(ROOT / "docs"), help="where dub_strip.png and dub_example.mp4 go")
-    ap.add_argument("--long", type=int, nargs="*", default=[12, 60], help="seconds of the long-input runs (multiples of 3)")
+    ap.add_argument(
+        "--long", type=int, nargs="*", default=[12, 60], help="seconds of the long-input runs (multiples of 3)"
+    )
     ap.add_argument("--work", default="/tmp/avrep_dub_bench", help="scratch folder for the long inputs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
