@@ -145,6 +145,9 @@ def batch_folder(n_clips: int, threads: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument(
+        "--short-minutes", type=float, default=1.0, help="the same commands on a short video: memory growth"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clips", type=int, default=100)
     ap.add_argument("--commands", default="sync,speakers,lipread")
@@ -170,24 +173,31 @@ def main() -> None:
         "held_out": "nothing trained or scored: the shipped model is timed only (GRID s1 and lrc_ar fed its training)",
         "threads": a.threads,
     }
-    video = SCRATCH / f"long_{int(a.minutes * 60)}s.mp4"
-    log(f"building {video}")
-    res["video"] = build_long_video(video, a.minutes)
-    dur = res["video"]["duration_s"]
-    res["long_video"] = {}
-    for cmd in a.commands.split(","):
-        log(f"{cmd} on {dur:.0f} s ...")
-        r = run_child([sys.executable, __file__, "--threads", str(a.threads), "--one", cmd, str(video)], a.threads)
-        line = next((x for x in r["stdout"].splitlines() if x.startswith("RESULT ")), None)
-        r["result"] = json.loads(line[7:]) if line else None
-        r["realtime_ratio"] = round(r["wall_s"] / dur, 3)  # seconds of compute per second of video
-        r["x_realtime"] = round(dur / r["wall_s"], 3)
-        del r["stdout"]
-        if r["rc"] == 0:
-            del r["stderr_tail"]
-        res["long_video"][cmd] = r
-        log(cmd, {k: v for k, v in r.items() if k != "result"}, r.get("result"))
-        write_result("long_video", res)
+    res["long_video"], res["short_video"], res["videos"] = {}, {}, {}
+    for key, minutes in (("short_video", a.short_minutes), ("long_video", a.minutes)):
+        video = SCRATCH / f"long_{int(minutes * 60)}s.mp4"
+        log(f"building {video}")
+        res["videos"][key] = build_long_video(video, minutes)
+        dur = res["videos"][key]["duration_s"]
+        for cmd in a.commands.split(","):
+            log(f"{cmd} on {dur:.0f} s ...")
+            argv = [sys.executable, __file__, "--threads", str(a.threads), "--one", cmd, str(video)]
+            r = run_child(argv, a.threads)
+            line = next((x for x in r["stdout"].splitlines() if x.startswith("RESULT ")), None)
+            r["result"] = json.loads(line[7:]) if line else None
+            r["realtime_ratio"] = round(r["wall_s"] / dur, 3)  # seconds of compute per second of video
+            r["x_realtime"] = round(dur / r["wall_s"], 3)
+            del r["stdout"]
+            if r["rc"] == 0:
+                del r["stderr_tail"]
+            res[key][cmd] = r
+            log(cmd, {k: v for k, v in r.items() if k != "result"}, r.get("result"))
+            write_result("long_video", res)
+    res["peak_rss_long_over_short"] = {
+        c: round(res["long_video"][c]["peak_rss_mb"] / res["short_video"][c]["peak_rss_mb"], 3)
+        for c in res["long_video"]
+        if c in res["short_video"]
+    }
     if not a.skip_folder:
         log(f"folder of {a.clips} clips + 2 corrupt through `avrep sync DIR -o out.jsonl` ...")
         res["folder_sync"] = batch_folder(a.clips, a.threads)

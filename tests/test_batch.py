@@ -153,7 +153,7 @@ def test_sync_folder_one_call(shared_data, tmp_path):
     assert bad == ["zz_text.mp4", "zz_truncated.mp4"]
     good = [x for x in recs if not x.get("error")]
     assert len(good) == 12 and all("confidence" in x and "offset_frames" in x for x in good)
-    assert "12 done, 2 failed" in r.stderr and r.stderr.count("skipped ") == 2
+    assert "12 done, 2 failed" in r.stderr and r.stderr.count("skipped: ") == 2
     assert r.stderr.count("using the shipped pretrained model") == 1  # one model load for 14 files
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "14 already in" in r2.stderr and len(out.read_text().splitlines()) == 14

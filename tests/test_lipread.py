@@ -100,11 +100,11 @@ def test_lipread_error_paths(synth_run, tmp_path):  # noqa: F811
     rng = np.random.default_rng(0)
     noface = write_test_mp4(tmp_path / "noface.mp4", rng.integers(0, 255, (30, 96, 96, 3), dtype=np.uint8))
     p = _cli("lipread", str(noface), "-c", run)
-    assert p.returncode == 2 and "face" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and "face" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     txt = tmp_path / "notes.mov"
     txt.write_text("hello\n" * 50)
     p = _cli("lipread", str(txt), "-c", run)
-    assert p.returncode == 2 and str(txt) in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and str(txt) in p.stderr and len(p.stderr.strip().splitlines()) == 1
     # video-only clip works without audio; --with-audio on it is a clear error
     clip = sorted((synth_run["corpus"] / "clips" / "test").glob("*.mp4"))[0]
     from avrep.io.media import read_video
@@ -112,9 +112,9 @@ def test_lipread_error_paths(synth_run, tmp_path):  # noqa: F811
     mute = write_test_mp4(tmp_path / "mute.mp4", read_video(clip).frames)
     assert _cli("lipread", str(mute), "-c", run).returncode == 0
     p = _cli("lipread", str(mute), "-c", run, "--with-audio")
-    assert p.returncode == 2 and "no audio stream" in p.stderr
+    assert p.returncode == 1 and "no audio stream" in p.stderr
     p = _cli("lipread", str(clip), "-c", run, "-k", "0")
-    assert p.returncode == 2 and "-k" in p.stderr
+    assert p.returncode == 1 and "-k" in p.stderr
     env_missing = subprocess.run(
         [sys.executable, "-m", "avrep", "lipread", str(clip)],
         capture_output=True,

@@ -120,7 +120,7 @@ def test_single_file_cli_error_and_success(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert r.returncode == 2 and "no audio stream" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and "no audio stream" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = subprocess.run(
         [
             sys.executable,
@@ -134,7 +134,7 @@ def test_single_file_cli_error_and_success(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert r.returncode == 2 and "file not found" in r.stderr
+    assert r.returncode == 1 and "file not found" in r.stderr
 
 
 @needs_data

@@ -216,13 +216,13 @@ def test_sync_error_paths(synth_run, tmp_path):
     # no audio stream
     silent = write_test_mp4(tmp_path / "noaudio.mp4", read_video(clip).frames)
     p = _cli("sync", str(silent), "-c", run)
-    assert p.returncode == 2 and "no audio stream" in p.stderr and str(silent) in p.stderr
+    assert p.returncode == 1 and "no audio stream" in p.stderr and str(silent) in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     # unreadable file
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video at all" * 10)
     p = _cli("sync", str(bad), "-c", run)
-    assert p.returncode == 2 and str(bad) in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and str(bad) in p.stderr and len(p.stderr.strip().splitlines()) == 1
     # no face: noise frames with speech-like audio
     rng = np.random.default_rng(0)
     noface = write_test_mp4(
@@ -231,11 +231,11 @@ def test_sync_error_paths(synth_run, tmp_path):
         audio=rng.normal(0, 0.1, 30 * 640).astype(np.float32),
     )
     p = _cli("sync", str(noface), "-c", run)
-    assert p.returncode == 2 and "face" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert p.returncode == 1 and "face" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     # missing file, missing/invalid checkpoint, bad --fix name
     p = _cli("sync", str(tmp_path / "nope.mp4"), "-c", run)
-    assert p.returncode == 2 and "not found" in p.stderr
+    assert p.returncode == 1 and "not found" in p.stderr
     p = _cli("sync", str(clip), "-c", str(tmp_path))
-    assert p.returncode == 2 and "not a trained avrep run" in p.stderr
+    assert p.returncode == 1 and "not a trained avrep run" in p.stderr
     p = _cli("sync", str(clip), "-c", run, "--fix", str(tmp_path / "out.avi"))
-    assert p.returncode == 2 and ".mp4" in p.stderr
+    assert p.returncode == 1 and ".mp4" in p.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,7 @@ def run_batch(
     n_done = 0
     f = open(j, "a", encoding="utf-8") if j is not None else None
     try:
-        for p in tqdm(todo, desc=desc, unit="file", disable=not progress):
+        for p in tqdm(todo, desc=desc, unit="file", disable=not (progress and sys.stderr.isatty())):
             try:
                 rec = {"path": p, **fn(p)}
                 n_done += 1

@@ -234,10 +234,13 @@ def video_frame_features(
 
 
 def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar over frames on stderr (disabled: a no-op one)."""
+    """A tqdm bar over frames on stderr, shown only when stderr is a terminal (disabled: a no-op one)."""
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(total=max(1, total), desc=desc, unit="frame", disable=not enabled, leave=False)
+    on = enabled and sys.stderr.isatty()
+    return tqdm(total=max(1, total), desc=desc, unit="frame", disable=not on, leave=False)
 
 
 __all__ = [

@@ -15,8 +15,8 @@ BATCH_OUT = click.option(
     "out",
     default=None,
     type=click.Path(dir_okay=False),
-    help="results file of a batch: .jsonl (one JSON record a file, appended as each finishes) or .parquet; "
-    "rerunning skips files already in it",
+    help="results file: .jsonl (one JSON record a file, appended as each finishes) or .parquet for a batch "
+    "(rerunning skips files already in it); any other name: one CLIP's result as JSON",
 )
 
 
@@ -35,7 +35,7 @@ def _batch(cmd: str, inputs, out, quiet: bool, checkpoint, device: str, fn) -> N
     model, _, words = load_run(run, dev)  # once for every file
     r = run_batch(paths, lambda p: fn(p, model, words, run, dev), out, progress=not quiet, desc=cmd, echo=click.echo)
     for p, why in r["failed"]:
-        click.echo(f"avrep {cmd}: skipped {p}: {why}", err=True)
+        click.echo(f"avrep {cmd}: skipped: {why}" if p in why else f"avrep {cmd}: skipped: {p}: {why}", err=True)
     where = f" -> {out}" if out else ""
     skipped = f", {r['skipped']} already in {out}" if r["skipped"] else ""
     click.echo(f"avrep {cmd}: {r['done']} done, {len(r['failed'])} failed{skipped} of {r['n']} files{where}", err=True)

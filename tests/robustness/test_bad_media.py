@@ -133,7 +133,7 @@ def test_limits_are_configurable(zoo, tmp_path):
     """--max-pixels / --max-duration refuse what the defaults would take, before decoding."""
     good = next(c.path for c in zoo if c.name == "good")
     r = run_cli(["preprocess", str(good), "--out", str(tmp_path / "s1"), "--max-pixels", "10000", "--no-preview"])
-    assert r.code == 2 and len(r.error_lines) == 1 and "max-pixels" in r.error_lines[0] and good.name in r.err
+    assert r.code == 1 and len(r.error_lines) == 1 and "max-pixels" in r.error_lines[0] and good.name in r.err
     r = run_cli(["preprocess", str(good), "--out", str(tmp_path / "s2"), "--max-duration", "0.5", "--no-preview"])
     assert r.code == 1 and "max-duration" in r.error_lines[0]
     huge = next(c.path for c in zoo if c.name == "huge_resolution")

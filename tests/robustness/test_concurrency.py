@@ -38,7 +38,7 @@ def test_build_while_locked_errors_at_once(rb_emb, tmp_path):
     out = tmp_path / "idx"
     with build_lock(out):
         r = run_cli(["index", "build", str(rb_emb["video"]), "--out", str(out), "--device", "cpu"])
-    assert r.code == 2 and len(r.error_lines) == 1 and "another build is writing" in r.error_lines[0]
+    assert r.code == 1 and len(r.error_lines) == 1 and "another build is writing" in r.error_lines[0]
     assert not out.exists()
     assert run_cli(["index", "build", str(rb_emb["video"]), "--out", str(out), "--device", "cpu"]).code == 0
 

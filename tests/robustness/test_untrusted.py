@@ -52,7 +52,7 @@ def test_pickle_checkpoint_refused_without_running_it(rb_run, tmp_path, kind):
     with pytest.raises(AvrepError, match=r"pickle|torch\.save"):
         Embedder.from_checkpoint(run, device="cpu")
     r = run_cli(["lipread", str(tmp_path / "x.mp4"), "-c", str(run), "--device", "cpu"])
-    assert r.code == 2 and len(r.error_lines) == 1 and "model.safetensors" in r.error_lines[0]
+    assert r.code == 1 and len(r.error_lines) == 1 and "model.safetensors" in r.error_lines[0]
     assert not marker.exists()
 
 
@@ -90,7 +90,7 @@ def test_object_npy_refused(tmp_path):
     with pytest.raises(AvrepError, match="obj.npy"):
         load_npy(tmp_path / "obj.npy")
     r = run_cli(["search", str(tmp_path), "--vector", str(tmp_path / "obj.npy")])
-    assert r.code == 2 and len(r.error_lines) == 1
+    assert r.code == 1 and len(r.error_lines) == 1
 
 
 def _copy_index(src: Path, dst: Path) -> Path:
@@ -126,7 +126,7 @@ def test_index_manifest_and_metadata_validated(rb_index, tmp_path):
         assert str(d) in str(ei.value) and "\n" not in str(ei.value), (name, str(ei.value))
         np.save(tmp_path / "q.npy", q[0])
         r = run_cli(["search", str(d), "--vector", str(tmp_path / "q.npy")])
-        assert r.code == 2 and len(r.error_lines) == 1 and "Traceback" not in r.err, (name, r.err)
+        assert r.code == 1 and len(r.error_lines) == 1 and "Traceback" not in r.err, (name, r.err)
 
 
 def test_index_checkpoint_hash_mismatch_refused(rb_index, rb_run, tmp_path, rb_corpus):
@@ -190,7 +190,7 @@ def test_manifest_paths_escaping_root_refused(rb_corpus, tmp_path):
             load_manifest(m)
         assert "m.parquet" in str(ei.value) and "--allow-outside-root" in str(ei.value)
         r = run_cli(["preprocess", str(m), "--out", str(tmp_path / "s"), "--no-preview"])
-        assert r.code == 2 and len(r.error_lines) == 1 and "outside the dataset root" in r.err
+        assert r.code == 1 and len(r.error_lines) == 1 and "outside the dataset root" in r.err
         assert not (tmp_path / "s").exists()  # refused before anything was read or written
     # landmarks_path too
     m = _manifest(tmp_path, [inside], rb_corpus, landmarks_path=["../../../../etc/passwd"])
@@ -247,7 +247,7 @@ def test_damaged_store_refused_by_embed_and_train(rb_store, rb_run, tmp_path):
                 "cpu",
             ]
         )
-        assert r.code == 2 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], (name, r.err[-500:])
+        assert r.code == 1 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], (name, r.err[-500:])
     (st / "clips.parquet").write_bytes(b"garbage")
     r = run_cli(
         [
@@ -267,4 +267,4 @@ def test_damaged_store_refused_by_embed_and_train(rb_store, rb_run, tmp_path):
             "--quiet",
         ]
     )
-    assert r.code == 2 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], r.err[-500:]
+    assert r.code == 1 and len(r.error_lines) == 1 and "clips.parquet" in r.error_lines[0], r.err[-500:]
