@@ -74,15 +74,23 @@ class Embedder:
     def _is_path(x: Any) -> bool:
         return isinstance(x, (str, os.PathLike))
 
-    def _mouth(self, x: Any) -> np.ndarray:
+    def _mouth(self, x: Any, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """-> (mouth [T, 88, 88], landmarks [T, 68, 2] or None); a path is preprocessed (one clip: a file
+        longer than `MAX_CLIP_SECONDS` is refused, see `check_clip_length`)."""
         if self._is_path(x):
             from avrep.preprocess import PreprocessConfig, process_file
 
-            x = process_file(x, PreprocessConfig(require_audio=False)).mouth  # lips only: a silent video is fine
+            check_clip_length(x)
+            pv = process_file(x, PreprocessConfig(require_audio=False))  # lips only: a silent video is fine
+            x, landmarks = pv.mouth, pv.landmarks
         x = np.asarray(x)
         if x.ndim != 3:
             raise AvrepError(f"mouth array must be [T, H, W], got shape {x.shape}")
-        return center_crop(x) if x.shape[-1] != CROP else x
+        if landmarks is not None and len(landmarks) != len(x):
+            raise AvrepError(f"landmarks must be [{len(x)}, 68, 2] like the mouth, got {np.shape(landmarks)}")
+        if landmarks is None and getattr(self.model, "needs_landmarks", False):
+            raise AvrepError("this model reads lip landmarks: pass landmarks [T, 68, 2] with the mouth array")
+        return (center_crop(x) if x.shape[-1] != CROP else x), landmarks
 
     @staticmethod
     def _audio(x: Any) -> np.ndarray:
@@ -114,11 +122,15 @@ class Embedder:
         return self.dim if kind == "word" else int(self.model.sync_dim)
 
     @torch.inference_mode()
-    def embed_video(self, path_or_array: Any, kind: str = "word") -> np.ndarray:
+    def embed_video(self, path_or_array: Any, kind: str = "word", landmarks: np.ndarray | None = None) -> np.ndarray:
+        """One clip's lip embedding: a video file (preprocessed here) or a mouth array [T, H, W] (with its
+        landmarks [T, 68, 2] for models that read lip geometry)."""
         _check_kind(kind)
-        m = torch.from_numpy(np.ascontiguousarray(self._mouth(path_or_array)))[None].to(self.device)
+        mouth, lm = self._mouth(path_or_array, landmarks)
+        m = torch.from_numpy(np.ascontiguousarray(mouth))[None].to(self.device)
+        lt = None if lm is None else torch.from_numpy(np.asarray(lm, np.float32))[None].to(self.device)
         f = self.model.embed_video if kind == "word" else self.model.embed_video_sync
-        return f(m)[0].float().cpu().numpy()
+        return f(m, lt)[0].float().cpu().numpy()
 
     @torch.inference_mode()
     def embed_audio(self, path_or_array: Any, kind: str = "word") -> np.ndarray:
@@ -139,7 +151,9 @@ class Embedder:
         sync = kind == "sync"
         if modality == "video":
             m = batch["mouth"].to(self.device)
-            out = self.model.embed_video_sync(m) if sync else self.model.embed_video(m)
+            lm = batch.get("landmarks")
+            lm = lm.to(self.device) if lm is not None and getattr(self.model, "needs_landmarks", False) else None
+            out = self.model.embed_video_sync(m, lm) if sync else self.model.embed_video(m, lm)
         elif modality == "audio":
             a = batch["audio"].to(self.device)
             out = self.model.embed_audio_sync(a) if sync else self.model.embed_audio(a)
@@ -174,6 +188,24 @@ class Embedder:
             n = len(batch["word_id"])
             yield idx[pos : pos + n], self.embed_batch(batch, modality, kind)
             pos += n
+
+
+MAX_CLIP_SECONDS = 120.0  # one embedding is one clip; longer files are refused with what to do instead
+
+
+def check_clip_length(path: str | os.PathLike, max_seconds: float = MAX_CLIP_SECONDS) -> None:
+    """Refuse a file too long to be one clip: an embedding summarises one clip (a word is ~1 s, a sentence a
+    few), so a long recording is cut into the clips wanted first (or read by `avrep lipread` / `avrep sync`,
+    which take any length)."""
+    from avrep.io import media
+
+    d = media.probe(path).duration
+    if d > max_seconds:
+        raise AvrepError(
+            f"{path}: {d:.0f} s is too long to embed as one clip (at most {max_seconds:g} s): cut the part you "
+            "want first (e.g. ffmpeg -ss START -t SECONDS -i IN -c copy OUT.mp4); `avrep lipread` and "
+            "`avrep sync` read files of any length"
+        )
 
 
 def _check_kind(kind: str, modality: str = "video") -> None:

@@ -157,3 +157,19 @@ def test_sync_folder_one_call(shared_data, tmp_path):
     assert r.stderr.count("using the shipped pretrained model") == 1  # one model load for 14 files
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "14 already in" in r2.stderr and len(out.read_text().splitlines()) == 14
+
+
+def test_embed_refuses_a_long_file_with_what_to_do(tmp_path):
+    """One embedding is one clip: a file declaring 10 minutes is refused (one line saying to cut it) before any
+    decoding; sync/lipread take it (their limit is --max-duration, 2 h)."""
+    from mediautil import write_media
+
+    from avrep.embed import check_clip_length
+    from avrep.io import media
+
+    frames = np.full((2, 64, 64, 3), 128, np.uint8)
+    p = write_media(tmp_path / "long.mp4", frames, pts=[0, 25 * 600])
+    assert media.probe(p).duration > 590
+    with pytest.raises(AvrepError, match=r"600 s is too long to embed as one clip.*cut the part"):
+        check_clip_length(p)
+    media.check_limits(media.probe(p), media.MAX_STREAM_DURATION)  # the streamed commands accept it

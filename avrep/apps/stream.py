@@ -129,6 +129,8 @@ def mouth_chunks(
             lms, face, n_faces = tr.landmarks, tr.face, tr.n_faces
             any_face = True
         except NoFaceError:
+            if last and not any_face:  # the whole file is faceless: the whole-file path's error
+                raise NoFaceError(f"{info.path}: no face found") from None
             lms = np.repeat(_fallback_landmarks(prev_lm, v), n, 0)
             face, n_faces = np.zeros(n, bool), 0
         crops = crop_clip(
