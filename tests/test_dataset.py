@@ -77,3 +77,76 @@ def test_loader_batches_fast(store):
         n += len(b["mouth"])
     rate = n / (time.perf_counter() - t)
     assert n == 24 and rate > 30, rate  # clips/s from memmaps on one (shared, busy) core
+
+
+def test_landmarks_ride_with_the_mouth_and_flip_with_it(store):
+    ds = FeatureDataset(store / "words", "test", train=False)
+    it = ds[3]
+    lm = it["landmarks"]
+    assert lm.shape == (29, 68, 2) and lm.dtype == torch.float32
+    raw = ds.store.clip(ds.clips["clip_id"].iat[3])["landmarks"]
+    assert np.allclose(lm.numpy(), raw[: len(lm)], atol=1e-4)
+    # in training, a flipped mouth comes with mirrored landmarks (x -> -1 - x, points renumbered so that
+    # point 48 is still the corner on the image's left)
+    tr = FeatureDataset(store / "words", "train", train=True, seed=0, time_mask=0)
+    flipped = plain = 0
+    for e in range(8):
+        tr.set_epoch(e)
+        lmk = tr[0]["landmarks"].numpy()
+        assert (lmk[:, 48, 0] < lmk[:, 54, 0]).all()
+        mirrored = lmk[..., 0].mean() < 0
+        flipped += mirrored
+        plain += not mirrored
+    assert flipped and plain  # both happen over a few epochs
+
+
+def test_strong_augmentation_changes_pixels_and_voice_but_not_shapes(store):
+    a = FeatureDataset(store / "words", "train", train=True, seed=3, augment="strong", flip=False, time_mask=0)
+    b = FeatureDataset(store / "words", "train", train=True, seed=3, augment="basic", flip=False, time_mask=0)
+    x, y = a[1], b[1]
+    assert x["mouth"].shape == y["mouth"].shape and x["audio"].shape == y["audio"].shape
+    assert not torch.equal(x["mouth"], y["mouth"]) or not torch.equal(x["audio"], y["audio"])
+    assert torch.equal(a[1]["mouth"], x["mouth"])  # seeded
+    with pytest.raises(Exception, match="augment"):
+        FeatureDataset(store / "words", "train", augment="wild")
+
+
+def test_geometry_model_trains_on_a_real_store_with_strong_augmentation(store, tmp_path):
+    """The lip-geometry variant through the real training loop: landmarks reach the model, the loss falls,
+    snapshots and CPU seconds are recorded, and the run loads and embeds with landmarks."""
+    import json
+
+    from avrep.models import get_config, load_run
+    from avrep.train.loop import TrainArgs, train
+
+    cfg = get_config("tiny", video={"geometry": 16})
+    run = tmp_path / "geo"
+    train(
+        TrainArgs(
+            config=cfg,
+            data=str(store / "words"),
+            out=str(run),
+            epochs=4,
+            batch_size=8,
+            lr=5e-3,
+            device="cpu",
+            threads=1,
+            val_split="test",
+            augment="strong",
+            snapshots=True,
+            loss={"sync_shift_max": 3},
+        ),
+        progress=False,
+    )
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert all(r["cpu_s"] > 0 for r in log)
+    assert len(list((run / "snapshots").glob("epoch_*.safetensors"))) == 4
+    model, _, _ = load_run(run, "cpu")
+    assert model.needs_landmarks
+    # the geometry branch learned something (it starts at exactly zero)
+    assert float(model.video.geometry.net[-1].weight.abs().sum()) > 0
+    it = FeatureDataset(store / "words", "test", train=False)[0]
+    with torch.no_grad():
+        e = model.embed_video(it["mouth"][None], it["landmarks"][None])
+    assert e.shape[0] == 1 and torch.isfinite(e).all()

@@ -33,6 +33,20 @@ from avrep.conventions import CLIP_FRAMES
     help="start from a trained run's weights (tensors of another shape keep their fresh init)",
 )
 @click.option("--epoch-size", default=None, type=int, help="clips drawn per epoch from a --data mixture")
+@click.option(
+    "--augment",
+    default="basic",
+    show_default=True,
+    type=click.Choice(["basic", "strong"]),
+    help="training augmentation: basic (crop, flip, time mask) or strong (+ appearance, landmark jitter, voice)",
+)
+@click.option(
+    "--sync-shift-max",
+    default=None,
+    type=int,
+    help="roll each clip's audio by up to N frames in training (breaks the window-position shortcut)",
+)
+@click.option("--snapshots", is_flag=True, help="keep every epoch's weights in RUN/snapshots/ (training-cost curves)")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the encoders")
 @click.option("--frames", default=CLIP_FRAMES, show_default=True, type=int, help="frames per clip")
 @click.option("--assoc", default=None, type=click.Choice(["infonce", "margin"]), help="association loss")
@@ -46,6 +60,9 @@ def train(
     lr,
     init,
     epoch_size,
+    augment,
+    sync_shift_max,
+    snapshots,
     seed,
     resume,
     workers,
@@ -75,9 +92,14 @@ def train(
         compile=compile_,
         frames=frames,
         threads=threads,
-        loss={"assoc_kind": assoc} if assoc else {},
+        loss={
+            **({"assoc_kind": assoc} if assoc else {}),
+            **({"sync_shift_max": sync_shift_max} if sync_shift_max is not None else {}),
+        },
         init=init,
         epoch_size=epoch_size,
+        augment=augment,
+        snapshots=snapshots,
     )
     rec = run_train(args, resume=resume, progress=not quiet)
     import os

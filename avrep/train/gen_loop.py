@@ -156,8 +156,8 @@ def _open_gen(path: str, split: str, frames: int | None, train: bool, seed: int)
     if not is_mixture(path):
         return GenDataset(path, split, frames, train=train, seed=seed)
 
-    def one(p: str, sp: str, fr: int | None, train: bool) -> GenDataset:
-        return GenDataset(p, sp, fr, train=train, seed=seed)
+    def one(p: str, sp: str, fr: int | None, train: bool, augment: str = "basic") -> GenDataset:
+        return GenDataset(p, sp, fr, train=train, seed=seed)  # the generator's own augmentation only
 
     return open_mixture(path, split, frames, train, open_dataset=one, data_meta=data_meta, seed=seed)
 
