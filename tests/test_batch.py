@@ -173,3 +173,40 @@ def test_embed_refuses_a_long_file_with_what_to_do(tmp_path):
     with pytest.raises(AvrepError, match=r"600 s is too long to embed as one clip.*cut the part"):
         check_clip_length(p)
     media.check_limits(media.probe(p), media.MAX_STREAM_DURATION)  # the streamed commands accept it
+
+
+def test_speakers_and_lipread_batch(shared_data, tmp_path):
+    """`avrep speakers A B BAD -o out.parquet` and `avrep lipread manifest.csv` (JSON lines on stdout): a record
+    per file, the bad one with its error; exit 0 because some files gave a result."""
+    import pandas as pd
+
+    clips = sorted((shared_data / "lrc_ar" / "video").glob("*.mp4"))[:2]
+    if len(clips) < 2:
+        pytest.skip("lrc_ar clips absent")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    out = tmp_path / "who.parquet"
+    base = [sys.executable, "-m", "avrep"]
+    r = subprocess.run(
+        [*base, "speakers", *map(str, clips), str(bad), "-o", str(out), "--device", "cpu", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    df = pd.read_parquet(out)
+    assert list(df["path"]) == [*map(str, clips), str(bad)]
+    assert df["error"].isna().tolist() == [True, True, False] and "tracks" in df.columns
+    assert "2 done, 1 failed" in r.stderr
+    pd.DataFrame({"path": [c.name for c in clips]}).to_csv(tmp_path / "m.csv", index=False)
+    for c in clips:
+        (tmp_path / c.name).symlink_to(c)
+    r = subprocess.run(
+        [*base, "lipread", str(tmp_path / "m.csv"), "--device", "cpu", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["path"] for x in recs] == [str(tmp_path / c.name) for c in clips] and all(x["topk"] for x in recs)

@@ -170,7 +170,7 @@ def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet,
 
 
 @click.command()
-@click.argument("clip", type=click.Path(dir_okay=False))
+@INPUTS
 @CHECKPOINT
 @click.option(
     "--out",
@@ -178,7 +178,8 @@ def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet,
     "out",
     default=None,
     type=click.Path(dir_okay=False),
-    help="write OUT.mp4: faces boxed, green while speaking",
+    help="write OUT.mp4: faces boxed, green while speaking; a .jsonl/.parquet name: batch results (one record "
+    "a file, as --json gives it; rerunning skips files already in it)",
 )
 @click.option(
     "--contrast",
@@ -209,16 +210,32 @@ def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet,
 @JSON_FLAG
 @QUIET
 @DEVICE
-def speakers(clip, checkpoint, out, contrast, fmt, plot, max_duration, as_json, quiet, device) -> None:
+def speakers(inputs, checkpoint, out, contrast, fmt, plot, max_duration, as_json, quiet, device) -> None:
     """Who is speaking in CLIP: every face tracked, scored per frame by how well its lips agree with the
     audio (0-1), and the speaking segments. Nobody speaking (silence, a voice from off screen) gives no
     segments. --json prints tracks (boxes, per-frame scores) and segments; --format ava|rttm prints
-    AVA-ActiveSpeaker CSV or RTTM (avrep.apps.speaker_formats).
+    AVA-ActiveSpeaker CSV or RTTM (avrep.apps.speaker_formats). Any length: the video is read in 10 s chunks.
+
+    Batch: several CLIPs, a folder or a manifest with -o results.jsonl|.parquet (or JSON lines on stdout):
+    one model load, a record per file (the --json result, or the file's error); failed files are listed.
     """
     from avrep.apps import speaker_formats
+    from avrep.apps.batch import is_batch
     from avrep.apps.speakers import SpeakersConfig, check_annotated_path, write_annotated
     from avrep.apps.speakers import speakers as run
 
+    if is_batch(inputs, out):
+        if plot or (fmt and fmt != "json"):
+            raise click.UsageError("--plot and --format ava|rttm write one file's result: give one CLIP")
+        bcfg = SpeakersConfig(contrast=contrast)
+        if max_duration is not None:
+            bcfg.max_duration = max_duration
+
+        def one(p, model, words, run_dir, dev):
+            return run(p, model=model, config=bcfg, device=dev, progress=False).to_dict()
+
+        return _batch("speakers", inputs, out, quiet, checkpoint, device, one)
+    clip = inputs[0]
     if out:
         check_annotated_path(clip, out)  # before the work, not after
     if plot:
