@@ -142,6 +142,22 @@ def batch_folder(n_clips: int, threads: int) -> dict:
     }
 
 
+def baseline(threads: int) -> dict:
+    """Peak RSS of what every run holds before any video (torch, the model, dlib's models) and of one 1.2 s clip."""
+    load = (
+        "import torch; from avrep.apps.sync import load_model; load_model(None, 'cpu'); "
+        "from avrep.data.landmarks import dlib_models, _cnn; dlib_models(); _cnn()"
+    )
+    clip = DATA / "lrc_ar" / "video" / "00139.mp4"
+    m = run_child([sys.executable, "-c", load], threads)
+    c = run_child([sys.executable, "-m", "avrep", "sync", str(clip), "--device", "cpu", "-q"], threads)
+    return {
+        "model_and_dlib_loaded_peak_rss_mb": m["peak_rss_mb"],
+        "sync_one_1.2s_clip_peak_rss_mb": c["peak_rss_mb"],
+        "clip": clip.name,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -153,12 +169,19 @@ def main() -> None:
     ap.add_argument("--commands", default="sync,speakers,lipread")
     ap.add_argument("--skip-folder", action="store_true")
     ap.add_argument("--only-folder", action="store_true", help="add the folder run to the existing result file")
+    ap.add_argument("--only-baseline", action="store_true", help="add the baseline memory to the existing result")
     ap.add_argument("--one", nargs=2, metavar=("CMD", "VIDEO"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         one(a.one[0], a.one[1], a.threads)
         return
     SCRATCH.mkdir(parents=True, exist_ok=True)
+    if a.only_baseline:
+        res = read_result("long_video")
+        res["baseline"] = {**baseline(a.threads), "date": stamp()["date"]}
+        log(res["baseline"])
+        write_result("long_video", res)
+        return
     if a.only_folder:
         res = read_result("long_video")
         log(f"folder of {a.clips} clips + 2 corrupt through `avrep sync DIR -o out.jsonl` ...")
@@ -198,6 +221,7 @@ def main() -> None:
         for c in res["long_video"]
         if c in res["short_video"]
     }
+    res["baseline"] = baseline(a.threads)
     if not a.skip_folder:
         log(f"folder of {a.clips} clips + 2 corrupt through `avrep sync DIR -o out.jsonl` ...")
         res["folder_sync"] = batch_folder(a.clips, a.threads)
