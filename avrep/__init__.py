@@ -1,7 +1,8 @@
 """avrep: audio-visual speech representations (DAVS).
 
 Top-level names load lazily so `import avrep` stays cheap:
-`avrep.Embedder`, `avrep.Index`, `avrep.create_model`, `avrep.load_run`, `avrep.speakers`.
+`avrep.load` (model, transform), `avrep.Embedder`, `avrep.Index`, `avrep.create_model`, `avrep.load_run`,
+`avrep.speakers`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ _LAZY = {
     "Embedder": ("avrep.embed", "Embedder"),
     "Index": ("avrep.index", "Index"),
     "create_model": ("avrep.models", "create_model"),
+    "load": ("avrep.loader", "load"),
     "load_run": ("avrep.models", "load_run"),
     "speakers": ("avrep.apps.speakers", "speakers"),
 }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -62,12 +65,52 @@ def cli() -> None:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+# Library arguments named by AvrepError.param -> the flag that sets them, where it is not "--" + the name with
+# dashes (the library speaks of arguments, the command line of flags).
+FLAGS: dict[str, str] = {"checkpoint": "--checkpoint", "kind": "--kind"}
+
+
+def flag_of(param: str) -> str:
+    """The command-line flag of a library argument ("max_duration" -> "--max-duration")."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def error_line(e: AvrepError) -> str:
+    """The one line an AvrepError shows: its message, and the flag of the argument it is about."""
+    param = getattr(e, "param", None)
+    if not param:
+        return f"avrep: error: {e}"
+    flag = flag_of(param)
+    return f"avrep: error: {e}" if flag in str(e) else f"avrep: error: {e} ({flag})"
+
+
+@contextlib.contextmanager
+def library_notes() -> Iterator[None]:
+    """While a command runs, the library's notes (the "avrep" logger's INFO lines, e.g. "using the shipped
+    model") show on stderr as "avrep: ..."; -q raises the level to WARNING (avrep.commands._options.QUIET).
+    The logger is put back as it was afterwards (main() may run in-process, e.g. in tests)."""
+    log = logging.getLogger("avrep")
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("avrep: %(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # not twice when a command configures the root logger too
+    try:
+        yield
+    finally:
+        log.removeHandler(h)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a failed input becomes one line on stderr and exit code 1, a usage error exit code 2."""
     try:
-        cli.main(args=argv, prog_name="avrep", standalone_mode=False)
+        with library_notes():
+            cli.main(args=argv, prog_name="avrep", standalone_mode=False)
     except AvrepError as e:
-        click.echo(f"avrep: error: {e}", err=True)
+        click.echo(error_line(e), err=True)
         sys.exit(EXIT_FAILED)
     except click.exceptions.Abort:
         click.echo("avrep: aborted", err=True)

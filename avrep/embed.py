@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from avrep.conventions import FACE_SIZE, SAMPLE_RATE, SAMPLES_PER_FRAME
-from avrep.conventions import MOUTH_CROP as CROP
+from avrep.conventions import FACE_SIZE
 from avrep.device import resolve_device
 from avrep.errors import AvrepError
+from avrep.loader import ClipTransform, open_model
+from avrep.loader import center_crop as center_crop  # noqa: F401  (benchmarks/unseen.py imports it from here)
 from avrep.models.config import davs_config
-from avrep.models.pretrained import resolve_checkpoint, weights_sha256
+from avrep.models.pretrained import weights_sha256
 
 MODALITIES = ("audio", "video", "identity")
 KINDS = ("word", "sync")  # see avrep.models.davs: same-word neighbours vs the clip that is in sync
@@ -28,15 +29,6 @@ KINDS = ("word", "sync")  # see avrep.models.davs: same-word neighbours vs the c
 def checkpoint_sha256(path: str | os.PathLike) -> str:
     """sha256 of the weights of a run (its dir or a file in it)."""
     return weights_sha256(path)
-
-
-def center_crop(mouth: np.ndarray, size: int = CROP) -> np.ndarray:
-    """[T, H, W] -> centre [T, size, size] (eval-time crop of the 96x96 ROI)."""
-    h, w = mouth.shape[-2:]
-    if h < size or w < size:
-        raise AvrepError(f"mouth ROI {h}x{w} is smaller than the {size}x{size} crop")
-    y, x = (h - size) // 2, (w - size) // 2
-    return mouth[..., y : y + size, x : x + size]
 
 
 class Embedder:
@@ -52,16 +44,15 @@ class Embedder:
         self.cfg = davs_config(self.config)  # typed view: defaults of keys the run's config lacks filled in
         self.dim = self.cfg.embed_dim
         self._sha: str | None = None
+        self.transform = ClipTransform(bool(getattr(model, "needs_landmarks", False)))  # raw clip -> model input
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> Embedder:
-        """A trained run (its dir or a file in it); None: $AVREP_CHECKPOINT, else the shipped model."""
-        from avrep.models import load_run
-
-        run = resolve_checkpoint(path)
+        """A trained run (its dir, a file in it, or a shipped model's name); None: $AVREP_CHECKPOINT, else the
+        default shipped model (`avrep.loader.open_model`)."""
         dev = resolve_device(device)
-        model, config, words = load_run(run, str(dev))
-        return cls(model, config, words, run, dev)
+        m = open_model(path, "davs", dev)
+        return cls(m.model, m.config, m.words, m.run_dir, dev)
 
     @property
     def sha256(self) -> str:
@@ -75,33 +66,13 @@ class Embedder:
         return isinstance(x, (str, os.PathLike))
 
     def _mouth(self, x: Any, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """-> (mouth [T, 88, 88], landmarks [T, 68, 2] or None); a path is preprocessed (one clip: a file
-        longer than `MAX_CLIP_SECONDS` is refused, see `check_clip_length`)."""
-        if self._is_path(x):
-            from avrep.preprocess import PreprocessConfig, process_file
-
-            check_clip_length(x)
-            pv = process_file(x, PreprocessConfig(require_audio=False))  # lips only: a silent video is fine
-            x, landmarks = pv.mouth, pv.landmarks
-        x = np.asarray(x)
-        if x.ndim != 3:
-            raise AvrepError(f"mouth array must be [T, H, W], got shape {x.shape}")
-        if landmarks is not None and len(landmarks) != len(x):
-            raise AvrepError(f"landmarks must be [{len(x)}, 68, 2] like the mouth, got {np.shape(landmarks)}")
-        if landmarks is None and getattr(self.model, "needs_landmarks", False):
-            raise AvrepError("this model reads lip landmarks: pass landmarks [T, 68, 2] with the mouth array")
-        return (center_crop(x) if x.shape[-1] != CROP else x), landmarks
+        """-> (mouth [T, 88, 88], landmarks [T, 68, 2] or None) through the raw-clip transform (a path is
+        preprocessed; one clip: a file longer than `MAX_CLIP_SECONDS` is refused, see `check_clip_length`)."""
+        return self.transform.mouth(x, landmarks)
 
     @staticmethod
     def _audio(x: Any) -> np.ndarray:
-        if isinstance(x, (str, os.PathLike)):
-            from avrep.io.media import read_audio
-
-            x = read_audio(x, SAMPLE_RATE)
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 1 or len(x) < SAMPLES_PER_FRAME:
-            raise AvrepError(f"audio must be mono 16 kHz samples (>= {SAMPLES_PER_FRAME}), got shape {x.shape}")
-        return x[: len(x) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME]
+        return ClipTransform.audio(x)
 
     def _face(self, x: Any) -> np.ndarray:
         if self._is_path(x):
@@ -188,24 +159,6 @@ class Embedder:
             n = len(batch["word_id"])
             yield idx[pos : pos + n], self.embed_batch(batch, modality, kind)
             pos += n
-
-
-MAX_CLIP_SECONDS = 120.0  # one embedding is one clip; longer files are refused with what to do instead
-
-
-def check_clip_length(path: str | os.PathLike, max_seconds: float = MAX_CLIP_SECONDS) -> None:
-    """Refuse a file too long to be one clip: an embedding summarises one clip (a word is ~1 s, a sentence a
-    few), so a long recording is cut into the clips wanted first (or read by `avrep lipread` / `avrep sync`,
-    which take any length)."""
-    from avrep.io import media
-
-    d = media.probe(path).duration
-    if d > max_seconds:
-        raise AvrepError(
-            f"{path}: {d:.0f} s is too long to embed as one clip (at most {max_seconds:g} s): cut the part you "
-            "want first (e.g. ffmpeg -ss START -t SECONDS -i IN -c copy OUT.mp4); `avrep lipread` and "
-            "`avrep sync` read files of any length"
-        )
 
 
 def _check_kind(kind: str, modality: str = "video") -> None:

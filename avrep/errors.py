@@ -2,7 +2,14 @@
 
 
 class AvrepError(Exception):
-    """A user-facing error (bad input, bad arguments); the message names the file and the reason."""
+    """A user-facing error (bad input, bad arguments); the message names the file and the reason.
+
+    `param`: the library argument the error is about ("checkpoint", "max_duration"...), named in the
+    message in library terms; the CLI adds the command-line flag it comes from (avrep.cli.flag_of)."""
+
+    def __init__(self, *args: object, param: str | None = None):
+        super().__init__(*args)
+        self.param = param
 
 
 class MediaError(AvrepError):

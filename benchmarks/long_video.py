@@ -122,7 +122,9 @@ def batch_folder(n_clips: int, threads: int) -> dict:
     (d / "corrupt_truncated.mp4").write_bytes(clips[0].read_bytes()[:2000])
     out = SCRATCH / f"folder_{n_clips}.jsonl"
     out.unlink(missing_ok=True)
-    r = run_child([sys.executable, "-m", "avrep", "sync", str(d), "-o", str(out), "--device", "cpu", "-q"], threads)
+    r = run_child(
+        [sys.executable, "-m", "avrep", "sync", str(d), "-o", str(out), "--device", "cpu"], threads
+    )  # no -q: it hides the note counted
     rows = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
     failed = sorted(Path(x["path"]).name for x in rows if x.get("error"))
     loads = r["stderr_tail"].count("using the shipped pretrained model")

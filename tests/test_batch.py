@@ -144,7 +144,7 @@ def test_sync_folder_one_call(shared_data, tmp_path):
     (d / "zz_text.mp4").write_text("not a video\n")
     (d / "zz_truncated.mp4").write_bytes(clips[0].read_bytes()[:2000])
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "avrep", "sync", str(d), "-o", str(out), "--device", "cpu", "-q"]
+    cmd = [sys.executable, "-m", "avrep", "sync", str(d), "-o", str(out), "--device", "cpu"]  # no -q: it hides notes
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     recs = [json.loads(x) for x in out.read_text().splitlines()]
@@ -164,7 +164,7 @@ def test_embed_refuses_a_long_file_with_what_to_do(tmp_path):
     decoding; sync/lipread take it (their limit is --max-duration, 2 h)."""
     from mediautil import write_media
 
-    from avrep.embed import check_clip_length
+    from avrep.loader import check_clip_length
     from avrep.io import media
 
     frames = np.full((2, 64, 64, 3), 128, np.uint8)

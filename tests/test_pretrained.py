@@ -35,10 +35,12 @@ def test_shipped_model_is_package_data_and_matches_its_card():
     assert len(words) >= 51 and config["model"]["name"] == c["config"]
 
 
-def test_default_checkpoint_resolution(tmp_path, monkeypatch, capsys):
+def test_default_checkpoint_resolution(tmp_path, monkeypatch, caplog, capsys):
     monkeypatch.delenv("AVREP_CHECKPOINT", raising=False)
-    assert resolve_checkpoint(None) == pretrained_dir()
-    assert "shipped pretrained model" in capsys.readouterr().err
+    with caplog.at_level("INFO", logger="avrep"):
+        assert resolve_checkpoint(None) == pretrained_dir()
+    assert "shipped pretrained model" in caplog.text
+    assert capsys.readouterr() == ("", ""), "the library logs, it never prints"
     monkeypatch.setenv("AVREP_CHECKPOINT", str(tmp_path))
     with pytest.raises(AvrepError, match="not a trained avrep run"):
         resolve_checkpoint(None)
@@ -81,15 +83,17 @@ def test_no_shipped_model_and_no_checkpoint_is_a_clear_error(tmp_path, monkeypat
 
     monkeypatch.delenv("AVREP_CHECKPOINT", raising=False)
     monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
-    with pytest.raises(AvrepError, match="--checkpoint"):
+    with pytest.raises(AvrepError, match="give a checkpoint") as e:
         pt.resolve_checkpoint(None)
+    assert e.value.param == "checkpoint"
 
 
 def test_no_shipped_generator_and_no_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     import avrep.models.pretrained as pt
 
     monkeypatch.setattr(pt, "PRETRAINED_ROOT", tmp_path)
-    with pytest.raises(AvrepError, match="no generator: pass --checkpoint"):
+    monkeypatch.delenv("AVREP_GENERATOR", raising=False)
+    with pytest.raises(AvrepError, match="no generator: give a checkpoint"):
         pt.resolve_generator(None)
 
 

@@ -240,10 +240,10 @@ def dub_video(
     wav = media.fit_audio(wav, n_out)
     dev = resolve_device(device)
     if model is None:
-        from avrep.models.loading import load_generator
-        from avrep.models.pretrained import resolve_generator
+        from avrep.loader import open_model
 
-        G, davs, _ = load_generator(resolve_generator(checkpoint, quiet=not progress), dev)
+        m = open_model(checkpoint, "generator", dev, quiet=not progress)
+        G, davs = m.model, m.davs
     else:
         G, davs = model
     t0 = time.perf_counter()

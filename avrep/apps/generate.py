@@ -236,15 +236,15 @@ def generate_video(
     from avrep.device import resolve_device
     from avrep.io import media
     from avrep.io.encode import Mp4Writer
-    from avrep.models.loading import load_generator
-    from avrep.models.pretrained import resolve_generator
+    from avrep.loader import open_model
 
     if (audio is None) == (video is None):
         raise AvrepError("give exactly one of --audio or --video")
     photo = read_photo(face)
     A, lm = face_transform(photo, str(face))
     device = resolve_device(device)
-    G, davs, _ = load_generator(resolve_generator(checkpoint, quiet=not progress), device)
+    m = open_model(checkpoint, "generator", device, quiet=not progress)
+    G, davs = m.model, m.davs
     import cv2
 
     ref = cv2.warpAffine(photo, A, (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -247,10 +247,9 @@ def speakers(
     media.check_limits(info, cfg.max_duration)
     dev = resolve_device(device)
     if model is None:
-        from avrep.models import load_run
-        from avrep.models.pretrained import resolve_checkpoint
+        from avrep.loader import open_model
 
-        model, _, _ = load_run(resolve_checkpoint(checkpoint, quiet=not progress), str(dev))
+        model = open_model(checkpoint, "davs", dev, quiet=not progress).model
     K = cfg.detect_every
     n_est = max(1, info.n_frames_25)
 

@@ -26,21 +26,14 @@ from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
 from avrep.eval.sync_metrics import SyncCalibration, SyncResult, sync_from_features, usable_evidence
+from avrep.loader import open_model
 from avrep.security import load_json_object
 
 
-def resolve_checkpoint(checkpoint: str | os.PathLike | None, quiet: bool = False) -> Path:
-    """--checkpoint, else $AVREP_CHECKPOINT, else the shipped pretrained model (said on stderr)."""
-    from avrep.models.pretrained import resolve_checkpoint as resolve
-
-    return resolve(checkpoint, quiet=quiet)
-
-
 def load_model(checkpoint: str | os.PathLike | None, device: str = "cpu"):
-    """-> (DAVS model in eval mode, config, words)."""
-    from avrep.models import load_run
-
-    return load_run(resolve_checkpoint(checkpoint), device)
+    """-> (DAVS model in eval mode, config, words) (`avrep.loader.open_model`: argument, environment, shipped)."""
+    m = open_model(checkpoint, "davs", device)
+    return m.model, m.config, m.words
 
 
 def sync_arrays(
@@ -99,10 +92,8 @@ def sync_file(
     dev = resolve_device(device)
     run = None
     if model is None:
-        from avrep.models import load_run
-
-        run = resolve_checkpoint(checkpoint)
-        model, _, _ = load_run(run, str(dev))
+        m = open_model(checkpoint, "davs", dev)
+        run, model = m.run_dir, m.model
     info = media.probe(path)
     if not info.has_video:
         raise MediaError(f"{info.path}: no video stream")
@@ -215,7 +206,6 @@ __all__ = [
     "fix_file",
     "frame_features",
     "load_model",
-    "resolve_checkpoint",
     "shift_audio",
     "sync_arrays",
     "sync_file",

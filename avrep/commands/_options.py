@@ -85,7 +85,18 @@ def seed_option(help: str | None = None) -> Decorator:
 
 
 SEED = seed_option()
-QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+
+
+def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """-q also silences the library's notes (the avrep logger's INFO lines, e.g. "using the shipped model")."""
+    if value:
+        import logging
+
+        logging.getLogger("avrep").setLevel(logging.WARNING)
+    return value
+
+
+QUIET = click.option("--quiet", "-q", is_flag=True, callback=_quiet, help="no progress bar, no notes")
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="print the full result as JSON")
 MAX_DURATION = click.option(
     "--max-duration",

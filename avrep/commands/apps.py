@@ -24,15 +24,14 @@ def _batch(cmd: str, inputs, out, quiet: bool, checkpoint, device: str, fn) -> N
     """Several files / a folder / a manifest: one model load, `fn(path, model, words, run)` per file, a
     record per file in OUT (or JSON lines on stdout), failures listed on stderr; exit 1 only if none worked."""
     from avrep.apps.batch import expand_inputs, run_batch
-    from avrep.apps.sync import resolve_checkpoint
     from avrep.device import resolve_device
     from avrep.errors import AvrepError
-    from avrep.models import load_run
+    from avrep.loader import open_model
 
     paths = expand_inputs(inputs)
     dev = str(resolve_device(device))
-    run = resolve_checkpoint(checkpoint)
-    model, _, words = load_run(run, dev)  # once for every file
+    m = open_model(checkpoint, "davs", dev)  # once for every file
+    model, words, run = m.model, m.words, m.run_dir
     r = run_batch(paths, lambda p: fn(p, model, words, run, dev), out, progress=not quiet, desc=cmd, echo=click.echo)
     for p, why in r["failed"]:
         click.echo(f"avrep {cmd}: skipped: {why}" if p in why else f"avrep {cmd}: skipped: {p}: {why}", err=True)

@@ -28,11 +28,12 @@ def evaluate_run(
     from avrep.eval.lipread import confusion, lipread_metrics, log_softmax, plot_confusion
     from avrep.eval.probes import disentanglement_probes
     from avrep.eval.retrieval import av_retrieval
-    from avrep.models import load_run
+    from avrep.loader import open_model
     from avrep.utils import atomic_write_json
 
     dev = resolve_device(device)
-    model, config, words = load_run(run_dir, str(dev))
+    m = open_model(run_dir, "davs", dev)
+    model, words = m.model, m.words
     frames = model.cfg.frames  # the run's training clip length (typed config, defaults filled in)
     ds = dataset if dataset is not None else open_dataset(data, split, frames, train=False)
     ceiling = getattr(ds, "ceiling", None)

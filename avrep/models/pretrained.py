@@ -1,47 +1,80 @@
-"""The shipped pretrained DAVS model, and how every command finds a model.
+"""The shipped pretrained models (a small registry), and how a checkpoint argument resolves to a run dir.
 
 The weights live in the package (`avrep/models/weights/<name>/`: config.json, model.safetensors,
-vocab.json, card.json), as face-recognition-models ships dlib's, so nothing is downloaded. A command
-given no `--checkpoint` (and no $AVREP_CHECKPOINT) uses it and says so on stderr. Its model card is
-docs/model_card.md; `benchmarks/pretrained.py` reproduces it from ../shared/data with a fixed seed.
+vocab.json, card.json; a generator in `<name>/generator/`), as face-recognition-models ships dlib's, so
+nothing is downloaded. Its model card is docs/model_card.md; `benchmarks/pretrained.py` reproduces it.
+
+Resolution (`resolve_checkpoint` for DAVS runs, `resolve_generator` for generator runs), first that applies:
+the argument (a run dir, a file in one, or a registry name such as "davs_small_v1"), the environment
+($AVREP_CHECKPOINT for DAVS, $AVREP_GENERATOR for the generator: the default generator is not the default
+DAVS model's, so one variable cannot name both), the default shipped model (`DEFAULT_DAVS`,
+`DEFAULT_GENERATOR`). Using a shipped model is logged (logger "avrep.models.pretrained", INFO), which
+the CLI shows on stderr; the library never prints.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 
 from avrep.errors import AvrepError
 from avrep.utils import sha256_file
 
+log = logging.getLogger(__name__)
+
 PRETRAINED_ROOT = Path(__file__).resolve().parent / "weights"  # package data (packages, so setuptools ships them)
-DEFAULT_NAME = "davs_small_v1"
+
+# name -> folder under weights/ (a DAVS run; "generator/" inside it when it ships a generator)
+SHIPPED: dict[str, str] = {
+    "davs_small_v1": "davs_small_v1",
+}
+DEFAULT_DAVS = "davs_small_v1"  # what a DAVS caller gets with no checkpoint
+DEFAULT_GENERATOR = "davs_small_v1"  # whose generator/ a generator caller gets (its frozen DAVS: that run's)
+DEFAULT_NAME = DEFAULT_DAVS  # the older name of DEFAULT_DAVS
+GENERATOR_SUBDIR = "generator"
 
 
-def pretrained_dir(name: str = DEFAULT_NAME) -> Path | None:
-    """The shipped run dir of `name`, or None when this install has none."""
-    d = PRETRAINED_ROOT / name
+def pretrained_dir(name: str | None = None) -> Path | None:
+    """The shipped run dir of `name` (default: `DEFAULT_DAVS`), or None when this install has none."""
+    d = PRETRAINED_ROOT / SHIPPED.get(name or DEFAULT_DAVS, name or DEFAULT_DAVS)
     return d if (d / "model.safetensors").exists() and (d / "config.json").exists() else None
 
 
+def shipped_generator_dir(name: str | None = None) -> Path | None:
+    """The shipped generator of `name` (default: `DEFAULT_GENERATOR`), or None when this install has none."""
+    d = pretrained_dir(name or DEFAULT_GENERATOR)
+    g = d / GENERATOR_SUBDIR if d is not None else None
+    return g if g is not None and (g / "model.safetensors").exists() else None
+
+
+def _shipped_name(checkpoint: str | os.PathLike) -> str | None:
+    """`checkpoint` if it names a shipped model and is not a path that exists, else None."""
+    s = os.fspath(checkpoint)
+    return s if s in SHIPPED and not Path(s).exists() else None
+
+
 def resolve_generator(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
-    """--checkpoint (a generator run, or a DAVS run holding generator/), else the shipped model's generator
-    (`<shipped run>/generator/`, noted on stderr)."""
-    if checkpoint:
-        return Path(checkpoint)
-    d = pretrained_dir()
-    g = d / "generator" if d is not None else None
-    if g is None or not (g / "model.safetensors").exists():
+    """A generator run (or a DAVS run holding generator/, or a shipped model's name), else $AVREP_GENERATOR,
+    else the default shipped generator (`<DEFAULT_GENERATOR>/generator/`, logged)."""
+    ck = checkpoint or os.environ.get("AVREP_GENERATOR")
+    name = _shipped_name(ck) if ck else DEFAULT_GENERATOR
+    if ck and name is None:
+        return Path(ck)
+    g = shipped_generator_dir(name)
+    if g is None:
         raise AvrepError(
-            "no generator: pass --checkpoint GEN_RUN (an `avrep train-generator` run); "
-            "this install has no shipped generator"
+            f"no generator: give a checkpoint (a generator run, from `avrep train-generator`) or set "
+            f"AVREP_GENERATOR; this install has no shipped generator {name!r}",
+            param="checkpoint",
         )
-    if not quiet:
-        print(
-            f"avrep: no --checkpoint given: using the shipped generator {d.name}/generator (docs/model_card.md)",
-            file=sys.stderr,
+    if not ck:
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "no checkpoint given: using the shipped generator %s/%s (docs/model_card.md)",
+            name,
+            GENERATOR_SUBDIR,
         )
     return g
 
@@ -52,7 +85,7 @@ def run_dir_of(path: str | os.PathLike) -> Path:
     if p.is_file():
         p = p.parent
     if not (p / "model.safetensors").exists():
-        raise AvrepError(f"{path}: not a trained avrep run (no model.safetensors)")
+        raise AvrepError(f"{path}: not a trained avrep run (no model.safetensors)", param="checkpoint")
     return p
 
 
@@ -61,7 +94,7 @@ def weights_sha256(run_dir: str | os.PathLike) -> str:
     return sha256_file(run_dir_of(run_dir) / "model.safetensors")
 
 
-def card(name: str = DEFAULT_NAME) -> dict:
+def card(name: str | None = None) -> dict:
     """The shipped model's card.json (data, figures on unseen people, sha256), {} if absent."""
     d = pretrained_dir(name)
     p = d / "card.json" if d else None
@@ -69,19 +102,23 @@ def card(name: str = DEFAULT_NAME) -> dict:
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
-    """--checkpoint, else $AVREP_CHECKPOINT, else the shipped pretrained model (noted on stderr)."""
+    """A DAVS run (its dir, a file in it, or a shipped model's name), else $AVREP_CHECKPOINT, else the
+    default shipped model (`DEFAULT_DAVS`, logged)."""
     ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
-    if ck:
+    name = _shipped_name(ck) if ck else DEFAULT_DAVS
+    if ck and name is None:
         return run_dir_of(ck)
-    d = pretrained_dir()
+    d = pretrained_dir(name)
     if d is None:
         raise AvrepError(
-            "no model: pass --checkpoint RUN_DIR (an `avrep train` run) or set AVREP_CHECKPOINT "
-            "(this install has no shipped pretrained model)"
+            f"no model: give a checkpoint (a run dir of `avrep train`) or set AVREP_CHECKPOINT "
+            f"(this install has no shipped pretrained model {name!r})",
+            param="checkpoint",
         )
-    if not quiet:
-        print(
-            f"avrep: no --checkpoint given: using the shipped pretrained model {d.name} (docs/model_card.md)",
-            file=sys.stderr,
+    if not ck:
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "no checkpoint given: using the shipped pretrained model %s (docs/model_card.md)",
+            d.name,
         )
     return d

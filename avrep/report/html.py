@@ -282,11 +282,12 @@ def data_sections(
     from avrep.data.sources import open_dataset
     from avrep.device import resolve_device
     from avrep.eval.extract import extract
-    from avrep.models import load_run
+    from avrep.loader import open_model
     from avrep.report import plots
 
     dev = resolve_device(device)
-    model, config, words = load_run(run, str(dev))
+    m = open_model(run, "davs", dev)
+    model, words = m.model, m.words
     frames = model.cfg.frames  # the run's training clip length (typed config, defaults filled in)
     ds = open_dataset(data, split, frames, train=False)
     rng = np.random.default_rng(seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -26,6 +27,8 @@ from avrep.errors import AvrepError
 from avrep.security import load_json_object
 from avrep.train import ddp
 from avrep.utils import atomic_write_bytes
+
+log = logging.getLogger(__name__)
 
 
 def resume_args(args, resume: bool, what: str = "training run"):
@@ -161,14 +164,15 @@ def commit_epoch(
     dist: ddp.DistInfo,
     progress: bool,
 ) -> None:
-    """End of an epoch: the main process logs `rec`, checkpoints and prints it; all ranks then meet."""
+    """End of an epoch: the main process logs `rec` (log.jsonl; with `progress`, the "avrep" logger too, which
+    the CLI shows on stderr), checkpoints; all ranks then meet."""
     from avrep.train import checkpoint as ckpt
 
     if dist.main:
         append_log(run / "log.jsonl", rec)
         ckpt.save_checkpoint(run, epoch + 1, step, nets, opt, extra={"train_record": rec})
         if progress:
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()}), flush=True)
+            log.info("%s", json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()}))
     ddp.barrier()
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from avrep.conventions import MOUTH_SIZE
 from avrep.data.mixture import is_mixture, open_mixture
 from avrep.errors import AvrepError
+from avrep.loader import open_model
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
 from avrep.models.loading import load_generator, resolve_generator_dir
@@ -52,11 +53,9 @@ from avrep.utils import atomic_write_json, write_manifest_json
 # ---- frozen DAVS -----------------------------------------------------------------------------------------
 def load_davs(run_dir: str, device: str | torch.device = "cpu"):
     """Frozen DAVS model of an `avrep train` run (eval mode, no gradients)."""
-    from avrep.models import load_run
-
-    model, cfg, words = load_run(run_dir, str(device))
-    model.requires_grad_(False).eval()
-    return model, cfg, words
+    m = open_model(run_dir, "davs", device)
+    m.model.requires_grad_(False).eval()
+    return m.model, m.config, m.words
 
 
 def speech_features(
