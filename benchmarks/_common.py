@@ -129,14 +129,11 @@ def write_result(name: str | os.PathLike, obj: dict[str, Any]) -> Path:
 
 
 def robustness_harness() -> ModuleType:
-    """tests/robustness/rbharness: the bad-media zoo, CLI runner, kill/resume and fuzz helpers that the
-    robustness tests use and benchmarks/robustness.py runs at scale."""
-    folder = str(ROOT / "tests" / "robustness")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    import rbharness
+    """avrep.testing.robustness: the bad-media zoo, CLI runner, kill/resume and fuzz helpers that the
+    robustness tests use and benchmarks/robustness.py runs at scale (benchmarks never import tests/)."""
+    from avrep.testing import robustness
 
-    return rbharness
+    return robustness
 
 
 def lipread_summary(ev: dict[str, Any]) -> dict[str, Any]:

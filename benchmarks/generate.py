@@ -171,7 +171,7 @@ def store_arrays(store: str, split: str, n: int, seed: int = 0, frames: int | No
     """Evaluation arrays (face, audio, centre, word_id) for n clips of a feature store's split, at most one
     clip per sentence where the store has sentences (so no two test clips overlap in time); `frames`: the
     first frames of each clip (clips of different lengths), else whole clips."""
-    from avrep.train.gen_loop import GenDataset
+    from avrep.train.gen_data import GenDataset
 
     ds = GenDataset(store, split, None, train=False, seed=seed)
     clips = ds.clips
@@ -382,7 +382,9 @@ def main() -> None:
         print(json.dumps(res["real_photos"], indent=1))
         return
     torch.set_num_threads(args.threads)
-    from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
+    from avrep.models.loading import load_generator
+    from avrep.train.gen_data import GenDataset, synthetic_clip_arrays
+    from avrep.train.gen_loop import GenTrainArgs, train_generator
 
     work = Path(args.work)
     import shutil

@@ -30,8 +30,8 @@ VARIANTS = {
 
 
 def mouth_box_l1(fake: np.ndarray, real: np.ndarray, centres: np.ndarray) -> float:
-    """The training loss's mouth-box L1 (gen_loop.recon_losses) for uint8 clips [T, 128, 128, 3]."""
-    from avrep.train.gen_loop import recon_losses
+    """The training loss's mouth-box L1 (gen_losses.recon_losses) for uint8 clips [T, 128, 128, 3]."""
+    from avrep.train.gen_losses import recon_losses
 
     f, r = (torch.from_numpy(x).permute(0, 3, 1, 2)[None].float() / 255 for x in (fake, real))
     return float(recon_losses(f, r, torch.from_numpy(centres)[None])[2])
@@ -53,7 +53,9 @@ def main() -> None:
 
     from avrep.apps.generate import conditioning, generate_frames
     from avrep.models.generator import get_generator_config
-    from avrep.train.gen_loop import GenDataset, GenTrainArgs, load_generator, synthetic_clip_arrays, train_generator
+    from avrep.models.loading import load_generator
+    from avrep.train.gen_data import GenDataset, synthetic_clip_arrays
+    from avrep.train.gen_loop import GenTrainArgs, train_generator
 
     tr = synthetic_clip_arrays("train", args.train_clips, seed=0, progress=True)
     te = synthetic_clip_arrays("test", args.test_clips, seed=0, progress=True)

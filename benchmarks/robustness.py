@@ -1,6 +1,6 @@
 """Robustness benchmark -> benchmarks/results/robustness.json.
 
-  bad media : every zoo file (tests/robustness/rbharness.py) through every media command; batch
+  bad media : every zoo file (avrep.testing.robustness) through every media command; batch
               preprocessing of the whole zoo (failures recorded vs clips lost)
   kill      : SIGKILL at random points of synth / preprocess / train / embed / index build, then re-run;
               mismatches against the uninterrupted result and half-written files at final paths

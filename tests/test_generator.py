@@ -15,7 +15,7 @@ from avrep.errors import AvrepError
 
 @pytest.fixture(scope="module")
 def gen_data():
-    from avrep.train.gen_loop import synthetic_clip_arrays
+    from avrep.train.gen_data import synthetic_clip_arrays
 
     torch.set_num_threads(1)
     return synthetic_clip_arrays("train", 12, seed=0), synthetic_clip_arrays("val", 4, seed=0)
@@ -23,7 +23,8 @@ def gen_data():
 
 @pytest.fixture(scope="module")
 def gen_run(gen_data, tmp_path_factory) -> Path:
-    from avrep.train.gen_loop import GenDataset, GenTrainArgs, train_generator
+    from avrep.train.gen_data import GenDataset
+    from avrep.train.gen_loop import GenTrainArgs, train_generator
 
     tr, va = gen_data
     out = tmp_path_factory.mktemp("gen") / "run"
@@ -48,7 +49,8 @@ def test_tiny_generator_learns(gen_run):
 def test_resume_continues(gen_run, gen_data, tmp_path):
     import shutil
 
-    from avrep.train.gen_loop import GenDataset, GenTrainArgs, train_generator
+    from avrep.train.gen_data import GenDataset
+    from avrep.train.gen_loop import GenTrainArgs, train_generator
 
     run = tmp_path / "run"
     shutil.copytree(gen_run, run)
@@ -209,7 +211,7 @@ def test_mouth_roi_matches_store_crop():
     from avrep.data.align import crop_clip
     from avrep.models.generator import face_to_mouth_roi
     from avrep.synth.face import Identity, render_sequence
-    from avrep.train.gen_loop import mouth_centres
+    from avrep.train.gen_data import mouth_centres
 
     tr = np.tile(np.array([[0.6, 0.2, 0.1, 0.5, 0.2]], np.float32), (3, 1))
     frames, lms = render_sequence(Identity.sample(5), tr, 0)
@@ -224,7 +226,7 @@ def test_mouth_roi_matches_store_crop():
 def test_dubbing_pose_frames_shape_and_errors(gen_run, gen_data):
     """Pose frames (dubbing) go through the encoder per frame; a length mismatch is refused."""
     from avrep.apps.generate import conditioning, generate_frames
-    from avrep.train.gen_loop import load_generator
+    from avrep.models.loading import load_generator
 
     G, davs, _ = load_generator(gen_run)
     _, va = gen_data
@@ -240,7 +242,7 @@ def test_dubbing_keeps_pose_frames_upper_face(gen_run, gen_data):
     """Dubbing blends onto the driving frames above the mask line: a change there (darker upper face)
     shows in the output, while one-shot generation keeps the reference's upper face."""
     from avrep.apps.generate import conditioning, generate_frames
-    from avrep.train.gen_loop import load_generator
+    from avrep.models.loading import load_generator
 
     G, davs, _ = load_generator(gen_run)
     _, va = gen_data

@@ -19,7 +19,8 @@ CHROMIUM = next(
 
 
 def test_goal_rows_mark_met_and_unmet():
-    from avrep.report.html import goal_rows
+    from avrep.commands.report import CHECKOUT_GOALS
+    from avrep.report.html import goal_rows, load_goals
 
     res = {
         "lipread": {
@@ -35,7 +36,7 @@ def test_goal_rows_mark_met_and_unmet():
         },
         "probes": {"speaker_from_word_features": {"accuracy": 0.5, "chance": 0.1}},
     }
-    rows = {r["metric"]: r for r in goal_rows(res, None)}
+    rows = {r["metric"]: r for r in goal_rows(res, None, load_goals(CHECKOUT_GOALS)[0])}
     assert rows["video word top-1"]["met"] is False  # 0.5 < 0.95 * 0.8
     assert rows["audio word top-1"]["met"] is True and rows["fused word top-1"]["met"] is True
     sync, word = rows["audio->video R@1 (sync embedding)"], rows["audio->video R@1 (word embedding)"]
@@ -45,15 +46,17 @@ def test_goal_rows_mark_met_and_unmet():
 
 
 def test_goals_come_from_a_table_not_the_library(tmp_path):
-    """The default goals are the checkout's benchmarks/goals.json; a caller's JSON replaces them; none = no goals."""
+    """Goals come from the caller (the CLI's default: the checkout's benchmarks/goals.json); none = no goals."""
     import json
 
+    from avrep.commands.report import CHECKOUT_GOALS
     from avrep.errors import AvrepError
-    from avrep.report.html import GOALS_FILE, goal_rows, load_goals
+    from avrep.report.html import goal_rows, load_goals
 
-    table = json.loads(GOALS_FILE.read_text())
-    goals, source = load_goals()
-    assert source == str(GOALS_FILE) and goals["audio_top1"] == table["lipread"]["audio_top1"]
+    table = json.loads(CHECKOUT_GOALS.read_text())
+    goals, source = load_goals(CHECKOUT_GOALS)
+    assert source == str(CHECKOUT_GOALS) and goals["audio_top1"] == table["lipread"]["audio_top1"]
+    assert load_goals() == ({}, None)  # the library reads no table by path
     res = {"lipread": {"audio": {"top1": 0.97}}}
     mine = tmp_path / "goals.json"
     mine.write_text(json.dumps({"audio_top1": 0.96}))  # a bare block works as well as a whole table

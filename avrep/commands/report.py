@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from avrep.commands._options import DEVICE
+
+# the goals table of a source checkout, the default of --goals (absent in an installed package)
+CHECKOUT_GOALS = Path(__file__).resolve().parents[2] / "benchmarks" / "goals.json"
 
 
 @click.command()
@@ -26,6 +31,8 @@ def report(run, out, data, split, images, max_points, device, goals) -> None:
     """Write a self-contained HTML report (images embedded) for a training RUN."""
     from avrep.report import build_report
 
+    if goals is None and CHECKOUT_GOALS.is_file():
+        goals = CHECKOUT_GOALS
     p = build_report(
         run, out, data=data, split=split, images=list(images), max_points=max_points, device=device, goals=goals
     )

@@ -7,9 +7,9 @@ mouth-ROI thumbnails, and generated frame strips (PNGs found in the run dir or g
 The data for t-SNE / retrieval is the store the eval JSON names (or `data=`); without one those
 sections say so instead of failing.
 
-The goals are not the library's: they come from a goals table, the `lipread` block of
-`benchmarks/goals.json` in a source checkout (the table the benchmarks record with their results) or a
-JSON file the caller passes (`avrep report --goals FILE`); without one, metrics are shown without goals.
+The goals are not the library's: the caller passes a goals table (its `lipread` block is used): `avrep
+report --goals FILE`, by default a source checkout's `benchmarks/goals.json` (the table the benchmarks record
+with their results); without one, metrics are shown without goals. The library reads no table by path.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ import numpy as np
 
 from avrep.errors import AvrepError
 
-# the goals table of a source checkout (benchmarks/goals.json); absent in an installed package
-GOALS_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "goals.json"
 GOALS_SECTION = "lipread"  # the block of the table that judges a run's eval results
 Goals = dict[str, float]
 
@@ -36,15 +34,13 @@ def load_goals(source: str | os.PathLike | dict[str, Any] | None = None) -> tupl
     """The goals for a run's eval results and where they came from -> (goals, source or None).
 
     `source`: a goals JSON file (either the whole table, whose `lipread` block is used, or that block
-    alone), an already-loaded mapping, or None for the checkout's `benchmarks/goals.json` when there is
-    one (else no goals). Keys: video_top1_over_ceiling, audio_top1, a2v_R@1, a2v_gallery, probe_margin;
+    alone), an already-loaded mapping, or None (no goals). The library reads no goals table of its own: the
+    caller passes one (`avrep report` gives a checkout's benchmarks/goals.json unless --goals says otherwise). Keys: video_top1_over_ceiling, audio_top1, a2v_R@1, a2v_gallery, probe_margin;
     a missing key shows its metric without a goal."""
     from avrep.security import load_json_object
 
     if source is None:
-        if not GOALS_FILE.is_file():
-            return {}, None
-        source = GOALS_FILE
+        return {}, None
     if isinstance(source, dict):
         table, where = source, "given"
     else:
@@ -209,9 +205,8 @@ def _probe_rows(pr: dict[str, Any], goals: Goals) -> list[dict[str, Any]]:
 
 def goal_rows(res: dict[str, Any], ceiling: float | None, goals: Goals | None = None) -> list[dict[str, Any]]:
     """(metric, value, goal, met) rows for one eval result; `goals` as `load_goals` returns them
-    (None: the default goals table)."""
-    if goals is None:
-        goals = load_goals()[0]
+    (None: no goals)."""
+    goals = goals or {}
     lr = res.get("lipread", {})
     ceiling = lr.get("homophene_ceiling", ceiling)
     return (
@@ -385,7 +380,7 @@ def build_report(
 ) -> Path:
     """Write the HTML report for a run; returns its path (default RUN/report.html).
 
-    `goals`: a goals JSON file or mapping (see `load_goals`); default the checkout's benchmarks/goals.json."""
+    `goals`: a goals JSON file or mapping (see `load_goals`); None: metrics without goals."""
     from avrep.utils import atomic_write_bytes
 
     run = Path(run_dir)

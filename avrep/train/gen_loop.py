@@ -33,7 +33,6 @@ from avrep.errors import AvrepError
 from avrep.loader import open_model
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
-from avrep.models.loading import load_generator, resolve_generator_dir
 from avrep.train import ddp
 from avrep.train.epochs import (
     RunStart,
@@ -45,7 +44,7 @@ from avrep.train.epochs import (
     rewrite_log,
     start_run,
 )
-from avrep.train.gen_data import GenDataset, mouth_centres, synthetic_clip_arrays
+from avrep.train.gen_data import GenDataset
 from avrep.train.gen_losses import hinge_d, lipsync_losses, loss_weights, recon_losses
 from avrep.utils import atomic_write_json, write_manifest_json
 
@@ -371,18 +370,4 @@ def train_generator(
     return rec
 
 
-# names kept importable from here (older code and the tests import them from gen_loop)
-__all__ = [
-    "GenDataset",
-    "GenNets",
-    "GenTrainArgs",
-    "evaluate_recon",
-    "load_davs",
-    "load_generator",
-    "mouth_centres",
-    "recon_losses",
-    "resolve_generator_dir",
-    "speech_features",
-    "synthetic_clip_arrays",
-    "train_generator",
-]
+__all__ = ["GenNets", "GenTrainArgs", "evaluate_recon", "load_davs", "speech_features", "train_generator"]

@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from rbharness import (
+
+from avrep.testing.robustness import (
     CLI,
     MEDIA_COMMANDS,
     REPO,

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rbharness import CLI, REPO, SUB_ENV, run_cli
+
+from avrep.testing.robustness import CLI, REPO, SUB_ENV, run_cli
 
 
 def test_two_concurrent_builds_one_wins(rb_emb, rb_index, tmp_path):

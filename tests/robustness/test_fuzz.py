@@ -11,7 +11,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from rbharness import KINDS, FuzzRunner, fuzz_seeds, mutate
+
+from avrep.testing.robustness import KINDS, FuzzRunner, fuzz_seeds, mutate
 
 N = int(os.environ.get("AVREP_FUZZ_EXAMPLES", "300"))
 

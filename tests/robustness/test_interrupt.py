@@ -9,7 +9,15 @@ import os
 import numpy as np
 import pytest
 from conftest import KILL_TRIALS
-from rbharness import RESUMABLE, compare_outputs, kill_and_resume, kill_spec, temp_leftovers, work_seconds
+
+from avrep.testing.robustness import (
+    RESUMABLE,
+    compare_outputs,
+    kill_and_resume,
+    kill_spec,
+    temp_leftovers,
+    work_seconds,
+)
 
 SEED = int(os.environ.get("AVREP_KILL_SEED", np.random.SeedSequence().entropy % 2**31))
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from rbharness import run_cli
 
 from avrep.errors import AvrepError
+from avrep.testing.robustness import run_cli
 
 
 class _Payload:

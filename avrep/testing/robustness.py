@@ -1,4 +1,4 @@
-"""Shared by tests/robustness and benchmarks/robustness.py: a zoo of bad/odd media files, the in-process
+"""Shared by tests/robustness and benchmarks/robustness.py (formerly tests/robustness/rbharness.py): a zoo of bad/odd media files, the in-process
 CLI runner, SIGKILL-and-resume trials and a crash-isolating fuzz runner.
 
 Nothing here mocks avrep: every case runs the real decoders, models and writers.
@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared media writer
-from mediautil import write_media  # noqa: E402
+from avrep.testing.media import write_media
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
