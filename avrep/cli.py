@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Iterator
 
@@ -68,6 +69,18 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Library arguments named by AvrepError.param -> the flag that sets them, where it is not "--" + the name with
 # dashes (the library speaks of arguments, the command line of flags).
 FLAGS: dict[str, str] = {"checkpoint": "--checkpoint", "kind": "--kind"}
+# library arguments whose name in a message is mapped to their flag even when the error lost its `param`
+LIBRARY_PARAMS = {
+    "max_duration",
+    "max_pixels",
+    "max_side",
+    "max_offset",
+    "detect_every",
+    "landmark_every",
+    "shard_size",
+    "store_format",
+    "with_audio",
+}
 
 
 def flag_of(param: str) -> str:
@@ -75,13 +88,18 @@ def flag_of(param: str) -> str:
     return FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
+# a library argument named in a message that reached the command as text (a batch's recorded failure reason):
+# snake_case names only, which no prose uses
+_NAMED_PARAM = re.compile(r"\b([a-z]+(?:_[a-z]+)+) (?=\S)")
+
+
 def error_line(e: AvrepError) -> str:
-    """The one line an AvrepError shows: its message, and the flag of the argument it is about."""
-    param = getattr(e, "param", None)
-    if not param:
-        return f"avrep: error: {e}"
-    flag = flag_of(param)
-    return f"avrep: error: {e}" if flag in str(e) else f"avrep: error: {e} ({flag})"
+    """The one line an AvrepError shows: its message, and the flag of the argument it is about (`e.param`, or
+    a library argument the message names, e.g. "exceeds max_pixels 10000" -> "(--max-pixels)")."""
+    msg = str(e)
+    params = [e.param] if getattr(e, "param", None) else [m for m in _NAMED_PARAM.findall(msg) if m in LIBRARY_PARAMS]
+    flags = [f for f in dict.fromkeys(flag_of(p) for p in params) if f not in msg]
+    return f"avrep: error: {msg}" + (f" ({', '.join(flags)})" if flags else "")
 
 
 @contextlib.contextmanager

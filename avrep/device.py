@@ -34,10 +34,12 @@ def resolve_device(pref: str | torch.device | None = "auto", local_rank: int = 0
         try:
             dev = torch.device(name)
         except (RuntimeError, ValueError):
-            raise AvrepError(f"--device {pref!r}: not a torch device (use auto, cpu, cuda or cuda:N)") from None
+            raise AvrepError(
+                f"device {pref!r}: not a torch device (use auto, cpu, cuda or cuda:N)", param="device"
+            ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise AvrepError(f"--device {pref}: no CUDA device is available")
+            raise AvrepError(f"device {pref}: no CUDA device is available", param="device")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
     return dev

@@ -131,7 +131,7 @@ class Embedder:
         elif modality == "identity":
             out = self.model.embed_identity(batch["face"].to(self.device))
         else:
-            raise AvrepError(f"--modality {modality!r}: choose from {', '.join(MODALITIES)}")
+            raise AvrepError(f"modality {modality!r}: choose from {', '.join(MODALITIES)}", param="modality")
         return out.float().cpu().numpy().astype(np.float32)
 
     def iter_store(
@@ -163,9 +163,11 @@ class Embedder:
 
 def _check_kind(kind: str, modality: str = "video") -> None:
     if kind not in KINDS:
-        raise AvrepError(f"--kind {kind!r}: choose from {', '.join(KINDS)}")
+        raise AvrepError(f"kind {kind!r}: choose from {', '.join(KINDS)}", param="kind")
     if modality == "identity" and kind != "word":
-        raise AvrepError("--kind sync is for audio/video word embeddings; identity embeddings have one kind")
+        raise AvrepError(
+            "kind 'sync' is for audio/video word embeddings; identity embeddings have one kind", param="kind"
+        )
 
 
 def face_crop_from_file(path: str | os.PathLike) -> np.ndarray:

@@ -70,7 +70,7 @@ def embed_store(
     from avrep.embed import MODALITIES, Embedder
 
     if modality not in MODALITIES:
-        raise AvrepError(f"--modality {modality!r}: choose from {', '.join(MODALITIES)}")
+        raise AvrepError(f"modality {modality!r}: choose from {', '.join(MODALITIES)}", param="modality")
     store = FeatureStore(store_dir)
     clips = store.clips if split is None else store.clips[store.clips["split"] == split]
     if not len(clips):

@@ -124,7 +124,7 @@ def open_model(
 ) -> Loaded:
     """Resolve `checkpoint` (argument -> environment -> shipped registry) and load it on `device` (eval mode)."""
     if kind not in KINDS:
-        raise AvrepError(f"kind {kind!r}: choose from {', '.join(KINDS)}", param="kind")
+        raise AvrepError(f"kind {kind!r}: choose from {', '.join(KINDS)}")  # a Python argument only: no flag
     if kind == "generator":
         d = resolve_generator(checkpoint, quiet=quiet)
         G, davs, cfg = load_generator(d, device)

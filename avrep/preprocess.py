@@ -45,9 +45,12 @@ class PreprocessConfig:
 
     def check(self) -> PreprocessConfig:
         if self.landmarks not in ("dlib", "true"):
-            raise AvrepError(f"--landmarks {self.landmarks!r}: use dlib or true")
-        if self.detect_every < 1 or self.landmark_every < 1 or self.shard_size < 1 or self.max_side < 64:
-            raise AvrepError("--detect-every, --landmark-every and --shard-size must be >= 1, --max-side >= 64")
+            raise AvrepError(f"landmarks {self.landmarks!r}: use dlib or true", param="landmarks")
+        for name in ("detect_every", "landmark_every", "shard_size"):
+            if getattr(self, name) < 1:
+                raise AvrepError(f"{name} {getattr(self, name)}: must be >= 1", param=name)
+        if self.max_side < 64:
+            raise AvrepError(f"max_side {self.max_side}: must be >= 64", param="max_side")
         return self
 
 
@@ -392,9 +395,9 @@ def preprocess(
     t0 = time.perf_counter()
     cfg = (config or PreprocessConfig()).check()
     if store_format not in STORE_FORMATS:
-        raise AvrepError(f"--store-format {store_format!r}: use {' or '.join(STORE_FORMATS)}")
+        raise AvrepError(f"store_format {store_format!r}: use {' or '.join(STORE_FORMATS)}", param="store_format")
     if backend not in ("local", "ray"):
-        raise AvrepError(f"--backend {backend!r}: use local or ray")
+        raise AvrepError(f"backend {backend!r}: use local or ray", param="backend")
     df, manifest_path = _load_rows(manifest, limit, allow_outside_root)
     out = Path(out_dir)
     plan_id = _plan_id(df, cfg, store_format)

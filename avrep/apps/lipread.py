@@ -201,7 +201,7 @@ def lipread_file(
     from avrep.preprocess import PreprocessConfig
 
     if stride < 1:
-        raise AvrepError(f"--stride {stride}: must be >= 1")
+        raise AvrepError(f"stride {stride}: must be >= 1", param="stride")
     if k < 1:
         raise AvrepError(f"-k {k}: must be >= 1")
     cfg = stream_config(PreprocessConfig(require_audio=with_audio), max_duration or media.MAX_STREAM_DURATION)
@@ -219,7 +219,9 @@ def lipread_file(
     if with_audio:
         wav = media.read_audio(path, info=info, max_duration=cfg.max_duration)
         if not np.any(np.abs(wav) > 1e-4):
-            raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
+            raise MediaError(
+                f"{path}: the audio track is silent; read the lips only (with_audio off)", param="with_audio"
+            )
     bar = progress_bar(info.n_frames_25, "lipread", progress)
     probs, starts, faces, T = [], [], [], 0
     for ch in mouth_chunks(path, info, cfg.check(), chunk_frames=chunk_frames or CHUNK_FRAMES, on_chunk=bar.update):
@@ -238,7 +240,7 @@ def lipread_file(
     bar.close()
     face = np.concatenate(faces)
     if with_audio and wav is not None and not np.any(np.abs(media.fit_audio(wav, T)) > 1e-4):
-        raise MediaError(f"{path}: the audio track is silent; drop --with-audio to read the lips only")
+        raise MediaError(f"{path}: the audio track is silent; read the lips only (with_audio off)", param="with_audio")
     res.update(path=str(path), face_frames=int(face.sum()), checkpoint=str(checkpoint) if checkpoint else None)
     if res["face_frames"] < res["n_frames"]:
         res["note"] = f"no face in {res['n_frames'] - res['face_frames']} of {res['n_frames']} frames"

@@ -87,7 +87,7 @@ def sync_file(
     from avrep.io import media
 
     if max_offset < 0:
-        raise AvrepError(f"--max-offset {max_offset}: must be >= 0")
+        raise AvrepError(f"max_offset {max_offset}: must be >= 0", param="max_offset")
     cfg = stream_config(config, max_duration).check()
     dev = resolve_device(device)
     run = None

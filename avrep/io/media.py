@@ -115,9 +115,13 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 def check_limits(info: MediaInfo, max_duration: float = MAX_DURATION, max_pixels: int = MAX_PIXELS) -> None:
     """Refuse media too long or too large to decode safely (decompression bombs)."""
     if info.has_video and info.width * info.height > max_pixels:
-        raise MediaError(f"{info.path}: resolution {info.width}x{info.height} exceeds --max-pixels {max_pixels}")
+        raise MediaError(
+            f"{info.path}: resolution {info.width}x{info.height} exceeds max_pixels {max_pixels}", param="max_pixels"
+        )
     if info.duration > max_duration:
-        raise MediaError(f"{info.path}: duration {info.duration:.1f}s exceeds --max-duration {max_duration:g}s")
+        raise MediaError(
+            f"{info.path}: duration {info.duration:.1f}s exceeds max_duration {max_duration:g}s", param="max_duration"
+        )
 
 
 def frame_indices_25(n_src: int, src_fps: float, fps: float = FPS) -> np.ndarray:
@@ -259,7 +263,9 @@ def read_video(
                 if n_dec and t > last_t:
                     step = min(t - last_t, 1.0)  # the source's frame duration, for the last frame's end
                 if t > max_duration + 1:
-                    raise MediaError(f"{info.path}: video longer than --max-duration {max_duration:g}s")
+                    raise MediaError(
+                        f"{info.path}: video longer than max_duration {max_duration:g}s", param="max_duration"
+                    )
                 sampler.push(frame, t)
                 last_t, n_dec = max(last_t, t), n_dec + 1
                 if sampler.done:
@@ -316,7 +322,9 @@ def read_audio(
                     chunks.append(arr)
                     total += arr.size
                 if total > limit:
-                    raise MediaError(f"{info.path}: audio longer than --max-duration {max_duration:g}s")
+                    raise MediaError(
+                        f"{info.path}: audio longer than max_duration {max_duration:g}s", param="max_duration"
+                    )
             for f in res.resample(None):
                 chunks.append(f.to_ndarray().reshape(-1))
     except MediaError:

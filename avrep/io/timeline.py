@@ -32,7 +32,9 @@ def describe(path: str | os.PathLike, *, max_duration: float = MAX_DURATION) -> 
                     if f.time is not None:
                         times.append(float(f.time))
                     if len(times) > (max_duration + 1) * 240:
-                        raise MediaError(f"{info.path}: video longer than --max-duration {max_duration:g}s")
+                        raise MediaError(
+                            f"{info.path}: video longer than max_duration {max_duration:g}s", param="max_duration"
+                        )
             if as_ is not None:
                 c.seek(0)
                 for f in c.decode(as_):
