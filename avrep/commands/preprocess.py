@@ -85,8 +85,6 @@ def preprocess(
     """
     from pathlib import Path
 
-    import pandas as pd
-
     from avrep import preprocess as pp
     from avrep.errors import AvrepError
 
@@ -101,26 +99,12 @@ def preprocess(
     )
     single = not source.endswith(".parquet")
     if single:
+        from avrep.data.recipes import single_video_manifest
         from avrep.io.media import probe
 
         p = Path(source)
         probe(p)  # missing / empty / non-media -> AvrepError now
-        manifest = pd.DataFrame(
-            [
-                dict(
-                    clip_id=p.stem,
-                    path=str(p.resolve()),
-                    word=None,
-                    word_id=-1,
-                    transcript=None,
-                    speaker="unknown",
-                    split="test",
-                    start_frame=0,
-                    end_frame=-1,
-                    landmarks_path=None,
-                )
-            ]
-        )
+        manifest = single_video_manifest(p)
     else:
         manifest = source
     res = pp.preprocess(

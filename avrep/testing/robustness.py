@@ -225,25 +225,11 @@ def zoo_manifest(zoo: list[Case], path: Path) -> tuple[Path, list[Case]]:
     -> (manifest path, the cases it lists)."""
     import pandas as pd
 
-    from avrep.data.recipes import write_manifest
+    from avrep.data.recipes import ClipRow, write_manifest
 
     root = zoo[0].path.parent
     cases = [c for c in zoo if c.path.is_relative_to(root)]
-    rows = [
-        dict(
-            clip_id=c.name,
-            path=str(c.path.relative_to(root)),
-            word=None,
-            word_id=-1,
-            transcript=None,
-            speaker="s",
-            split="test",
-            start_frame=0,
-            end_frame=-1,
-            landmarks_path=None,
-        )
-        for c in cases
-    ]
+    rows = [ClipRow(clip_id=c.name, path=str(c.path.relative_to(root)), speaker="s").to_dict() for c in cases]
     return write_manifest(pd.DataFrame(rows), path, root, recipe="folder"), cases
 
 

@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,33 @@ import pyarrow.parquet as pq
 
 from avrep.errors import AvrepError
 
-COLUMNS = [
-    "clip_id",
-    "path",
-    "word",
-    "word_id",
-    "transcript",
-    "speaker",
-    "split",
-    "start_frame",
-    "end_frame",
-    "landmarks_path",
-]
+
+@dataclass(frozen=True)
+class ClipRow:
+    """One row of a recipe manifest, typed (the columns `COLUMNS`; recipes may add more to the dict)."""
+
+    clip_id: str
+    path: str  # relative to the manifest's root, or absolute
+    word: str | None = None
+    word_id: int = -1
+    transcript: str | None = None
+    speaker: str = "unknown"
+    split: str = "test"
+    start_frame: int = 0
+    end_frame: int = -1  # exclusive, -1 = to the end
+    landmarks_path: str | None = None
+
+    @classmethod
+    def single_video(cls, path: str | os.PathLike, **kw: Any) -> ClipRow:
+        """The row of one whole video (no word, speaker unknown, split test), its stem as the clip id."""
+        p = Path(path)
+        return cls(clip_id=kw.pop("clip_id", p.stem), path=kw.pop("path", str(p.resolve())), **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = [f.name for f in fields(ClipRow)]
 VIDEO_EXTS = (".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".webm", ".mkv")
 SPLITS = ("train", "val", "test")
 
@@ -57,6 +72,11 @@ def split_keys(keys: list[str], ratios: tuple[float, float, float], seed: int) -
     for rank, k in enumerate(order):
         out[keys[k]] = "train" if rank < n_train else "val" if rank < n_train + n_val else "test"
     return out
+
+
+def single_video_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """A one-row manifest (absolute path) for preprocessing a single video (`avrep preprocess VIDEO`)."""
+    return pd.DataFrame([ClipRow.single_video(path).to_dict()])
 
 
 def finalize(rows: list[dict[str, Any]], root: str | os.PathLike) -> pd.DataFrame:
