@@ -1,5 +1,6 @@
-"""The typed manifest row (`avrep.data.recipes.ClipRow`): its fields are the manifest columns, and the
-single-video row `avrep preprocess VIDEO` uses goes through the recipes' own finishing step unchanged."""
+"""The typed manifest row (`avrep.data.recipes.ClipRow`): its fields are the columns, and the single-video row
+`avrep preprocess VIDEO` uses goes through the recipes' finishing step unchanged; `avrep prepare` has one
+subcommand per recipe of the registry (`RECIPES`)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def test_single_video_row(tmp_path):
     assert fin.loc[0, "clip_id"] == "talk" and fin.loc[0, "word_id"] == -1 and Path(fin.loc[0, "path"]).name == v.name
     with pytest.raises(TypeError):
         ClipRow.single_video(v, colour="red")
+
+
+def test_prepare_has_one_subcommand_per_registered_recipe():
+    from avrep.commands.prepare import prepare
+    from avrep.data.recipe_registry import RECIPES, get_recipe
+    from avrep.errors import AvrepError
+
+    assert set(prepare.commands) == set(RECIPES)
+    assert all(get_recipe(n).__name__ == f"prepare_{n}" for n in RECIPES)
+    with pytest.raises(AvrepError, match="recipe 'timit'"):
+        get_recipe("timit")

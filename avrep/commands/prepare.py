@@ -9,13 +9,17 @@ from __future__ import annotations
 import click
 
 from avrep.commands._options import compose, ratios, seed_option
+from avrep.data.recipe_registry import RECIPES, get_recipe
 
 CORPUS = click.argument("root", type=click.Path(exists=True, file_okay=False))
 OUT = click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="manifest .parquet to write")
 
 
 def recipe_command(name: str, *options) -> click.Command:
-    """A `prepare NAME ROOT --out M.parquet [options]` subcommand (ROOT and --out first, then `options`)."""
+    """A `prepare NAME ROOT --out M.parquet [options]` subcommand (ROOT and --out first, then `options`) of a
+    recipe in the registry (avrep.data.recipe_registry.RECIPES)."""
+    if name not in RECIPES:
+        raise KeyError(f"prepare {name}: not a registered recipe (avrep.data.recipe_registry.RECIPES)")
     return compose(prepare.command(name), CORPUS, OUT, *options)
 
 
@@ -52,8 +56,7 @@ def prepare() -> None:
 @recipe_command("synth")
 def synth_cmd(root: str, out: str) -> None:
     """Synthetic corpus made by `avrep synth` (keeps the true landmarks)."""
-    from avrep.data.recipes.synth import prepare_synth
-
+    prepare_synth = get_recipe("synth")
     _write(prepare_synth(root), out)
 
 
@@ -71,8 +74,7 @@ def synth_cmd(root: str, out: str) -> None:
 )
 def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
     """GRID corpus: 29-frame word clips from .align files (or whole sentences), split by sentence."""
-    from avrep.data.recipes.grid import prepare_grid
-
+    prepare_grid = get_recipe("grid")
     res = prepare_grid(root, level=level, seed=seed, ratios=ratios(split))
     _write(res, out)
     df = res.manifest
@@ -84,8 +86,7 @@ def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
 @recipe_command("lrw")
 def lrw_cmd(root: str, out: str) -> None:
     """LRW layout WORD/{train,val,test}/WORD_NNNNN.mp4 (+ .txt)."""
-    from avrep.data.recipes.lrw import prepare_lrw
-
+    prepare_lrw = get_recipe("lrw")
     _write(prepare_lrw(root), out)
 
 
@@ -133,8 +134,7 @@ def lrs2_cmd(
     min_count: int,
 ) -> None:
     """LRS2/LRS3 layout: NNNNN.mp4 + NNNNN.txt (Text:, WORD START END ASDSCORE table), flat or nested."""
-    from avrep.data.recipes.lrs2 import prepare_lrs2
-
+    prepare_lrs2 = get_recipe("lrs2")
     res = prepare_lrs2(
         root,
         level=level,
@@ -181,8 +181,7 @@ def folder_cmd(
     root: str, out: str, split: str, seed: int, speakers: str | None, drop_unlisted: bool, transcripts: str | None
 ) -> None:
     """Any folder of videos (mp4, mpg, avi, mov, webm); sidecar .txt or words/<stem>.csv = transcript."""
-    from avrep.data.recipes.folder import prepare_folder
-
+    prepare_folder = get_recipe("folder")
     res = prepare_folder(
         root, seed=seed, speakers=speakers, drop_unlisted=drop_unlisted, transcripts=transcripts, **_split_args(split)
     )
