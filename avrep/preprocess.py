@@ -11,9 +11,12 @@ API:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,7 +357,6 @@ class PreprocessResult:
 
 
 def _plan_id(df: pd.DataFrame, cfg: PreprocessConfig, store_format: str = "memmap") -> str:
-    import hashlib
 
     h = hashlib.sha256()
     h.update(
@@ -489,7 +491,6 @@ def _load_rows(
 def _claim_out_dir(out: Path, plan_id: str, overwrite: bool, store_format: str = "memmap") -> None:
     """Ready `out` for the plan `plan_id`: a store of the same plan is resumed, another one refused (or
     removed with `overwrite`); temp files of a killed run are cleaned."""
-    import shutil
 
     from avrep.data import store as st
     from avrep.security import load_json_object
@@ -522,7 +523,6 @@ def _run_shards(
 ) -> dict[str, Any]:
     """Process the `todo` shards, in this process or a spawn pool of `workers` -> their summed timings,
     counts, setup_s, cpu_s and n_frames."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     from tqdm import tqdm

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from avrep import __version__
+
 
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
@@ -66,7 +68,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def write_manifest_json(out_dir: str | os.PathLike, command: str, **fields: Any) -> None:
     """Write `manifest.json` saying what made this folder (command, version, config, seed...)."""
-    from avrep import __version__
 
     obj = {"command": command, "avrep_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     obj.update(fields)

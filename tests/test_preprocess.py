@@ -96,7 +96,7 @@ def test_batch_bad_inputs_recorded_others_processed(tmp_path):
     reasons = dict(zip(fs.failures["clip_id"], fs.failures["reason"]))
     assert set(reasons) == {"noaudio", "noface", "zero", "text", "truncated", "corrupt", "huge", "missing"}
     assert "no audio" in reasons["noaudio"] and "no face" in reasons["noface"]
-    assert "zero length" in reasons["zero"] and "max-pixels" in reasons["huge"]
+    assert "zero length" in reasons["zero"] and "max_pixels" in reasons["huge"]
     assert "not found" in reasons["missing"]
     assert all("\n" not in r and len(r) < 300 for r in reasons.values())
     c = fs.clip("good30fps")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from avrep.apps.generate import check_speech, conditioning, generate_frames, paste_back, seen_by
 from avrep.conventions import FACE_SIZE, FPS
@@ -110,7 +111,6 @@ def track_face(
     progress: bool = False,
 ) -> FaceTrack:
     """Passes 1 and 2 (see the module doc) over `path`, streamed; NoFaceError when no frame has a face."""
-    from tqdm import tqdm
 
     from avrep.data.landmarks import detect_faces, is_blank, predict_landmarks, smooth, to_gray
 
@@ -222,7 +222,6 @@ def dub_video(
     an already loaded (generator, DAVS) pair instead. `chunk`: frames decoded, generated, pasted and encoded at a
     time (rounded up to a multiple of `batch`; the bytes written do not depend on it). Returns a summary dict.
     Raises AvrepError (one line naming the file) for unreadable input, no face, or no speech."""
-    from tqdm import tqdm
 
     from avrep.device import resolve_device
     from avrep.io.encode import Mp4Writer

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from tqdm import tqdm
 
 from avrep.conventions import CLIP_FRAMES as WINDOW
 from avrep.conventions import FACE_SIZE, FPS
@@ -111,7 +113,6 @@ def seen_by(G, crop: np.ndarray) -> np.ndarray:
 
 def to_face_size(y: torch.Tensor) -> torch.Tensor:
     """Generator output [N, 3, S, S] -> [N, 3, 128, 128] (bilinear), as every crop leaves `generate_frames`."""
-    import torch.nn.functional as F
 
     if y.shape[-1] == FACE_SIZE:
         return y
@@ -192,8 +193,6 @@ def generate_frames(
     out = np.empty((T, FACE_SIZE, FACE_SIZE, 3), np.uint8)
     it = range(0, T, batch)
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(it, desc="generate", unit="batch", total=(T + batch - 1) // batch)
     for s in it:
         p = None
@@ -265,7 +264,6 @@ def generate_video(
         T = len(mouth)
         cond = conditioning(G, davs, T, mouth=mouth, device=device)
     # chunk by chunk: decode, paste back, encode; memory stays bounded for audio of any length
-    from tqdm import tqdm
 
     seen = seen_by(G, ref)
     H, W = photo.shape[:2]

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from avrep.apps.speakers import SpeakersConfig, SpeakersResult
-from avrep.errors import AvrepError
+from avrep.errors import AvrepError, require
+from avrep.io import media
 
 AVA_COLUMNS: tuple[str, ...] = (
     "video_id",
@@ -52,8 +54,6 @@ def _video_id(result: SpeakersResult, video_id: str | None) -> str:
 
 def _frame_size(result: SpeakersResult, size: tuple[int, int] | None) -> tuple[int, int]:
     if size is None:
-        from avrep.io import media
-
         info = media.probe(result.path)
         size = (info.width, info.height)
     w, h = size
@@ -152,7 +152,6 @@ def plot_scores(result: SpeakersResult, config: SpeakersConfig | None = None, *,
 def check_plot_path(path: str | os.PathLike, out: str | os.PathLike) -> Path:
     """`out` as a Path if it can take the plot (a .png that is not the input) and matplotlib is installed,
     else AvrepError; called before the work, not after."""
-    from avrep.errors import require
 
     out = Path(out)
     if out.suffix.lower() != ".png":
@@ -175,8 +174,6 @@ def write_plot(result: SpeakersResult, out: str | os.PathLike, config: SpeakersC
 def render(result: SpeakersResult, fmt: str, size: tuple[int, int] | None = None) -> str:
     """The result as text in `fmt` (one of FORMATS): json, ava (predictions), ava-decisions or rttm."""
     if fmt == "json":
-        import json
-
         return json.dumps(result.to_dict()) + "\n"
     if fmt == "ava":
         return ava_csv(result, size)

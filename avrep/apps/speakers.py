@@ -19,6 +19,7 @@ screen or silence leaves every score low: no segments.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,6 @@ def write_annotated(
 ) -> Path:
     """Write `out` (.mp4): the video with every face boxed (green while speaking, grey otherwise, with its
     track id and score) and the original audio, decoded and encoded chunk by chunk (`avrep.io.encode.Mp4Writer`)."""
-    from contextlib import ExitStack
 
     import cv2
     from tqdm import tqdm

@@ -16,7 +16,7 @@ import numpy as np
 
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE
 from avrep.conventions import MOUTH_LANDMARKS as MOUTH
-from avrep.data.landmarks import smooth
+from avrep.data.landmarks import smooth, to_gray
 
 REF_SIZE = 256
 STABLE_POINTS = (33, 36, 39, 42, 45)  # nose tip, eye corners
@@ -172,8 +172,6 @@ def crop_clip(
     `grays` (uint8 [T, H, W]) = the frames in grayscale when the caller already has them.
     """
     import cv2
-
-    from avrep.data.landmarks import to_gray
 
     T = len(frames)
     lm = landmarks.astype(np.float64) / frame_scale

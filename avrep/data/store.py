@@ -21,6 +21,7 @@ sentence's frames), so `offset`/`n_frames` address rows of the shard arrays.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -30,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from avrep.conventions import SAMPLES_PER_FRAME
+from avrep.data import compact
 from avrep.data.compact import FAILURE_COLUMNS  # one definition for both store formats
 from avrep.errors import AvrepError
-from avrep.utils import atomic_write_parquet
+from avrep.utils import atomic_write_json, atomic_write_parquet, write_manifest_json
 
 ARRAYS = ("mouth", "face", "audio", "landmarks", "face_mask")
 
@@ -119,7 +121,6 @@ class FeatureStore:
         f = self.dir / "failures.parquet"
         self.failures = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)
         self._open: dict[int, dict[str, np.ndarray]] = {}
-        from avrep.data import compact
 
         self.compact = compact.is_compact(self.dir)
         self.format = compact.FORMAT if self.compact else "memmap"
@@ -192,12 +193,8 @@ def convert_store(
     """Convert a memmap store into a compact one (same clips, shards and rows; frames through the codecs).
 
     Each source video's frames in a shard become one sample; clips keep their windows into it."""
-    import json
 
     from tqdm import tqdm
-
-    from avrep.data import compact
-    from avrep.utils import atomic_write_json, write_manifest_json
 
     src = FeatureStore(old_dir)
     if src.compact:

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import IterableDataset
 
 from avrep.conventions import CLIP_FRAMES
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.data import compact
 
 
@@ -29,7 +30,6 @@ class _Arrays:
         self.members, self.cache = members, {}
 
     def read(self, offset: int, length: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-        from avrep.conventions import SAMPLES_PER_FRAME as SPF
 
         out = {}
         for k in keys:

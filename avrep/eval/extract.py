@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 
 @torch.no_grad()
@@ -46,8 +47,6 @@ def extract(
     }
     it = loader
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(loader, desc="extract", unit="batch", leave=False)
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     try:

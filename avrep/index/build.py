@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from avrep import __version__
 from avrep.errors import AvrepError
 from avrep.index.choose import Choice, choose_index, parse_memory
 from avrep.index.params import kind_of, latency_ms, make_params
+from avrep.index.search import open_index_files
 from avrep.index.store import (
     INDEX_FILE,
     MANIFEST_FILE,
@@ -107,7 +109,6 @@ def add_vectors(index: faiss.Index, x: np.ndarray, gpu: bool, desc: str = "add")
 
 def train_size(choice: Choice, n: int) -> int:
     """How many vectors to train on: ~64 per IVF list (FAISS warns under 39), >= 10k for PQ."""
-    import re
 
     m = re.search(r"IVF(\d+)", choice.factory)
     need = 64 * int(m.group(1)) if m else 0
@@ -416,7 +417,6 @@ def add_to_index(
     """Append new embeddings to an existing index folder without a rebuild (atomic swap).
 
     Rows whose clip_id is already indexed are skipped, so re-adding a folder is harmless."""
-    from avrep.index.search import open_index_files
 
     t0 = time.perf_counter()
     out = Path(index_dir)
@@ -550,7 +550,6 @@ def merge_shards(
     In memory: IndexIVF.merge_from (ids shifted by the rows before each shard). On disk
     (`ondisk`): faiss.contrib.ondisk.merge_ondisk into `merged.ivfdata` next to index.faiss, which
     `Index.open` maps with IO_FLAG_ONDISK_SAME_DIR."""
-    from avrep.index.search import open_index_files
 
     shards = []
     for s in shard_dirs:

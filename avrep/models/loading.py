@@ -12,12 +12,12 @@ from typing import Any
 import torch.nn as nn
 
 from avrep.errors import AvrepError
+from avrep.models.factory import create_model
 from avrep.security import load_json, load_json_object, load_safetensors
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any], list[str]]:
     """Load a trained run -> (model in eval mode on `device`, config dict, vocabulary word list)."""
-    from avrep.models.factory import create_model
 
     run_dir = Path(run_dir)
     cp, wp, vp = run_dir / "config.json", run_dir / "model.safetensors", run_dir / "vocab.json"
@@ -52,7 +52,6 @@ def resolve_generator_dir(path: str | Path) -> Path:
 
 def load_generator(path: str | Path, device: Any = "cpu") -> tuple[Any, nn.Module | None, dict[str, Any]]:
     """(generator in eval mode, frozen DAVS model or None, config.json) from a generator run dir."""
-    from avrep.models.factory import create_model
     from avrep.models.generator import create_generator
 
     d = resolve_generator_dir(path)

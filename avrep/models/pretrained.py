@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from avrep.errors import AvrepError
@@ -55,30 +56,6 @@ def _shipped_name(checkpoint: str | os.PathLike) -> str | None:
     return s if s in SHIPPED and not Path(s).exists() else None
 
 
-def resolve_generator(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
-    """A generator run (or a DAVS run holding generator/, or a shipped model's name), else $AVREP_GENERATOR,
-    else the default shipped generator (`<DEFAULT_GENERATOR>/generator/`, logged)."""
-    ck = checkpoint or os.environ.get("AVREP_GENERATOR")
-    name = _shipped_name(ck) if ck else DEFAULT_GENERATOR
-    if ck and name is None:
-        return Path(ck)
-    g = shipped_generator_dir(name)
-    if g is None:
-        raise AvrepError(
-            f"no generator: give a checkpoint (a generator run, from `avrep train-generator`) or set "
-            f"AVREP_GENERATOR; this install has no shipped generator {name!r}",
-            param="checkpoint",
-        )
-    if not ck:
-        log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "no checkpoint given: using the shipped generator %s/%s (docs/model_card.md)",
-            name,
-            GENERATOR_SUBDIR,
-        )
-    return g
-
-
 def run_dir_of(path: str | os.PathLike) -> Path:
     """A run directory, or a file inside one (e.g. model.safetensors) -> the run directory."""
     p = Path(path)
@@ -101,24 +78,59 @@ def card(name: str | None = None) -> dict:
     return json.loads(p.read_text()) if p and p.exists() else {}
 
 
+def _resolve(
+    checkpoint: str | os.PathLike | None,
+    quiet: bool,
+    *,
+    env: str,
+    default: str,
+    find: Callable[[str], Path | None],
+    from_path: Callable[[str | os.PathLike], Path],
+    missing: str,
+    what: str,
+) -> Path:
+    """checkpoint (a path: `from_path`; a shipped name: `find`), else $`env`, else the shipped `default`
+    (logged: INFO, DEBUG when `quiet`); `missing` / `what` are formatted with the shipped name."""
+    ck = checkpoint or os.environ.get(env)
+    name = _shipped_name(ck) if ck else default
+    if ck and name is None:
+        return from_path(ck)
+    d = find(name)
+    if d is None:
+        raise AvrepError(missing.format(name=name), param="checkpoint")
+    if not ck:
+        level = logging.DEBUG if quiet else logging.INFO
+        log.log(level, "no checkpoint given: using the shipped %s (docs/model_card.md)", what.format(name=name))
+    return d
+
+
 def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
     """A DAVS run (its dir, a file in it, or a shipped model's name), else $AVREP_CHECKPOINT, else the
     default shipped model (`DEFAULT_DAVS`, logged)."""
-    ck = checkpoint or os.environ.get("AVREP_CHECKPOINT")
-    name = _shipped_name(ck) if ck else DEFAULT_DAVS
-    if ck and name is None:
-        return run_dir_of(ck)
-    d = pretrained_dir(name)
-    if d is None:
-        raise AvrepError(
-            f"no model: give a checkpoint (a run dir of `avrep train`) or set AVREP_CHECKPOINT "
-            f"(this install has no shipped pretrained model {name!r})",
-            param="checkpoint",
-        )
-    if not ck:
-        log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "no checkpoint given: using the shipped pretrained model %s (docs/model_card.md)",
-            d.name,
-        )
-    return d
+    return _resolve(
+        checkpoint,
+        quiet,
+        env="AVREP_CHECKPOINT",
+        default=DEFAULT_DAVS,
+        find=pretrained_dir,
+        from_path=run_dir_of,
+        missing="no model: give a checkpoint (a run dir of `avrep train`) or set AVREP_CHECKPOINT "
+        "(this install has no shipped pretrained model {name!r})",
+        what="pretrained model {name}",
+    )
+
+
+def resolve_generator(checkpoint: str | os.PathLike | None, *, quiet: bool = False) -> Path:
+    """A generator run (or a DAVS run holding generator/, or a shipped model's name), else $AVREP_GENERATOR,
+    else the default shipped generator (`<DEFAULT_GENERATOR>/generator/`, logged)."""
+    return _resolve(
+        checkpoint,
+        quiet,
+        env="AVREP_GENERATOR",
+        default=DEFAULT_GENERATOR,
+        find=shipped_generator_dir,
+        from_path=Path,
+        missing="no generator: give a checkpoint (a generator run, from `avrep train-generator`) or set "
+        "AVREP_GENERATOR; this install has no shipped generator {name!r}",
+        what="generator {name}/" + GENERATOR_SUBDIR,
+    )

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from avrep.errors import AvrepError
+from avrep.report import plots
 
 GOALS_SECTION = "lipread"  # the block of the table that judges a run's eval results
 Goals = dict[str, float]
@@ -278,7 +279,6 @@ def data_sections(
     from avrep.device import resolve_device
     from avrep.eval.extract import extract
     from avrep.loader import open_model
-    from avrep.report import plots
 
     dev = resolve_device(device)
     m = open_model(run, "davs", dev)
@@ -440,7 +440,6 @@ def _metrics_section(
     goals_from: str | None,
 ) -> list[str]:
     """Metrics vs goals: a table and a bar chart per eval JSON (else the last validation record)."""
-    from avrep.report import plots
 
     parts = ["<h2>Metrics vs goals</h2>"]
     if goals_from:
@@ -491,7 +490,6 @@ def _metrics_section(
 
 def _curves_section(log: list[dict[str, Any]]) -> list[str]:
     """Training curves from log.jsonl."""
-    from avrep.report import plots
 
     parts = ["<h2>Training curves</h2>"]
     if log:
@@ -524,7 +522,6 @@ def _confusion_section(
     used: set[str],
 ) -> list[str]:
     """Video confusion matrix: the eval's own PNG (added to `used`), else one made from the store's logits."""
-    from avrep.report import plots
 
     parts = ["<h2>Confusion matrix (video only)</h2>"]
     cpng = (primary or {}).get("confusion_png")

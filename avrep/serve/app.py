@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -224,7 +225,6 @@ class Service:
 
 
 def _quote(s: str) -> str:
-    from urllib.parse import quote
 
     return quote(s, safe="")
 

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
 
 from avrep.errors import AvrepError
 from avrep.security import load_json_object
+from avrep.train import checkpoint as ckpt
 from avrep.train import ddp
 from avrep.utils import atomic_write_bytes
 
@@ -148,8 +150,6 @@ def epoch_batches(
     )
     it: Iterable = loader
     if progress and dist.main:
-        from tqdm import tqdm
-
         it = tqdm(loader, desc=desc, unit="batch", leave=False)
     return loader, it
 
@@ -166,7 +166,6 @@ def commit_epoch(
 ) -> None:
     """End of an epoch: the main process logs `rec` (log.jsonl; with `progress`, the "avrep" logger too, which
     the CLI shows on stderr), checkpoints; all ranks then meet."""
-    from avrep.train import checkpoint as ckpt
 
     if dist.main:
         append_log(run / "log.jsonl", rec)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from avrep.conventions import FACE_SIZE
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
@@ -168,8 +169,6 @@ def synthetic_clip_arrays(
     }
     it = pick
     if progress:
-        from tqdm import tqdm
-
         it = tqdm(pick, desc=f"render {split}", unit="clip")
     for sp_ in it:
         voice = info["voices"][sp_["voice_id"]]

@@ -33,7 +33,9 @@ from avrep.errors import AvrepError
 from avrep.loader import open_model
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
+from avrep.train import checkpoint as ckpt
 from avrep.train import ddp
+from avrep.train.checkpoint import save_weights
 from avrep.train.epochs import (
     RunStart,
     append_log,
@@ -203,7 +205,6 @@ def _write_run_files(
 ) -> None:
     """config.json, generator.json, davs.safetensors (a fresh run's frozen copy), manifest.json; the log
     keeps only the epochs before `start_epoch`."""
-    from avrep.train.checkpoint import save_weights
 
     args, run = rs.args, rs.run
     run.mkdir(parents=True, exist_ok=True)
@@ -310,7 +311,6 @@ def train_generator(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train the generator; returns the last epoch's log record."""
-    from avrep.train import checkpoint as ckpt
 
     rs = start_run(args, resume, "generator run")
     args, dist, device = rs.args, rs.dist, rs.device

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from avrep import __version__
 from avrep.errors import AvrepError
 
 
@@ -109,7 +110,6 @@ def write_manifest(
     **config: Any,
 ) -> Path:
     """Write the manifest parquet atomically, with root/vocab/provenance in its metadata."""
-    from avrep import __version__
     from avrep.utils import atomic_path
 
     out = Path(out)
