@@ -156,7 +156,7 @@ def calibration_rows(model, clips: list[dict], max_shift: int, step: int, seed: 
     return rows
 
 
-def calibrate(run: Path, stores: dict[str, Path]) -> dict:
+def calibrate(run: Path, stores: dict[str, Path], test_clips: int | None = None) -> dict:
     """Fit the sync calibration on the lrc_ar *val* anchors (never trained on, not the test anchors):
     single clips (~1.2 s, +-7) and 2 and 4 clips back to back (~2.4 / 4.8 s, +-15 step 3); save it beside
     the run's weights; report how well it is calibrated on the *test* anchors (reliability by bin)."""
@@ -164,8 +164,8 @@ def calibrate(run: Path, stores: dict[str, Path]) -> dict:
 
     model = load_snapshot(run, None)
 
-    def rows_of(split: str) -> list[tuple]:
-        cl = heldout_clips(stores, split)
+    def rows_of(split: str, n: int | None = None) -> list[tuple]:
+        cl = heldout_clips(stores, split, n)
         rows = calibration_rows(model, cl, 7, 1)
         for k in (2, 4):
             rows += calibration_rows(model, concat_clips(cl, k), 15, 3)
@@ -174,7 +174,7 @@ def calibrate(run: Path, stores: dict[str, Path]) -> dict:
     fit_rows = rows_of("val")
     cal = fit_calibration(fit_rows, "lrc_ar val identities (shifted copies of 1, 2, 4 clips; mismatched voices)")
     write_json(run / SyncCalibration.FILE, cal.to_dict())
-    test_rows = rows_of("test")
+    test_rows = rows_of("test", test_clips)
     p = np.array([cal.p_correct(c, d, n) for c, d, n, _ in test_rows])
     y = np.array([r[3] for r in test_rows], float)
     bins = []
@@ -196,6 +196,41 @@ def calibrate(run: Path, stores: dict[str, Path]) -> dict:
         "test_right_when_reliable": float(y[rel].mean()) if rel.any() else None,
         "test_right_when_not": float(y[~rel].mean()) if (~rel).any() else None,
     }
+
+
+def install(run: Path, name: str) -> Path:
+    """Copy a run (weights, config, vocabulary, sync calibration) into the package as shipped model `name`,
+    with a card naming its data, init chain and sha256."""
+    import shutil
+
+    from avrep.models.pretrained import PRETRAINED_ROOT, weights_sha256
+
+    dst = PRETRAINED_ROOT / name
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "model.safetensors", "vocab.json", "sync_calibration.json"):
+        if (run / f).exists():
+            shutil.copyfile(run / f, dst / f)
+    cfg = json.loads((run / "config.json").read_text())["train"]
+    recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    card = {
+        "name": name,
+        "date": stamp()["date"],
+        "config": cfg["config"].get("name") if isinstance(cfg["config"], dict) else cfg["config"],
+        "data": cfg["data"],
+        "augment": cfg.get("augment"),
+        "loss": cfg.get("loss"),
+        "init": cfg.get("init"),
+        "epochs": len(recs),
+        "steps": recs[-1]["step"] if recs else 0,
+        "cpu_hours_this_run": round(sum(r.get("cpu_s", 0.0) for r in recs) / 3600, 3),
+        "seed": cfg.get("seed"),
+        "held_out": "lrc_ar val + test identities (identity-disjoint split 0.7/0.1/0.2 seed 0), GRID speakers "
+        "other than s1, all wild clips; GRID s1 test sentences (s1 itself is trained on)",
+        "sha256": weights_sha256(dst),
+        "size_bytes": (dst / "model.safetensors").stat().st_size,
+    }
+    write_json(dst / "card.json", card)
+    return dst
 
 
 def load_snapshot(run: Path, snap: Path | None):
@@ -232,7 +267,8 @@ def curve(run: Path, stores: dict[str, Path], val_clips: int, test_clips: int, e
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("ablation", "ablation-eval", "main", "curve", "v1", "calibrate"))
+    ap.add_argument("what", choices=("ablation", "ablation-eval", "main", "curve", "v1", "calibrate", "install"))
+    ap.add_argument("--name", default="davs_small_v2", help="install: the shipped model's name")
     ap.add_argument("run", nargs="?", default=None)
     ap.add_argument("--stores", default="/work/stores")
     ap.add_argument("--work", default="/work/bench/v2")
@@ -304,8 +340,11 @@ def main() -> None:
         write_result(args.result or "unseen_v1_quick", out)
         return
     run = Path(args.run)
+    if args.what == "install":
+        log("installed", install(run, args.name))
+        return
     if args.what == "calibrate":
-        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores)}
+        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores, args.test_clips)}
         log("calibration", json.dumps(out)[:1500])
         write_result(args.result or f"sync_calibration_{run.name}", out)
         return
