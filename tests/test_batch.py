@@ -164,8 +164,8 @@ def test_embed_refuses_a_long_file_with_what_to_do(tmp_path):
     decoding; sync/lipread take it (their limit is --max-duration, 2 h)."""
     from mediautil import write_media
 
-    from avrep.loader import check_clip_length
     from avrep.io import media
+    from avrep.loader import check_clip_length
 
     frames = np.full((2, 64, 64, 3), 128, np.uint8)
     p = write_media(tmp_path / "long.mp4", frames, pts=[0, 25 * 600])
