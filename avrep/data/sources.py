@@ -51,9 +51,7 @@ def open_dataset(spec: str, split: str, frames: int = CLIP_FRAMES, train: bool =
     from avrep.data.mixture import is_mixture, open_mixture
 
     if is_mixture(spec):
-        return open_mixture(
-            spec, split, frames, train, open_dataset=open_dataset, data_meta=data_meta, augment=augment
-        )
+        return open_mixture(spec, split, frames, train, open_dataset=open_dataset, data_meta=data_meta, augment=augment)
     if is_toy(spec):
         from avrep.data.toy import ToyAVDataset
 
