@@ -37,8 +37,10 @@ def test_apps_decode_through_the_training_forward(shipped):
             want = (y.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).numpy()
             got = generate_frames(G, ref, cond, batch=T, progress=False, pose=p)
             assert np.array_equal(got, want)
-    # batches are independent: 7 frames at a time gives the same bytes
-    assert np.array_equal(generate_frames(G, ref, cond, batch=7, progress=False, pose=pose), got)
+    # batches are independent: 7 frames at a time gives the same frames (CPU conv kernels may pick another
+    # algorithm for another batch size, so a pixel may round one grey level the other way)
+    b7 = generate_frames(G, ref, cond, batch=7, progress=False, pose=pose)
+    assert b7.shape == got.shape and int(np.abs(b7.astype(int) - got.astype(int)).max()) <= 1
 
 
 def test_length_rule_cut_or_ping_pong():

@@ -63,7 +63,8 @@ def jitter_landmarks(lm: np.ndarray, rng: np.random.Generator, frac: float = 0.0
 
 
 def pitch_shift(wave: np.ndarray, semitones: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
-    """Pitch moved by `semitones`, same length and timing: phase-vocoder stretch by r, then resample by 1/r."""
+    """Pitch moved by `semitones`, same length and timing: phase-vocoder stretch to r x the length, then read
+    it r times faster (pitch x r, duration back to the original)."""
     import torchaudio.functional as AF
 
     r = 2.0 ** (semitones / 12.0)
@@ -71,10 +72,9 @@ def pitch_shift(wave: np.ndarray, semitones: float, n_fft: int = 512, hop: int =
     win = torch.hann_window(n_fft)
     spec = torch.stft(x, n_fft, hop, window=win, return_complex=True)
     adv = torch.linspace(0, math.pi * hop, spec.shape[0])[..., None]
-    st = AF.phase_vocoder(spec, r, adv)  # r > 1: shorter
+    st = AF.phase_vocoder(spec, 1.0 / r, adv)  # r > 1: stretched longer by r, same pitch
     y = torch.istft(st, n_fft, hop, window=win).numpy()
     n = len(wave)
-    # read the stretched signal at rate 1/r over the original length: duration back to n, pitch x r
     pos = np.arange(n, dtype=np.float64) * (len(y) / n)
     return np.interp(pos, np.arange(len(y)), y).astype(np.float32)
 

@@ -166,11 +166,11 @@ def make_media_zoo(out: Path, corpus: Path, *, big: bool = True) -> list[Case]:
 
     if big:  # one black 4224x4224 frame: ~30 KB on disk, 17.8 Mpx decoded (default --max-pixels 16.8 M)
         huge = write_media(out / "huge_res.mp4", np.zeros((1, 4224, 4224, 3), np.uint8), wav)
-        cases.append(Case("huge_resolution", huge, _all("max-pixels", VIDEO_CMDS), "extreme-resolution"))
+        cases.append(Case("huge_resolution", huge, _all("max.pixels", VIDEO_CMDS), "extreme-resolution"))
 
     # 2 tiny frames 3 hours apart: a few KB declaring 10,800 s (default --max-duration 120 s)
     long_ = write_media(out / "long_duration.mp4", frames[:2, :64, :64], wav, pts=[0, 25 * 10800])
-    cases.append(Case("long_duration", long_, _all("max-duration"), "extreme-duration"))
+    cases.append(Case("long_duration", long_, _all("max.duration|too long to embed"), "extreme-duration"))
 
     for fps in (7.5, 29.97, 60):
         p = write_media(out / f"fps_{fps}.mp4", resample_frames(frames, fps), wav, fps=fps)
@@ -308,7 +308,7 @@ def command_argv(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> list[s
 
 
 def run_media_command(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> tuple[int, str]:
-    """(exit code, error line or '') of one media command on one file; API commands map errors to code 2."""
+    """(exit code, error line or '') of one media command on one file; API commands map errors to code 1, as the CLI does."""
     from avrep.errors import AvrepError
 
     tmp.mkdir(parents=True, exist_ok=True)
@@ -318,7 +318,7 @@ def run_media_command(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> t
             v = emb.embed_video(path) if cmd == "embed_video" else emb.embed_audio(path)
         except AvrepError as e:
             msg = str(e)
-            return 2, ("avrep: error: " + msg) if "\n" not in msg else msg
+            return 1, ("avrep: error: " + msg) if "\n" not in msg else msg
         assert v.shape == (emb.dim,) and np.isfinite(v).all() and abs(np.linalg.norm(v) - 1) < 1e-3
         return 0, ""
     r = run_cli(command_argv(cmd, path, ctx, tmp))
