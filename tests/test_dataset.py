@@ -145,7 +145,7 @@ def test_geometry_model_trains_on_a_real_store_with_strong_augmentation(store, t
     model, _, _ = load_run(run, "cpu")
     assert model.needs_landmarks
     # the geometry branch learned something (it starts at exactly zero)
-    assert float(model.video.geometry.net[-1].weight.abs().sum()) > 0
+    assert float(model.video.geometry.net[-1].weight.detach().abs().sum()) > 0
     it = FeatureDataset(store / "words", "test", train=False)[0]
     with torch.no_grad():
         e = model.embed_video(it["mouth"][None], it["landmarks"][None])
