@@ -29,13 +29,20 @@ import numpy as np
 from _common import DATA, goals, log, stamp, write_result
 
 
-def store_clips(store: Path, split: str) -> list[dict]:
+def store_clips(store: Path, split: str, n: int | None = None, seed: int | None = None) -> list[dict]:
+    """The split's clips (mouth, audio, landmarks), decoded; `n`: only the first n, or with `seed` a seeded
+    sample of n (in store order). Only the clips kept are decoded."""
     from avrep.data.store import FeatureStore
 
     fs = FeatureStore(store)
-    rows = fs.clips[fs.clips["split"] == split]
+    index = fs.clips.index[fs.clips["split"] == split]
+    if n and len(index) > n:
+        if seed is None:
+            index = index[:n]
+        else:
+            index = index[sorted(np.random.default_rng(seed).choice(len(index), n, replace=False).tolist())]
     out = []
-    for i in rows.index:
+    for i in index:
         c = fs.clip(int(i), keys=("mouth", "audio", "landmarks"))
         out.append(
             {
@@ -49,38 +56,54 @@ def store_clips(store: Path, split: str) -> list[dict]:
     return out
 
 
+def shifted_copies(model, clips: list[dict], max_shift: int, step: int = 1):
+    """Per clip long enough for +-max_shift: (clip, features of the cut video [m, T-m), [(offset, SyncResult)]
+    for the audio moved by each offset), every copy's features computed from the copy alone. The cut video is
+    the same for every offset, so its features are computed once."""
+    from avrep.apps.agreement import stream_features
+    from avrep.eval.sync_metrics import shifted_pair, sync_from_features
+
+    m = max_shift
+    for c in clips:
+        T = len(c["mouth"])
+        if T < 2 * m + 10:
+            continue
+        lm = c.get("landmarks")
+        vf = stream_features(model, c["mouth"][m : T - m], True, landmarks=None if lm is None else lm[m : T - m])
+        results = []
+        for o in range(-m, m + 1, step):
+            _, a = shifted_pair(c["mouth"], c["audio"], o, m)
+            results.append((o, sync_from_features(vf, stream_features(model, a, False), m)))
+        yield c, vf, results
+
+
 def sync_shifted(model, clips: list[dict], max_shift: int, step: int = 1, in_context: bool = False) -> dict:
     """Offsets found on desynchronised copies: video frames [m, T-m) against audio frames [m+o, T-m+o) (real
     content on both sides, no padding to spot). By default each copy is a clip of its own: its features are
     computed from the cut video and cut audio alone (what `avrep sync` sees on such a file). `in_context`:
     each stream's features are computed once on the whole clip and sliced (the same window inside a longer
     file, with real context at its edges)."""
-    from avrep.apps.agreement import stream_features
     from avrep.apps.sync import frame_features
-    from avrep.eval.sync_metrics import offset_accuracy, shifted_pair, sync_from_features
+    from avrep.eval.sync_metrics import offset_accuracy, sync_from_features
 
     found, true, n = [], [], 0
     m = max_shift
-    for c in clips:
-        T = len(c["mouth"])
-        if T < 2 * m + 10:
-            continue
-        n += 1
-        lm = c.get("landmarks")
-        if in_context:
-            vf_all, af_all = frame_features(model, c["mouth"], c["audio"], landmarks=lm)
-        else:  # the cut video is the same for every offset: its features once
-            vf_cut = stream_features(
-                model, c["mouth"][m : T - m], True, landmarks=None if lm is None else lm[m : T - m]
-            )
-        for o in range(-m, m + 1, step):
-            if in_context:
-                vf, af = vf_all[m : T - m], af_all[m + o : T - m + o]
-            else:
-                _, a = shifted_pair(c["mouth"], c["audio"], o, m)
-                vf, af = vf_cut, stream_features(model, a, False)
-            found.append(sync_from_features(vf, af, m).offset_frames)
-            true.append(o)
+    if in_context:
+        for c in clips:
+            T = len(c["mouth"])
+            if T < 2 * m + 10:
+                continue
+            n += 1
+            vf_all, af_all = frame_features(model, c["mouth"], c["audio"], landmarks=c.get("landmarks"))
+            for o in range(-m, m + 1, step):
+                found.append(sync_from_features(vf_all[m : T - m], af_all[m + o : T - m + o], m).offset_frames)
+                true.append(o)
+    else:
+        for _, _, results in shifted_copies(model, clips, m, step):
+            n += 1
+            for o, r in results:
+                found.append(r.offset_frames)
+                true.append(o)
     return {
         **offset_accuracy(np.array(found), np.array(true)),
         "max_shift": max_shift,
@@ -208,7 +231,7 @@ def main() -> None:
     t0 = time.time()
     lrc = Path(args.lrc_store)
     if (lrc / "clips.parquet").exists():
-        clips = store_clips(lrc, "test")[: args.max_clips]
+        clips = store_clips(lrc, "test", n=args.max_clips)
         ids = sorted({c["speaker"] for c in clips})
         log("lrc_ar held-out:", len(clips), "clips of", len(ids), "identities")
         out["lrc_ar_heldout_identities"] = {

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import log, stamp, write_json, write_result
+from _common import log, now, stamp, write_json, write_result
 from pretrained import PART_WEIGHTS, build_stores
 
 VARIANTS: dict[str, dict] = {
@@ -88,11 +88,7 @@ def train_variant(
 def heldout_clips(stores: dict[str, Path], split: str, max_clips: int | None = None, seed: int = 0) -> list[dict]:
     from unseen import store_clips
 
-    clips = store_clips(stores["lrc_ar"], split)
-    if max_clips and len(clips) > max_clips:
-        idx = sorted(np.random.default_rng(seed).choice(len(clips), max_clips, replace=False).tolist())
-        clips = [clips[i] for i in idx]
-    return clips
+    return store_clips(stores["lrc_ar"], split, n=max_clips, seed=seed)
 
 
 def quick_unseen(model, val: list[dict], test: list[dict]) -> dict:
@@ -132,21 +128,17 @@ def concat_clips(clips: list[dict], k: int, seed: int = 0) -> list[dict]:
 def calibration_rows(model, clips: list[dict], max_shift: int, step: int, seed: int = 0) -> list[tuple]:
     """(confidence, min_dist, n_frames, right within +-1) for shifted copies of `clips`, plus copies whose
     audio is another person's (no offset is right there: what a dubbed or voice-over clip looks like)."""
+    from unseen import shifted_copies
+
     from avrep.apps.agreement import stream_features
     from avrep.eval.sync_metrics import shifted_pair, sync_from_features
 
     rng = np.random.default_rng(seed)
     rows = []
     m = max_shift
-    for c in clips:
+    for c, vf, results in shifted_copies(model, clips, m, step):
         T = len(c["mouth"])
-        if T < 2 * m + 10:
-            continue
-        vf = stream_features(model, c["mouth"][m : T - m], True, landmarks=c["landmarks"][m : T - m])
-        for o in range(-m, m + 1, step):
-            _, a = shifted_pair(c["mouth"], c["audio"], o, m)
-            r = sync_from_features(vf, stream_features(model, a, False), m)
-            rows.append((r.confidence, r.min_dist, len(vf), abs(r.offset_frames - o) <= 1))
+        rows += [(r.confidence, r.min_dist, len(vf), abs(r.offset_frames - o) <= 1) for o, r in results]
         other = [d for d in clips if d["speaker"] != c["speaker"] and len(d["mouth"]) >= T]
         if other:  # a voice from elsewhere: any offset claimed is wrong
             d = other[int(rng.integers(len(other)))]
@@ -214,7 +206,7 @@ def install(run: Path, name: str) -> Path:
     recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
     card = {
         "name": name,
-        "date": stamp()["date"],
+        "date": now(),
         "config": cfg["config"].get("name") if isinstance(cfg["config"], dict) else cfg["config"],
         "data": cfg["data"],
         "augment": cfg.get("augment"),
@@ -255,7 +247,7 @@ def curve(run: Path, stores: dict[str, Path], val_clips: int, test_clips: int, e
     test = heldout_clips(stores, "test", test_clips)
     rows, cpu = [], 0.0
     for r in recs:
-        cpu += float(r.get("cpu_s", r.get("time_s", 0.0) * 2))
+        cpu += float(r["cpu_s"])  # the loop records it every epoch
         snap = run / "snapshots" / f"epoch_{int(r['epoch']):04d}.safetensors"
         if int(r["epoch"]) not in keep or not snap.exists():
             continue

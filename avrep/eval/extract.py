@@ -54,7 +54,7 @@ def extract(
             mouth, audio, face = (b[k].to(device, non_blocking=True) for k in ("mouth", "audio", "face"))
             lms = b["landmarks"].to(device) if "landmarks" in b else None
             with ctx:
-                vf, ve = model.encode_video(mouth, lms) if lms is not None else model.encode_video(mouth)
+                vf, ve = model.encode_video(mouth, lms)
                 af, ae = model.encode_audio(audio)
                 idf = model.identity(face)
                 lv, la = model.word_head(ve), model.word_head(ae)

@@ -21,11 +21,12 @@ import torch
 import torch.nn as nn
 
 from avrep.conventions import N_LANDMARKS
-from avrep.data.ibug import LEFT_EYE, MOUTH, RIGHT_EYE
+from avrep.data.ibug import LEFT_EYE, MOUTH, NOSE_BRIDGE, RIGHT_EYE
 
-_EYES_NOSE = list(range(27, 31)) + list(range(36, 48))  # nose bridge + both eyes: a stable origin
+_EYES_NOSE = [*range(NOSE_BRIDGE.start, NOSE_BRIDGE.stop), *range(LEFT_EYE.start, RIGHT_EYE.stop)]  # stable origin
 _OPENINGS = ((61, 67), (62, 66), (63, 65), (51, 57))  # inner-lip heights and the outer height
-LIP_FEATURES = 20 * 2 * 2 + len(_OPENINGS) + 1  # points, velocities, openings + width
+_N_MOUTH = MOUTH.stop - MOUTH.start
+LIP_FEATURES = _N_MOUTH * 2 * 2 + len(_OPENINGS) + 1  # points and velocities (x, y), openings + width
 
 
 def lip_geometry(landmarks: torch.Tensor) -> torch.Tensor:
