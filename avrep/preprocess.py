@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ import pandas as pd
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE, N_LANDMARKS
 from avrep.errors import AvrepError, MediaError
 from avrep.io import media
+
+if TYPE_CHECKING:
+    from avrep.data.landmarks import LandmarkTrack
 
 SPF = media.SAMPLES_PER_FRAME
 STAGES = ("decode", "landmarks", "crop", "audio", "write")
@@ -55,6 +58,20 @@ class PreprocessConfig:
         if self.max_side < 64:
             raise AvrepError(f"max_side {self.max_side}: must be >= 64", param="max_side")
         return self
+
+    def track(self, grays: np.ndarray, scale: float, name: str) -> LandmarkTrack:
+        """dlib face tracking + 68-point landmarks over grey frames with these settings."""
+        from avrep.data.landmarks import track_landmarks
+
+        return track_landmarks(
+            grays,
+            detect_every=self.detect_every,
+            landmark_every=self.landmark_every,
+            smooth_window=self.smooth_window,
+            scale=scale,
+            cnn_fallback=self.cnn_fallback,
+            name=name,
+        )
 
 
 @dataclass
@@ -85,7 +102,7 @@ def process_file(
 ) -> ProcessedVideo:
     """Process one video (frames [start, end) at 25 fps). Raises MediaError/NoFaceError with the reason."""
     from avrep.data.align import crop_clip
-    from avrep.data.landmarks import landmark_error, to_gray, track_landmarks
+    from avrep.data.landmarks import landmark_error, to_gray
 
     cfg = (config or PreprocessConfig()).check()
     tm = {k: 0.0 for k in STAGES}
@@ -127,15 +144,7 @@ def process_file(
     if cfg.landmarks == "true" and true_lm is not None:
         lms, mask, n_faces = true_lm, np.ones(T, bool), 1  # no dlib at all
     else:
-        tr = track_landmarks(
-            grays,
-            detect_every=cfg.detect_every,
-            landmark_every=cfg.landmark_every,
-            smooth_window=cfg.smooth_window,
-            scale=video.scale,
-            cnn_fallback=cfg.cnn_fallback,
-            name=str(path),
-        )
+        tr = cfg.track(grays, video.scale, str(path))
         lms, mask, n_faces = tr.landmarks, tr.face, tr.n_faces
         counts.update(detections=tr.n_detections, predictions=tr.n_predictions)
         if true_lm is not None:

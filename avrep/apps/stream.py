@@ -90,7 +90,7 @@ def mouth_chunks(
     frames outside the face range. `on_chunk(n)` is told how many core frames each chunk finished.
     """
     from avrep.data.align import crop_clip
-    from avrep.data.landmarks import to_gray, track_landmarks
+    from avrep.data.landmarks import to_gray
 
     core, left, right = chunk_layout(
         config.detect_every, config.landmark_every, chunk_frames, stable=config.stable_window
@@ -117,15 +117,7 @@ def mouth_chunks(
         e = a + n if last else s + core
         grays = to_gray(v.frames)
         try:
-            tr = track_landmarks(
-                grays,
-                detect_every=config.detect_every,
-                landmark_every=config.landmark_every,
-                smooth_window=config.smooth_window,
-                scale=v.scale,
-                cnn_fallback=config.cnn_fallback,
-                name=str(path),
-            )
+            tr = config.track(grays, v.scale, str(path))
             lms, face, n_faces = tr.landmarks, tr.face, tr.n_faces
             any_face = True
         except NoFaceError:

@@ -152,6 +152,21 @@ def training_options(*, epochs: int, batch_size: int, lr: float) -> Decorator:
     )
 
 
+def file_option(*decls: str, help: str) -> Decorator:
+    """An optional file path (default None; a folder is refused)."""
+    return click.option(*decls, default=None, type=click.Path(dir_okay=False), help=help)
+
+
+def echo_run_record(out: str, rec: dict[str, Any]) -> None:
+    """A training command's last line: the run dir and its last epoch's record (epoch, val_*) as JSON, printed
+    once (by the main process under torchrun)."""
+    import json
+    import os
+
+    if rec and os.environ.get("RANK", "0") == "0":
+        click.echo(json.dumps({"run": out, **{k: v for k, v in rec.items() if k.startswith(("val_", "epoch"))}}))
+
+
 def ratios(value: str) -> tuple[float, float, float]:
     """'0.8,0.1,0.1' -> (0.8, 0.1, 0.1); AvrepError naming --split otherwise."""
     from avrep.errors import AvrepError
@@ -173,6 +188,8 @@ __all__ = [
     "MAX_DURATION",
     "QUERY_DEVICE",
     "QUIET",
+    "echo_run_record",
+    "file_option",
     "SEED",
     "WORKERS_DEFAULT",
     "DeviceChoice",

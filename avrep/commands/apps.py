@@ -6,15 +6,13 @@ import json
 
 import click
 
-from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, MAX_DURATION, QUIET
+from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, MAX_DURATION, QUIET, file_option
 
 INPUTS = click.argument("inputs", nargs=-1, required=True, type=click.Path(), metavar="CLIP...")
-BATCH_OUT = click.option(
+BATCH_OUT = file_option(
     "--out",
     "-o",
     "out",
-    default=None,
-    type=click.Path(dir_okay=False),
     help="results file: .jsonl (one JSON record a file, appended as each finishes) or .parquet for a batch "
     "(rerunning skips files already in it); any other name: one CLIP's result as JSON",
 )
@@ -95,13 +93,7 @@ def lipread(inputs, checkpoint, k, with_audio, stride, out, max_duration, as_jso
 @INPUTS
 @CHECKPOINT
 @click.option("--max-offset", default=15, show_default=True, type=int, help="search -N..+N frames (40 ms each)")
-@click.option(
-    "--fix",
-    "fix",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="write OUT.mp4: a copy with the audio shifted into sync (one CLIP only)",
-)
+@file_option("--fix", help="write OUT.mp4: a copy with the audio shifted into sync (one CLIP only)")
 @BATCH_OUT
 @MAX_DURATION
 @JSON_FLAG
@@ -171,12 +163,10 @@ def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet,
 @click.command()
 @INPUTS
 @CHECKPOINT
-@click.option(
+@file_option(
     "--out",
     "-o",
     "out",
-    default=None,
-    type=click.Path(dir_okay=False),
     help="write OUT.mp4: faces boxed, green while speaking; a .jsonl/.parquet name: batch results (one record "
     "a file, as --json gives it; rerunning skips files already in it)",
 )
@@ -198,13 +188,7 @@ def sync(inputs, checkpoint, max_offset, fix, out, max_duration, as_json, quiet,
     "ava-decisions (the same columns, label = avrep's decision SPEAKING_AUDIBLE/NOT_SPEAKING) or rttm (a "
     "SPEAKER line per speaking segment)",
 )
-@click.option(
-    "--plot",
-    "plot",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="write PLOT.png: each face track's speaking score over time, speaking segments shaded",
-)
+@file_option("--plot", help="write PLOT.png: each face track's speaking score over time, speaking segments shaded")
 @MAX_DURATION
 @JSON_FLAG
 @QUIET

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from avrep.commands._options import DEVICE, backend_options, checkpoint_option, shard_option, workers_option
@@ -32,29 +34,13 @@ from avrep.commands._options import DEVICE, backend_options, checkpoint_option, 
 @DEVICE
 @workers_option(help="DataLoader worker processes reading the store")
 @backend_options()
-def embed(
-    store, checkpoint, modality, kind, out, split, batch_size, chunk_size, shard, device, workers, backend, address
-) -> None:
+def embed(store: str, checkpoint: str | None, modality: str, out: str, shard: str | None, **opts: Any) -> None:
     """Embed the clips of a preprocessed STORE with a trained model (resumable, shardable)."""
     from avrep.embed_job import embed_store
     from avrep.utils import parse_shard
 
-    r = embed_store(
-        store,
-        checkpoint,
-        modality,
-        out,
-        split=split,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        shard=parse_shard(shard),
-        device=device,
-        workers=workers,
-        kind=kind,
-        backend=backend,
-        address=address,
-    )
+    r = embed_store(store, checkpoint, modality, out, shard=parse_shard(shard), **opts)
     click.echo(
-        f"embed: {r['n']} clips x {r['dim']} ({modality}, {kind}) -> {r['out']}  "
+        f"embed: {r['n']} clips x {r['dim']} ({modality}, {opts['kind']}) -> {r['out']}  "
         f"[chunks {r['chunks_done']}/{r['chunks_total']} done, shard {r['shard'][0]}/{r['shard'][1]}]"
     )

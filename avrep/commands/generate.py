@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from avrep.commands._options import DEVICE, QUIET, checkpoint_option, training_options
+from avrep.commands._options import DEVICE, QUIET, checkpoint_option, echo_run_record, file_option, training_options
 
 
 @click.command("train-generator")
@@ -30,62 +31,18 @@ from avrep.commands._options import DEVICE, QUIET, checkpoint_option, training_o
 @click.option("--frames", default=None, type=int, help="training window in frames (default: the config's)")
 @click.option("--epoch-size", default=None, type=int, help="clips drawn per epoch from a --data mixture")
 @QUIET
-def train_generator(
-    config,
-    data,
-    davs,
-    out,
-    epochs,
-    batch_size,
-    lr,
-    frames,
-    epoch_size,
-    seed,
-    resume,
-    workers,
-    device,
-    amp,
-    threads,
-    quiet,
-) -> None:
+def train_generator(resume: bool, quiet: bool, **opts: Any) -> None:
     """Train the talking-face generator (single process, or under torchrun for DDP)."""
-    from avrep.models.config import generator_config
-    from avrep.models.generator import get_generator_config
-    from avrep.models.pretrained import resolve_checkpoint
     from avrep.train.gen_loop import GenTrainArgs
     from avrep.train.gen_loop import train_generator as run
 
-    if davs is None and generator_config(get_generator_config(config)).speech.source != "own":
-        davs = str(resolve_checkpoint(None, quiet=quiet))
-    args = GenTrainArgs(
-        config=config,
-        data=data,
-        out=out,
-        davs=davs,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        frames=frames,
-        epoch_size=epoch_size,
-        seed=seed,
-        workers=workers,
-        device=device,
-        amp=amp,
-        threads=threads,
-    )
-    rec = run(args, resume=resume, progress=not quiet)
-    import os
-
-    if rec and os.environ.get("RANK", "0") == "0":
-        click.echo(json.dumps({"run": out, **{k: v for k, v in rec.items() if k.startswith(("val_", "epoch"))}}))
+    echo_run_record(opts["out"], run(GenTrainArgs(**opts), resume=resume, progress=not quiet))
 
 
 @click.command()
 @click.option("--face", required=True, type=click.Path(dir_okay=False), help="photo with one frontal face")
-@click.option("--audio", default=None, type=click.Path(dir_okay=False), help="speech audio (any format PyAV reads)")
-@click.option(
-    "--video", default=None, type=click.Path(dir_okay=False), help="driving talking-face video (instead of --audio)"
-)
+@file_option("--audio", help="speech audio (any format PyAV reads)")
+@file_option("--video", help="driving talking-face video (instead of --audio)")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="output .mp4")
 @checkpoint_option(generator=True)
 @DEVICE

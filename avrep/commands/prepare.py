@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from avrep.commands._options import compose, ratios, seed_option
+from avrep.commands._options import Decorator, compose, ratios, seed_option
 from avrep.data.recipe_registry import RECIPES, get_recipe
 
 CORPUS = click.argument("root", type=click.Path(exists=True, file_okay=False))
@@ -36,6 +36,16 @@ def _split_args(split: str) -> dict:
     return {"split": "test", "ratios": ratios(split)} if "," in split else {"split": split, "ratios": None}
 
 
+def level_option(*levels: str, help: str) -> Decorator:
+    """--level: what a clip is: a word (the default) or one of the recipe's longer `levels`."""
+    return click.option("--level", type=click.Choice(["word", *levels]), default="word", show_default=True, help=help)
+
+
+def split_option(default: str, help: str) -> Decorator:
+    """--split: train,val,test ratios or one split name (see `_split_args`; grid takes ratios only)."""
+    return click.option("--split", "split", default=default, show_default=True, help=help)
+
+
 SPEAKERS = compose(
     click.option(
         "--speakers",
@@ -48,29 +58,36 @@ SPEAKERS = compose(
 )
 
 
+def speaker_split_options(split: str, split_help: str, seed_help: str | None = None) -> Decorator:
+    """--split (default `split`), --seed, --speakers and --drop-unlisted: the options of a recipe whose ratio
+    split is by speaker (a speaker table makes it speaker-disjoint)."""
+    return compose(split_option(split, help=split_help), seed_option(seed_help), SPEAKERS)
+
+
 @click.group()
 def prepare() -> None:
     """Turn a corpus folder into a recipe manifest (one parquet row per clip)."""
 
 
-@recipe_command("synth")
-def synth_cmd(root: str, out: str) -> None:
-    """Synthetic corpus made by `avrep synth` (keeps the true landmarks)."""
-    prepare_synth = get_recipe("synth")
-    _write(prepare_synth(root), out)
+def plain_recipe(name: str, doc: str) -> click.Command:
+    """The subcommand of a recipe without options: `prepare NAME ROOT --out M.parquet` (`doc`: its help)."""
+
+    def cmd(root: str, out: str) -> None:
+        _write(get_recipe(name)(root), out)
+
+    cmd.__doc__ = doc
+    return recipe_command(name)(cmd)
+
+
+synth_cmd = plain_recipe("synth", "Synthetic corpus made by `avrep synth` (keeps the true landmarks).")
+lrw_cmd = plain_recipe("lrw", "LRW layout WORD/{train,val,test}/WORD_NNNNN.mp4 (+ .txt).")
 
 
 @recipe_command(
     "grid",
-    click.option(
-        "--level",
-        type=click.Choice(["word", "sentence"]),
-        default="word",
-        show_default=True,
-        help="one clip per word (cut at the word timings) or per sentence",
-    ),
+    level_option("sentence", help="one clip per word (cut at the word timings) or per sentence"),
     seed_option("seed of the by-sentence split"),
-    click.option("--split", "split", default="0.8,0.1,0.1", show_default=True, help="train,val,test ratios"),
+    split_option("0.8,0.1,0.1", help="train,val,test ratios"),
 )
 def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
     """GRID corpus: 29-frame word clips from .align files (or whole sentences), split by sentence."""
@@ -83,31 +100,14 @@ def grid_cmd(root: str, out: str, level: str, seed: int, split: str) -> None:
             click.echo(f"skipped {len(df.attrs[key])} video(s): {what}", err=True)
 
 
-@recipe_command("lrw")
-def lrw_cmd(root: str, out: str) -> None:
-    """LRW layout WORD/{train,val,test}/WORD_NNNNN.mp4 (+ .txt)."""
-    prepare_lrw = get_recipe("lrw")
-    _write(prepare_lrw(root), out)
-
-
 @recipe_command(
     "lrs2",
-    click.option(
-        "--level",
-        type=click.Choice(["word", "utterance", "both"]),
-        default="word",
-        show_default=True,
-        help="29-frame word clips from the timing tables, whole utterances, or both",
+    level_option("utterance", "both", help="29-frame word clips from the timing tables, whole utterances, or both"),
+    speaker_split_options(
+        "0.8,0.1,0.1",
+        "train,val,test ratios (seeded split by speaker), or one split name for every clip",
+        "seed of the by-speaker split",
     ),
-    click.option(
-        "--split",
-        "split",
-        default="0.8,0.1,0.1",
-        show_default=True,
-        help="train,val,test ratios (seeded split by speaker), or one split name for every clip",
-    ),
-    seed_option("seed of the by-speaker split"),
-    SPEAKERS,
     click.option(
         "--vocab",
         type=click.Path(exists=True, dir_okay=False),
@@ -161,15 +161,7 @@ def lrs2_cmd(
 
 @recipe_command(
     "folder",
-    click.option(
-        "--split",
-        "split",
-        default="test",
-        show_default=True,
-        help="split name for every clip, or train,val,test ratios (seeded split by speaker)",
-    ),
-    seed_option(),
-    SPEAKERS,
+    speaker_split_options("test", "split name for every clip, or train,val,test ratios (seeded split by speaker)"),
     click.option(
         "--transcripts",
         type=click.Path(exists=True, file_okay=False),

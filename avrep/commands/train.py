@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
-from avrep.commands._options import DEVICE, QUIET, training_options, workers_option
+from avrep.commands._options import DEVICE, QUIET, echo_run_record, file_option, training_options, workers_option
 from avrep.conventions import CLIP_FRAMES
 
 
@@ -52,72 +53,28 @@ from avrep.conventions import CLIP_FRAMES
 @click.option("--assoc", default=None, type=click.Choice(["infonce", "margin"]), help="association loss")
 @QUIET
 def train(
-    config,
-    data,
-    out,
-    epochs,
-    batch_size,
-    lr,
-    init,
-    epoch_size,
-    augment,
-    sync_shift_max,
-    snapshots,
-    seed,
-    resume,
-    workers,
-    device,
-    amp,
-    compile_,
-    frames,
-    threads,
-    assoc,
-    quiet,
+    resume: bool, quiet: bool, compile_: bool, assoc: str | None, sync_shift_max: int | None, **opts: Any
 ) -> None:
     """Train the DAVS encoders (single process, or under torchrun for DDP)."""
     from avrep.train.loop import TrainArgs
     from avrep.train.loop import train as run_train
 
-    args = TrainArgs(
-        config=config,
-        data=data,
-        out=out,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        workers=workers,
-        device=device,
-        amp=amp,
-        compile=compile_,
-        frames=frames,
-        threads=threads,
-        loss={
-            **({"assoc_kind": assoc} if assoc else {}),
-            **({"sync_shift_max": sync_shift_max} if sync_shift_max is not None else {}),
-        },
-        init=init,
-        epoch_size=epoch_size,
-        augment=augment,
-        snapshots=snapshots,
-    )
-    rec = run_train(args, resume=resume, progress=not quiet)
-    import os
-
-    if rec and os.environ.get("RANK", "0") == "0":
-        click.echo(json.dumps({"run": out, **{k: v for k, v in rec.items() if k.startswith(("val_", "epoch"))}}))
+    loss = {
+        **({"assoc_kind": assoc} if assoc else {}),
+        **({"sync_shift_max": sync_shift_max} if sync_shift_max is not None else {}),
+    }
+    args = TrainArgs(**opts, compile=compile_, loss=loss)
+    echo_run_record(opts["out"], run_train(args, resume=resume, progress=not quiet))
 
 
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", required=True, help="feature store dir, or 'toy[:...]'")
 @click.option("--split", default="test", show_default=True, help="the split of --data to evaluate")
-@click.option(
+@file_option(
     "--out",
     "-o",
     "out_json",
-    default=None,
-    type=click.Path(dir_okay=False),
     help="results JSON (default RUN/eval_<split>.json); confusion PNG goes beside it",
 )
 @DEVICE

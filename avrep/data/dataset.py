@@ -50,33 +50,22 @@ class FeatureDataset(Dataset):
         seed: int = 0,
         mouth_uint8: bool = False,
         augment: str = "basic",
+        table: Any = None,
     ):
-        self.store = FeatureStore(store_dir)
-        self._setup(self.store.clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
+        """table: a store's clips table whose frames the caller hands to `item` (streaming): no store is
+        opened and `store_dir` only names it in messages."""
+        self.store = FeatureStore(store_dir) if table is None else None
+        clips = self.store.clips if self.store is not None else table
+        self._setup(clips, store_dir, split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
         self._set_augment(augment)
-        self._sample = self.clips["sample"].astype(str).to_numpy() if self.store.compact else None
+        compact = self.store is not None and self.store.compact
+        self._sample = self.clips["sample"].astype(str).to_numpy() if compact else None
 
     @classmethod
-    def from_table(
-        cls,
-        clips,
-        split: str | None = "train",
-        frames: int | None = CLIP_FRAMES,
-        train: bool = True,
-        *,
-        flip: bool = True,
-        time_mask: int = 5,
-        crop: int = CROP,
-        seed: int = 0,
-        mouth_uint8: bool = False,
-        augment: str = "basic",
-    ) -> FeatureDataset:
-        """A dataset over a store's clips table whose frames the caller hands to `item` (streaming)."""
-        self = cls.__new__(cls)
-        self.store, self._sample = None, None
-        self._setup(clips, "store", split, frames, train, flip, time_mask, crop, seed, mouth_uint8)
-        self._set_augment(augment)
-        return self
+    def from_table(cls, clips: Any, *args: Any, **kw: Any) -> FeatureDataset:
+        """A dataset over a store's clips table whose frames the caller hands to `item` (streaming); the other
+        arguments are FeatureDataset's."""
+        return cls("store", *args, table=clips, **kw)
 
     def _set_augment(self, augment: str) -> None:
         if augment not in AUGMENT_LEVELS:

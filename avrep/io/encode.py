@@ -12,6 +12,12 @@ from avrep.conventions import FPS, SAMPLE_RATE
 from avrep.utils import atomic_path
 
 
+def mux(out: av.container.OutputContainer, stream: av.stream.Stream, frame: av.frame.Frame | None = None) -> None:
+    """Encode one frame into `stream` (None: flush its encoder) and mux the packets into `out`."""
+    for pkt in stream.encode(frame):
+        out.mux(pkt)
+
+
 class Mp4Writer:
     """Stream RGB frames (and one mono audio track) into an H.264 + AAC mp4, atomically: frames go to the
     encoder chunk by chunk, so a long video never sits in memory whole.
@@ -67,24 +73,20 @@ class Mp4Writer:
             vf.pts = self.n
             vf.time_base = Fraction(1, self.fps)
             self.n += 1
-            for pkt in self._vs.encode(vf):
-                self._out.mux(pkt)
+            mux(self._out, self._vs, vf)
 
     def __exit__(self, et, ev, tb) -> None:
         try:
             if et is None:
-                for pkt in self._vs.encode():
-                    self._out.mux(pkt)
+                mux(self._out, self._vs)
                 if self._as is not None:
                     a = np.clip(np.asarray(self.audio, dtype=np.float32), -1.0, 1.0).reshape(1, -1)
                     af = av.AudioFrame.from_ndarray(a, format="flt", layout="mono")
                     af.sample_rate = self.sample_rate
                     af.pts = 0
                     af.time_base = Fraction(1, self.sample_rate)
-                    for pkt in self._as.encode(af):
-                        self._out.mux(pkt)
-                    for pkt in self._as.encode():
-                        self._out.mux(pkt)
+                    mux(self._out, self._as, af)
+                    mux(self._out, self._as)
         finally:
             self._out.close()
             self._atomic.__exit__(et, ev, tb)
@@ -158,10 +160,8 @@ def transcode(
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: vs.height, : vs.width]), format="rgb24")
                 vf.pts = int(round(t * rate))
                 vf.time_base = 1 / rate
-                for pkt in vs.encode(vf):
-                    out.mux(pkt)
-            for pkt in vs.encode():
-                out.mux(pkt)
+                mux(out, vs, vf)
+            mux(out, vs)
             if as_ is not None:
                 pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
                 step = as_.codec_context.frame_size or 1152
@@ -170,8 +170,6 @@ def transcode(
                     af.sample_rate = sample_rate
                     af.pts = j
                     af.time_base = Fraction(1, sample_rate)
-                    for pkt in as_.encode(af):
-                        out.mux(pkt)
-                for pkt in as_.encode():
-                    out.mux(pkt)
+                    mux(out, as_, af)
+                mux(out, as_)
     return str(dst)

@@ -138,6 +138,13 @@ def _stages(label: str, dot: str, channels: list[int], blocks: list[int] | None 
         _positive(label, dot + "blocks", *blocks)
 
 
+def _trunk(label: str, dot: str, cfg: VideoConfig | IdentityConfig) -> None:
+    """The residual trunk's fields, shared by the video and identity encoders."""
+    _positive(label, dot + "input_scale", cfg.input_scale)
+    _stages(label, dot, cfg.channels, cfg.blocks)
+    _choice(label, dot + "norm", cfg.norm, NORMS)
+
+
 @dataclass(frozen=True)
 class TemporalConfig(_Config):
     """The temporal model over per-frame features: dilated TCN or bidirectional GRU."""
@@ -191,9 +198,7 @@ class VideoConfig(_Config):
         if self.geometry < 0:
             raise ConfigError(f"{label}: {dot + 'geometry'!r} must be >= 0, got {self.geometry!r}")
         _positive(label, dot + "crop", self.crop)
-        _positive(label, dot + "input_scale", self.input_scale)
-        _stages(label, dot, self.channels, self.blocks)
-        _choice(label, dot + "norm", self.norm, NORMS)
+        _trunk(label, dot, self)
 
 
 @dataclass(frozen=True)
@@ -242,9 +247,7 @@ class IdentityConfig(_Config):
 
     def check(self, label: str, dot: str) -> None:
         _positive(label, dot + "dim", self.dim)
-        _positive(label, dot + "input_scale", self.input_scale)
-        _stages(label, dot, self.channels, self.blocks)
-        _choice(label, dot + "norm", self.norm, NORMS)
+        _trunk(label, dot, self)
 
 
 @dataclass(frozen=True)

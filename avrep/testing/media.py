@@ -29,6 +29,8 @@ def write_media(
 
     import av
 
+    from avrep.io.encode import mux
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     opts = {"movflags": "faststart"} if faststart else {}
@@ -50,10 +52,8 @@ def write_media(
                 if pts is not None:
                     vf.pts = pts[i]
                     vf.time_base = 1 / rate
-                for p in vs.encode(vf):
-                    c.mux(p)
-            for p in vs.encode():
-                c.mux(p)
+                mux(c, vs, vf)
+            mux(c, vs)
         if as_ is not None:
             a = np.clip(np.asarray(audio, np.float32), -1, 1)
             a = np.repeat(a[None], channels, 0) if channels > 1 else a[None]
@@ -62,10 +62,8 @@ def write_media(
                 a = np.ascontiguousarray(a.T.reshape(1, -1))
             fr = av.AudioFrame.from_ndarray(a, format="s16", layout=as_.layout.name)
             fr.sample_rate = sr
-            for p in as_.encode(fr):
-                c.mux(p)
-            for p in as_.encode():
-                c.mux(p)
+            mux(c, as_, fr)
+            mux(c, as_)
     return path
 
 

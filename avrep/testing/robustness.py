@@ -278,32 +278,9 @@ def command_argv(cmd: str, path: Path, ctx: dict[str, Any], tmp: Path) -> list[s
         return ["search", str(ctx["index_video"]), "--video", p, "--device", "cpu", "-k", "3"]
     if cmd == "search_audio":
         return ["search", str(ctx["index_audio"]), "--audio", p, "--device", "cpu", "-k", "3"]
-    if cmd == "generate_audio":
-        return [
-            "generate",
-            "--face",
-            str(ctx["photo"]),
-            "--audio",
-            p,
-            "-o",
-            str(tmp / "gen.mp4"),
-            "--checkpoint",
-            str(ctx["gen_run"]),
-            "--quiet",
-        ]
-    if cmd == "generate_video":
-        return [
-            "generate",
-            "--face",
-            str(ctx["photo"]),
-            "--video",
-            p,
-            "-o",
-            str(tmp / "gen.mp4"),
-            "--checkpoint",
-            str(ctx["gen_run"]),
-            "--quiet",
-        ]
+    if cmd in ("generate_audio", "generate_video"):  # the file as the driving --audio or --video
+        photo, out, gen = str(ctx["photo"]), str(tmp / "gen.mp4"), str(ctx["gen_run"])
+        return ["generate", "--face", photo, "--" + cmd.split("_")[1], p, "-o", out, "--checkpoint", gen, "--quiet"]
     raise KeyError(cmd)
 
 
@@ -390,17 +367,17 @@ class KillSpec:
     rerun_argv: list[str] | None = None
 
 
+def _start(spec: KillSpec, stderr: int) -> subprocess.Popen:
+    """The command in its own process group (killable as a whole), stdout discarded."""
+    return subprocess.Popen(
+        CLI + spec.argv, env=SUB_ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+    )
+
+
 def kill_and_resume(spec: KillSpec, rng: np.random.Generator, timeout: float = 300) -> dict[str, Any]:
     """Start the command, SIGKILL its process group at a random point, check the files it left, re-run."""
     t0 = time.time()
-    proc = subprocess.Popen(
-        CLI + spec.argv,
-        env=SUB_ENV,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = _start(spec, stderr=subprocess.PIPE)
     while not spec.ready(spec.out) and proc.poll() is None and time.time() - t0 < timeout:
         time.sleep(0.05)
     delay = float(rng.uniform(0, 0.9 * spec.max_delay))  # max_delay = the measured work window
@@ -629,78 +606,44 @@ def _count(d: Path, pattern: str) -> int:
     return len(list(d.glob(pattern))) if d.exists() else 0
 
 
+# the file (under the command's --out) whose appearance says the command has started its work
+READY_FILE = {"synth": ".synth_state.json", "preprocess": "plan.json", "train": "config.json", "embed": "manifest.json"}
+
+
+def _kill_argv(name: str, ref: dict[str, Path], out: Path) -> list[str]:
+    o = str(out)
+    if name == "synth":
+        return ["synth", *SYNTH_ARGS, "--out", o]
+    if name == "preprocess":
+        manifest = str(ref["manifest"])
+        return ["preprocess", manifest, "--out", o, "--landmarks", "true", "--shard-size", "4", "--no-preview"]
+    if name == "train":
+        return ["train", "--data", str(ref["store"]), "--out", o, *TRAIN_ARGS]
+    if name == "embed":
+        store, run = str(ref["store"]), str(ref["run"])
+        return ["embed", store, "-c", run, "--modality", "video", "--out", o, "--device", "cpu", "--chunk-size", "4"]
+    if name == "index_build":
+        return ["index", "build", str(ref["emb_video"]), "--out", o, "--device", "cpu"]
+    raise KeyError(name)
+
+
+def _index_ready(o: Path) -> bool:
+    return o.exists() or any(o.parent.glob(f".{o.name}.*"))
+
+
 def kill_spec(name: str, ref: dict[str, Path], out: Path) -> KillSpec:
     """ref: corpus, manifest, store, run, emb_video (the uninterrupted results, made with the same args).
 
     `ready` turns true when the command has started its work (imports and input checks done)."""
-    if name == "synth":
-        return KillSpec(
-            name, ["synth", *SYNTH_ARGS, "--out", str(out)], out, lambda o: (o / ".synth_state.json").exists(), 0
-        )
-    if name == "preprocess":
-        return KillSpec(
-            name,
-            [
-                "preprocess",
-                str(ref["manifest"]),
-                "--out",
-                str(out),
-                "--landmarks",
-                "true",
-                "--shard-size",
-                "4",
-                "--no-preview",
-            ],
-            out,
-            lambda o: (o / "plan.json").exists(),
-            0,
-        )
-    if name == "train":
-        argv = ["train", "--data", str(ref["store"]), "--out", str(out), *TRAIN_ARGS]
-        return KillSpec(name, argv, out, lambda o: (o / "config.json").exists(), 0, rerun_argv=argv + ["--resume"])
-    if name == "embed":
-        return KillSpec(
-            name,
-            [
-                "embed",
-                str(ref["store"]),
-                "-c",
-                str(ref["run"]),
-                "--modality",
-                "video",
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-                "--chunk-size",
-                "4",
-            ],
-            out,
-            lambda o: (o / "manifest.json").exists(),
-            0,
-        )
-    if name == "index_build":
-        return KillSpec(
-            name,
-            ["index", "build", str(ref["emb_video"]), "--out", str(out), "--device", "cpu"],
-            out,
-            lambda o: o.exists() or any(o.parent.glob(f".{o.name}.*")),
-            0,
-        )
-    raise KeyError(name)
+    argv = _kill_argv(name, ref, out)
+    ready = _index_ready if name == "index_build" else lambda o: (o / READY_FILE[name]).exists()
+    return KillSpec(name, argv, out, ready, 0, rerun_argv=argv + ["--resume"] if name == "train" else None)
 
 
 def work_seconds(spec: KillSpec, timeout: float = 300) -> float:
     """Run the command uninterrupted once: seconds from `ready` to exit (the window kills are drawn from)."""
     t0 = time.time()
-    proc = subprocess.Popen(
-        CLI + spec.argv,
-        env=SUB_ENV,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start(spec, stderr=subprocess.DEVNULL)
     t_ready = None
     while proc.poll() is None and time.time() - t0 < timeout:
         if t_ready is None and spec.ready(spec.out):
@@ -804,20 +747,8 @@ def build_refs(work: Path, log=print) -> dict[str, Path]:
     r["store"] = work / "store"
     preprocess(r["manifest"], r["store"], config=PreprocessConfig(landmarks="true", shard_size=4), progress=False)
     r["run"] = work / "run"
-    train(
-        TrainArgs(
-            config="tiny",
-            data=str(r["store"]),
-            out=str(r["run"]),
-            epochs=2,
-            batch_size=8,
-            workers=0,
-            device="cpu",
-            threads=1,
-            seed=0,
-        ),
-        progress=False,
-    )
+    tiny: dict[str, Any] = {"config": "tiny", "data": str(r["store"]), "device": "cpu", "threads": 1}
+    train(TrainArgs(**tiny, out=str(r["run"]), epochs=2, batch_size=8, workers=0, seed=0), progress=False)
     log("run done")
     for m in ("video", "audio"):
         r[f"emb_{m}"] = work / f"emb_{m}"
@@ -825,19 +756,7 @@ def build_refs(work: Path, log=print) -> dict[str, Path]:
         r[f"index_{m}"] = work / f"index_{m}"
         build_index(r[f"emb_{m}"], r[f"index_{m}"], device="cpu")
     r["gen_run"] = work / "gen"
-    train_generator(
-        GenTrainArgs(
-            config="tiny",
-            data=str(r["store"]),
-            davs=str(r["run"]),
-            out=str(r["gen_run"]),
-            epochs=1,
-            batch_size=4,
-            device="cpu",
-            threads=1,
-            val_clips=2,
-        ),
-        progress=False,
-    )
+    gen_args = GenTrainArgs(**tiny, davs=str(r["run"]), out=str(r["gen_run"]), epochs=1, batch_size=4, val_clips=2)
+    train_generator(gen_args, progress=False)
     log("refs done")
     return r

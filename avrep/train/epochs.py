@@ -123,17 +123,16 @@ def epoch_batches(
     train_ds: Dataset,
     sampler: DistributedSampler,
     epoch: int,
-    *,
-    seed: int,
+    args: Any,
     dist: ddp.DistInfo,
-    batch_size: int,
-    workers: int,
+    *,
     progress: bool = False,
-    desc: str = "epoch",
+    what: str = "epoch",
     **loader_kw: Any,
-) -> tuple[DataLoader, Iterable]:
-    """Seed the epoch, then (its DataLoader, what to iterate: the loader or its progress bar).
-    `loader_kw` go to the DataLoader (e.g. prefetch_factor)."""
+) -> Iterable:
+    """Seed the epoch, then what to iterate: its DataLoader, or with `progress` its bar ("WHAT k/N").
+    From `args`: seed, batch_size, workers, epochs; `loader_kw` go to the DataLoader (e.g. prefetch_factor)."""
+    seed, batch_size, workers = args.seed, args.batch_size, args.workers
     gseed = seed_epoch(seed, epoch, dist.rank)
     sampler.set_epoch(epoch)
     if hasattr(train_ds, "set_epoch"):  # reproducible per-epoch augmentation
@@ -148,10 +147,9 @@ def epoch_batches(
         generator=torch.Generator().manual_seed(gseed),
         **loader_kw,
     )
-    it: Iterable = loader
     if progress and dist.main:
-        it = tqdm(loader, desc=desc, unit="batch", leave=False)
-    return loader, it
+        return tqdm(loader, desc=f"{what} {epoch + 1}/{args.epochs}", unit="batch", leave=False)
+    return loader
 
 
 def commit_epoch(

@@ -8,7 +8,8 @@ speech (synthetic held-out lip reading on generated clips 0.15 -> 0.8 in one 12-
 CE is off in the shipped configs: its gradients paint adversarial blotches the frozen reader accepts.
 Speech features come from the frozen DAVS audio encoder, or (50% of clips) its video encoder on the real
 mouth, so the decoder serves both `--audio` and `--video` driving; a config with speech.source "own"
-trains its own audio encoder instead (no DAVS run needed, used by the tiny tests).
+trains its own audio encoder instead (no DAVS run needed, used by the tiny tests). Without a DAVS run
+given, a config that needs one takes $AVREP_CHECKPOINT, else the shipped model (`default_davs`).
 
 Run dir: config.json, model.safetensors (gen.* and disc.*), davs.safetensors (frozen encoder copy, so
 the folder is self-contained), generator.json (marks a generator run), state.json + checkpoints/ (resume),
@@ -20,7 +21,7 @@ the run start, schedule, loaders and end-of-epoch commit are `avrep.train.epochs
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from avrep.errors import AvrepError
 from avrep.loader import open_model
 from avrep.models.config import generator_config
 from avrep.models.generator import PatchDiscriminator, TalkingFaceGenerator, face_to_mouth_roi, get_generator_config
+from avrep.models.pretrained import resolve_checkpoint
 from avrep.train import checkpoint as ckpt
 from avrep.train import ddp
 from avrep.train.checkpoint import save_weights
@@ -78,7 +80,7 @@ class GenTrainArgs:
     data: str = ""  # feature store dir, or a mixture `storeA@w+storeB@w` ("" when datasets are passed in)
     epoch_size: int | None = None  # clips drawn per epoch from a mixture (default: the parts' sizes summed)
     out: str = "runs/gen"
-    davs: str | None = None  # DAVS run dir (frozen speech encoder + lip reader)
+    davs: str | None = None  # DAVS run dir (frozen speech encoder + lip reader); None: `default_davs(config)`
     epochs: int = 10
     batch_size: int = 8
     lr: float = 1e-3
@@ -135,6 +137,14 @@ def evaluate_recon(
     return {"val_l1": float(torch.cat(l1s).mean()), "val_psnr": float(torch.cat(psnrs).mean()), "val_n": n}
 
 
+def default_davs(config: str | dict) -> str | None:
+    """The frozen DAVS run a generator config trains with when `GenTrainArgs.davs` is None: none for a config
+    with its own audio encoder (speech.source "own"), else $AVREP_CHECKPOINT, else the shipped model (logged)."""
+    if generator_config(get_generator_config(config)).speech.source == "own":
+        return None
+    return str(resolve_checkpoint(None))
+
+
 def _speech_source(args: GenTrainArgs, gcfg: dict[str, Any], device: torch.device):
     """(frozen DAVS or None, its config or None); a DAVS run sets the config's speech features to its own."""
     if args.davs:
@@ -145,7 +155,9 @@ def _speech_source(args: GenTrainArgs, gcfg: dict[str, Any], device: torch.devic
         return davs, davs_cfg
     g = generator_config(gcfg)
     if g.speech.source != "own":
-        raise AvrepError(f"generator config {g.name!r} takes DAVS speech features: pass --davs RUN_DIR")
+        raise AvrepError(
+            f"generator config {g.name!r} takes DAVS speech features: give davs (a DAVS run)", param="davs"
+        )
     return None, None
 
 
@@ -313,6 +325,8 @@ def train_generator(
     """Train the generator; returns the last epoch's log record."""
 
     rs = start_run(args, resume, "generator run")
+    if rs.args.davs is None:  # resolved once: the run's config.json records the DAVS run it used
+        rs.args = replace(rs.args, davs=default_davs(rs.args.config))
     args, dist, device = rs.args, rs.dist, rs.device
     gcfg = get_generator_config(args.config)
     davs, davs_cfg = _speech_source(args, gcfg, device)
@@ -340,17 +354,7 @@ def train_generator(
     warm = max(1, min(per_epoch, total // 10))
     rec: dict[str, Any] = {}
     for epoch in range(start_epoch, args.epochs):
-        _, batches = epoch_batches(
-            train_ds,
-            sampler,
-            epoch,
-            seed=args.seed,
-            dist=dist,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=progress,
-            desc=f"gen epoch {epoch + 1}/{args.epochs}",
-        )
+        batches = epoch_batches(train_ds, sampler, epoch, args, dist, progress=progress, what="gen epoch")
         t0 = time.time()
         sums, nb, step, lr = _train_epoch(rs, n, batches, step, total, warm, progress)
         red = ddp.all_reduce_sum(torch.tensor([sums.get(k, 0.0) for k in sorted(sums)] + [float(nb)]))
@@ -370,4 +374,12 @@ def train_generator(
     return rec
 
 
-__all__ = ["GenNets", "GenTrainArgs", "evaluate_recon", "load_davs", "speech_features", "train_generator"]
+__all__ = [
+    "GenNets",
+    "GenTrainArgs",
+    "default_davs",
+    "evaluate_recon",
+    "load_davs",
+    "speech_features",
+    "train_generator",
+]

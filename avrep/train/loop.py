@@ -289,18 +289,9 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     val_ds = _val_subset(val_ds, args.val_max_clips, args.seed)
     rec: dict[str, Any] = {}
     for epoch in range(start_epoch, args.epochs):
-        _, batches = epoch_batches(
-            train_ds,
-            sampler,
-            epoch,
-            seed=args.seed,
-            dist=dist,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=progress,
-            desc=f"epoch {epoch + 1}/{args.epochs}",
-            persistent_workers=False,
-            prefetch_factor=4 if args.workers else None,
+        prefetch = 4 if args.workers else None
+        batches = epoch_batches(
+            train_ds, sampler, epoch, args, dist, progress=progress, persistent_workers=False, prefetch_factor=prefetch
         )
         lossmod.train()
         t0, cpu0 = time.time(), _cpu_seconds()

@@ -285,3 +285,15 @@ def assign_speakers(
             f"(first: {', '.join(unlisted[:3])}); add them or drop them (--drop-unlisted)"
         )
     return found, unlisted
+
+
+def speaker_videos(
+    videos: list[Path], root: str | os.PathLike, speakers: str | os.PathLike | None, *, drop_unlisted: bool = False
+) -> tuple[list[Path], dict[Path, str], list[str]]:
+    """(the videos kept, {video: speaker}, relative paths of unlisted videos) from the speaker table at
+    `speakers` (see `assign_speakers`); None: every video, no mapping."""
+    if speakers is None:
+        return videos, {}, []
+    table = read_speaker_table(speakers)
+    spk_of, unlisted = assign_speakers(videos, root, table, speakers, drop_unlisted=drop_unlisted)
+    return [v for v in videos if v in spk_of], spk_of, unlisted

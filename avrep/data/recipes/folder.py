@@ -19,10 +19,9 @@ from pathlib import Path
 from avrep.data.recipes import (
     VIDEO_EXTS,
     RecipeManifest,
-    assign_speakers,
     finalize,
     find_videos,
-    read_speaker_table,
+    speaker_videos,
     split_keys,
 )
 from avrep.errors import AvrepError
@@ -94,15 +93,9 @@ def prepare_folder(
     videos = find_videos(root, exts)
     if not videos:
         raise AvrepError(f"{root}: no videos ({', '.join(exts)}) found")
-    spk_of: dict[Path, str] = {}
-    unlisted: list[str] = []
-    if speakers is not None:
-        spk_of, unlisted = assign_speakers(
-            videos, root, read_speaker_table(speakers), speakers, drop_unlisted=drop_unlisted
-        )
-        videos = [v for v in videos if v in spk_of]
-        if not videos:
-            raise AvrepError(f"{speakers}: lists none of the videos under {root}")
+    videos, spk_of, unlisted = speaker_videos(videos, root, speakers, drop_unlisted=drop_unlisted)
+    if not videos:
+        raise AvrepError(f"{speakers}: lists none of the videos under {root}")
     rows = []
     for v in videos:
         rel = v.relative_to(root)

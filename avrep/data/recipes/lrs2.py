@@ -30,11 +30,10 @@ from pathlib import Path
 from avrep.conventions import CLIP_FRAMES, FPS
 from avrep.data.recipes import (
     RecipeManifest,
-    assign_speakers,
     finalize,
     find_videos,
     n_frames_25,
-    read_speaker_table,
+    speaker_videos,
     split_keys,
 )
 from avrep.data.recipes.grid import word_window
@@ -132,13 +131,7 @@ def prepare_lrs2(
     videos = find_videos(root, (".mp4",))
     if not videos:
         raise AvrepError(f"{root}: no LRS2/LRS3 clips (NNNNN.mp4 + NNNNN.txt) found")
-    spk_of: dict[Path, str] = {}
-    unlisted: list[str] = []
-    if speakers is not None:
-        spk_of, unlisted = assign_speakers(
-            videos, root, read_speaker_table(speakers), speakers, drop_unlisted=drop_unlisted
-        )
-        videos = [v for v in videos if v in spk_of]
+    videos, spk_of, unlisted = speaker_videos(videos, root, speakers, drop_unlisted=drop_unlisted)
     no_txt, bad_txt, no_timing, outside = [], [], [], []
     items = []
     for v in videos:
