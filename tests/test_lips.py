@@ -182,3 +182,84 @@ def test_appearance_and_landmark_jitter_are_seeded_and_keep_shapes():
     j = jitter_landmarks(lm, np.random.default_rng(0))
     iod = 50.0
     assert j.shape == lm.shape and 0 < np.abs(j - lm).mean() < 0.02 * iod
+
+
+def _shifted_windows(rng: np.random.Generator, B: int, W: int, K: int):
+    """Clips of W + 2K frames (another 'person' each); video window at K, audio window at K + k (real
+    content on both sides) -> landmarks [B, W, 68, 2], audio [B, W*640], offsets k [B]."""
+    mouth, audio, lms = _sync_batch(rng, B, T=W + 2 * K)
+    k = rng.integers(-K, K + 1, B)
+    a = torch.stack([audio[b, (K + k[b]) * SAMPLES_PER_FRAME : (K + k[b] + W) * SAMPLES_PER_FRAME] for b in range(B)])
+    return lms[:, K : K + W], a, torch.from_numpy(k)
+
+
+def test_sync_head_learns_offsets_of_new_people_from_geometry():
+    """The dedicated sync head, trained for real on windows whose audio starts k frames away (so knowing
+    "where in the window" is no help), finds the offsets of people it never saw."""
+    from avrep.eval.sync_metrics import offset_accuracy, sync_from_features
+    from avrep.models.config import SyncHeadConfig
+    from avrep.models.sync_head import SyncHead
+    from avrep.train.losses import offset_infonce
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    head = SyncHead(SyncHeadConfig(hidden=32, out=16))
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        lm, a, k = _shifted_windows(rng, 16, 17, 6)
+        loss = offset_infonce(head.video_frames(lm), head.audio_frames(a), k)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    head.eval()
+    found, true = [], []
+    with torch.no_grad():
+        lm, a, k = _shifted_windows(np.random.default_rng(99), 40, 21, 5)  # new people, other lengths
+        for b in range(40):
+            vf = head.video_frames(lm[b : b + 1])[0].numpy()
+            af = head.audio_frames(a[b : b + 1])[0].numpy()
+            found.append(sync_from_features(vf, af, 5).offset_frames)
+            true.append(int(k[b]))
+    acc = offset_accuracy(np.array(found), np.array(true))["exact"]
+    constant = max(np.mean(np.array(true) == c) for c in range(-5, 6))
+    assert acc >= 0.6 and acc >= constant + 0.3, (acc, constant)
+
+
+def test_offset_infonce_targets_follow_the_offset():
+    from avrep.train.losses import offset_infonce
+
+    T, D = 12, 8
+    base = torch.nn.functional.normalize(torch.randn(1, T + 6, D), dim=-1)
+    v = base[:, 3 : 3 + T]
+    for k in (-3, 0, 2):
+        a = base[:, 3 + k : 3 + k + T]  # audio window k frames later: video t = audio t - k
+        right = offset_infonce(v, a, torch.tensor([k]), 0.05)
+        wrong = offset_infonce(v, a, torch.tensor([k + 1]), 0.05)
+        assert right < 0.05 and wrong > 5 * right, (k, right, wrong)
+
+
+def test_davs_with_a_sync_head_routes_sync_features_and_round_trips():
+    cfg = get_config("tiny", num_words=5, num_speakers=3)
+    cfg["sync_head"] = {"hidden": 16, "out": 8}
+    m = create_model(cfg).eval()
+    assert m.needs_landmarks and m.sync_head is not None
+    mouth = torch.randint(0, 256, (2, 20, 96, 96), dtype=torch.uint8)
+    lm = torch.from_numpy(np.stack([_talking(np.zeros(20, np.float32), np.random.default_rng(i)) for i in range(2)]))
+    wave = torch.randn(2, 20 * SAMPLES_PER_FRAME)
+    with torch.no_grad():
+        sv, sa = m.sync_frames_video(mouth, lm), m.sync_frames_audio(wave)
+        fv = m.frame_features_video(mouth)
+    assert sv.shape == (2, 20, 8) and sa.shape == (2, 20, 8) and fv.shape[-1] != 8
+    with pytest.raises(ValueError, match="landmarks"):
+        m.sync_frames_video(mouth)
+    m2 = create_model(cfg).eval()
+    m2.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        assert torch.equal(m2.sync_frames_audio(wave), sa)
+    # a model without a head reads the word encoders' frame features, as before
+    plain = create_model(get_config("tiny", num_words=5, num_speakers=3)).eval()
+    with torch.no_grad():
+        assert torch.equal(plain.sync_frames_video(mouth), plain.frame_features_video(mouth))

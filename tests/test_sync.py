@@ -239,3 +239,49 @@ def test_sync_error_paths(synth_run, tmp_path):
     assert p.returncode == 1 and "not a trained avrep run" in p.stderr
     p = _cli("sync", str(clip), "-c", run, "--fix", str(tmp_path / "out.avi"))
     assert p.returncode == 1 and ".mp4" in p.stderr
+
+
+def test_sync_head_training_resumes_exactly_and_serves_the_sync_command(synth_run, tmp_path):
+    """train_sync adds a sync head to a finished run; 6 steps in one go == 3 steps, stop, resume (same
+    weights); the run then answers `avrep sync` on a raw mp4 through its head (landmarks from dlib)."""
+    import torch
+
+    from avrep.models import load_run
+    from avrep.security import load_safetensors
+    from avrep.train.sync_loop import SyncTrainArgs, train_sync
+
+    def args(out: Path, stop_at: int | None = None) -> SyncTrainArgs:
+        return SyncTrainArgs(
+            init=str(synth_run["run"]),
+            out=str(out),
+            stores={str(synth_run["store"]): 1.0},
+            steps=6,
+            stop_at=stop_at,
+            batch=4,
+            window=13,
+            max_offset=4,
+            head={"hidden": 16, "out": 8},
+            checkpoint_every=3,
+            threads=1,
+        )
+
+    straight = train_sync(args(tmp_path / "a"))
+    train_sync(args(tmp_path / "b", stop_at=3))  # a session that ends half way
+    resumed = train_sync(args(tmp_path / "b"))
+    wa = load_safetensors(straight / "model.safetensors")
+    wb = load_safetensors(resumed / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(k.startswith("sync_head.") for k in wa)
+    base = load_safetensors(synth_run["run"] / "model.safetensors")
+    assert all(torch.equal(base[k], wa[k]) for k in base)  # the rest of the model is untouched
+    log = [json.loads(x) for x in (resumed / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6] and log[-1]["cpu_s"] > log[0]["cpu_s"]
+    model, _, _ = load_run(straight)
+    assert model.sync_head is not None and model.needs_landmarks
+    assert len(list((straight / "snapshots").glob("step_*.safetensors"))) == 2
+
+    clip = sorted((synth_run["corpus"] / "clips" / "test").glob("*.mp4"))[0]
+    p = _cli("sync", str(clip), "-c", str(straight), "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert len(res["dists"]) == 2 * res["max_offset"] + 1 and np.isfinite(res["min_dist"])

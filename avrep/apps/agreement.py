@@ -46,7 +46,7 @@ def stream_features(
     w = min(window, T)
     starts = window_starts(T, w, hop)
     wt = _hann(w)
-    enc = model.frame_features_video if video else model.frame_features_audio
+    enc = model.sync_frames_video if video else model.sync_frames_audio  # the sync head when the model has one
     lm = None
     if video and getattr(model, "needs_landmarks", False):
         if landmarks is None or len(landmarks) != T:

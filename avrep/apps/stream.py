@@ -217,9 +217,9 @@ def video_frame_features(
             x = torch.from_numpy(np.stack([ch.mouth[p - ch.start : p - ch.start + w] for p in ss])).to(dev)
             if needs:
                 lm = np.stack([ch.landmarks[p - ch.start : p - ch.start + w] for p in ss]).astype(np.float32)
-                f = model.frame_features_video(x, torch.from_numpy(lm).to(dev))
+                f = model.sync_frames_video(x, torch.from_numpy(lm).to(dev))
             else:
-                f = model.frame_features_video(x)
+                f = model.sync_frames_video(x)
             for p, fi in zip(ss, f.float().cpu().numpy()):
                 acc.add(p, fi, wt)
         faces.append(ch.face[ch.s - ch.start : ch.e - ch.start])

@@ -277,6 +277,27 @@ class DAVSLossConfig(_Config):
 
 
 @dataclass(frozen=True)
+class SyncHeadConfig(_Config):
+    """The dedicated sync head (`avrep.models.sync_head`): lip geometry (+ a mouth-pixel branch of `pixels`
+    channels when > 0) and log-mel through dilated residual conv stacks to unit per-frame features."""
+
+    hidden: int = 128
+    out: int = 64
+    blocks: int = 2  # residual blocks, dilation 1, 2, 4, ...
+    pixels: int = 0
+    geometry: bool = True  # False (with pixels > 0): the pixel branch alone (an ablation)
+    dropout: float = 0.0
+    n_mels: int = 80
+
+    def check(self, label: str, dot: str) -> None:
+        _positive(label, dot + "hidden", self.hidden)
+        _positive(label, dot + "out", self.out)
+        _positive(label, dot + "n_mels", self.n_mels)
+        if not self.geometry and self.pixels <= 0:
+            raise ConfigError(f"{label}: {dot}geometry false needs pixels > 0 (the head would see nothing)")
+
+
+@dataclass(frozen=True)
 class DAVSConfig(_Config):
     """A DAVS model: video/audio word encoders, identity encoder, heads."""
 
@@ -294,6 +315,7 @@ class DAVSConfig(_Config):
     adversary_hidden: int = 128
     classifier_scale: float = 16.0
     loss: DAVSLossConfig = field(default_factory=DAVSLossConfig)
+    sync_head: SyncHeadConfig | None = None  # None: sync reads the word encoders' frame features (v1)
 
     POOLS: ClassVar[tuple[str, ...]] = ("meanmax", "attn")
 
@@ -493,6 +515,7 @@ __all__ = [
     "MouthHeadConfig",
     "SpecAugConfig",
     "SpeechConfig",
+    "SyncHeadConfig",
     "TemporalConfig",
     "VideoConfig",
     "CONFIG_DIR",

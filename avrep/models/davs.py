@@ -6,6 +6,9 @@ Public API (inputs are raw: uint8/0..255 pixels, float waveforms, landmark pixel
   frame_features_video / frame_features_audio -> [B,T,D]   embed_identity(face [B,3,128,128]) -> [B,Di]
   classify(mouth=None, audio=None) -> word logits [B,W] (fused = mean of log-probabilities)
   embed_video_sync / embed_audio_sync -> [B, D + frames*32]: the "sync" retrieval embedding (see below)
+  sync_frames_video(mouth, landmarks) / sync_frames_audio(wave) -> [B,T,Ds]: the per-frame features that
+  `avrep sync` / `avrep speakers` compare (the dedicated sync head's when the model has one, else the
+  frame features above)
 All embeddings are float32 and L2-normalised.
 
 Two embedding kinds serve two searches. "word" (the clip embedding): clips saying the same word are
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from avrep.models.config import DAVSConfig, davs_config
 from avrep.models.encoders import AudioWordEncoder, IdentityEncoder, VideoWordEncoder
 from avrep.models.heads import Adversary, CosineClassifier, Projection
+from avrep.models.sync_head import SyncHead
 
 SYNC_PROJ_DIM = 32  # per-frame dims kept in a sync embedding
 SYNC_WEIGHT = 4.0  # per-frame similarity weight relative to the clip similarity
@@ -68,6 +72,8 @@ class DAVS(nn.Module):
         self.adv_speaker_from_word = Adversary(d, ns, ah)  # dis-ID: identity must not be in word features
         self.adv_word_from_identity = Adversary(di, nw, ah)  # dis-word: word must not be in identity features
         self.register_buffer("sync_proj", sync_projection(d), persistent=False)  # not a weight: never saved
+        # trained on its own after the rest (avrep.train.sync_loop); absent in v1-style configs
+        self.sync_head = SyncHead(cfg.sync_head) if cfg.sync_head is not None else None
 
     @property
     def sync_dim(self) -> int:
@@ -83,7 +89,7 @@ class DAVS(nn.Module):
     @property
     def needs_landmarks(self) -> bool:
         """True when the video side reads lip landmarks [B, T, 68, 2] beside the mouth pixels."""
-        return self.video.needs_landmarks
+        return self.video.needs_landmarks or self.sync_head is not None
 
     def encode_video(
         self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None
@@ -123,6 +129,20 @@ class DAVS(nn.Module):
 
     def frame_features_audio(self, wave: torch.Tensor) -> torch.Tensor:
         return self.encode_audio(wave)[0].float()
+
+    def sync_frames_video(self, mouth: torch.Tensor, landmarks: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-frame video features [B,T,Ds] for offset finding and speaker agreement."""
+        if self.sync_head is None:
+            return self.frame_features_video(mouth, landmarks)
+        if landmarks is None:
+            raise ValueError("this model's sync head reads lip landmarks: pass landmarks [B, T, 68, 2]")
+        return self.sync_head.video_frames(landmarks, mouth)
+
+    def sync_frames_audio(self, wave: torch.Tensor) -> torch.Tensor:
+        """Per-frame audio features [B,T,Ds], comparable with `sync_frames_video`."""
+        if self.sync_head is None:
+            return self.frame_features_audio(wave)
+        return self.sync_head.audio_frames(wave)
 
     def embed_identity(self, face: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.identity(face).float(), dim=-1)

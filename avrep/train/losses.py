@@ -59,6 +59,24 @@ def sync_loss(vf: torch.Tensor, af: torch.Tensor, tau: float, shift: torch.Tenso
     )
 
 
+def offset_infonce(vf: torch.Tensor, af: torch.Tensor, offset: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Within-window offset loss on [B, T, D] unit features: video frame t matches audio frame t - offset[b]
+    (the audio window starts offset[b] frames after the video window); frames whose partner falls outside
+    the window are left out. Symmetric InfoNCE over the window's frames."""
+    logits = torch.einsum("btd,bsd->bts", vf.float(), af.float()) / temperature
+    b, t, _ = logits.shape
+    pos = torch.arange(t, device=vf.device)[None].expand(b, t)
+    off = offset.view(b, 1).to(vf.device).long()
+    ignore = torch.full_like(pos, -100)
+    tv, ta = pos - off, pos + off
+    tv = torch.where((tv >= 0) & (tv < t), tv, ignore).reshape(-1)
+    ta = torch.where((ta >= 0) & (ta < t), ta, ignore).reshape(-1)
+    return 0.5 * (
+        F.cross_entropy(logits.reshape(b * t, t), tv, ignore_index=-100)
+        + F.cross_entropy(logits.transpose(1, 2).reshape(b * t, t), ta, ignore_index=-100)
+    )
+
+
 def roll_audio(audio: torch.Tensor, frames: int, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Roll each clip's waveform [B, T*spf] by a random whole number of frames in [-max, max]."""
     b = audio.shape[0]

@@ -1,0 +1,231 @@
+"""Train a DAVS model's dedicated sync head (`avrep.models.sync_head`) on feature stores, resumably.
+
+The rest of the model is kept as it is (frozen): the sync head is added to a finished DAVS run and only it
+learns, so lip reading and retrieval do not move. Each step takes `batch` windows of `window` frames from
+the stores' train clips: the video window at frame s, the audio window at s + k for a random k in
+[-max_offset, max_offset] that keeps both inside the clip (real content on both sides, as a desynchronised
+file has), and the loss `offset_infonce` asks every video frame for its audio frame among the window's.
+
+Augmentation (people the model never saw): mirrored faces, landmark jitter, voice (pitch, tilt, reverb,
+noise, gain: `avrep.data.augment.voice`), and for a pixel branch, appearance.
+
+Run dir = a DAVS run (config.json with `model.sync_head`, vocab.json, model.safetensors holding every
+weight) + state.json and checkpoints/ (avrep.train.checkpoint) every `checkpoint_every` steps, and, with
+`snapshots`, snapshots/step_XXXXXX.safetensors (the sync head's weights) for a training-cost curve. Rerun
+the same call to continue where it stopped (a kill loses at most `checkpoint_every` steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.data.augment import appearance, jitter_landmarks, voice
+from avrep.data.ibug import mirror_landmarks
+from avrep.data.store import FeatureStore
+from avrep.errors import AvrepError
+from avrep.models.config import SyncHeadConfig
+from avrep.models.loading import load_run
+from avrep.models.sync_head import SyncHead
+from avrep.security import load_json_object
+from avrep.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from avrep.train.losses import offset_infonce
+from avrep.utils import atomic_write_json
+
+
+@dataclass
+class SyncTrainArgs:
+    """What `train_sync` needs; `stores` maps a feature store path to its sampling weight."""
+
+    init: str  # a finished DAVS run dir: its weights are kept, the sync head is added
+    out: str
+    stores: dict[str, float]
+    steps: int = 4000
+    batch: int = 64
+    window: int = 17
+    max_offset: int = 7
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.1
+    head: dict[str, Any] = field(default_factory=dict)  # SyncHeadConfig fields
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 250
+    snapshots: bool = True
+    threads: int | None = None
+    stop_at: int | None = None  # end this call at that step (checkpointed): a session's share of a long run
+
+
+@dataclass
+class _Clip:
+    landmarks: np.ndarray  # [T, 68, 2]
+    audio: np.ndarray  # [T * SPF]
+    mouth: np.ndarray | None  # [T, H, W] uint8, only for a pixel branch
+
+
+def load_clips(store: str | Path, split: str, window: int, mouth: bool = False) -> list[_Clip]:
+    """The split's clips with landmarks (+ mouth) and audio at least `window` frames long."""
+    fs = FeatureStore(store)
+    keys = ("audio", "landmarks") + (("mouth",) if mouth else ())
+    out = []
+    for i in fs.clips.index[fs.clips["split"] == split]:
+        c = fs.clip(int(i), keys=keys)
+        lm, au = c.get("landmarks"), c.get("audio")
+        if lm is None or au is None or len(lm) < window or len(au) < len(lm) * SPF:
+            continue
+        out.append(_Clip(np.asarray(lm, np.float32), np.asarray(au, np.float32), c.get("mouth")))
+    if not out:
+        raise AvrepError(f"{store}: no {split} clips with landmarks and audio of >= {window} frames")
+    return out
+
+
+class WindowSampler:
+    """Random (video window, audio window k frames away) pairs from weighted groups of clips."""
+
+    def __init__(self, groups: list[list[_Clip]], weights: list[float], args: SyncTrainArgs, pixels: bool) -> None:
+        self.groups, self.args, self.pixels = groups, args, pixels
+        w = np.asarray(weights, np.float64)
+        self.p = w / w.sum()
+
+    def batch(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        a, W, K = self.args, self.args.window, self.args.max_offset
+        lms, auds, offs, mos = [], [], [], []
+        for g in rng.choice(len(self.groups), a.batch, p=self.p):
+            clips = self.groups[g]
+            c = clips[int(rng.integers(len(clips)))]
+            T = len(c.landmarks)
+            s = int(rng.integers(0, T - W + 1))
+            sa = int(rng.integers(max(0, s - K), min(T - W, s + K) + 1))  # audio window start, inside the clip
+            lm = c.landmarks[s : s + W]
+            au = c.audio[sa * SPF : (sa + W) * SPF]
+            mo = c.mouth[s : s + W] if self.pixels and c.mouth is not None else None
+            if a.augment:
+                if rng.random() < 0.5:  # a mirrored face (the width only shifts x: geometry is translation-free)
+                    lm = mirror_landmarks(lm, 96.0)
+                    mo = None if mo is None else mo[:, :, ::-1]
+                lm = jitter_landmarks(lm, rng)
+                if rng.random() < 0.7:
+                    au = voice(au, rng)
+                if mo is not None:
+                    mo = appearance(np.ascontiguousarray(mo), rng)
+            lms.append(lm)
+            auds.append(au)
+            offs.append(sa - s)
+            if self.pixels:
+                mos.append(np.ascontiguousarray(mo))
+        out = {
+            "landmarks": torch.from_numpy(np.stack(lms).astype(np.float32)),
+            "audio": torch.from_numpy(np.stack(auds).astype(np.float32)),
+            "offset": torch.tensor(offs),
+        }
+        if self.pixels:
+            out["mouth"] = torch.from_numpy(np.stack(mos))
+        return out
+
+
+def _prepare_run(args: SyncTrainArgs) -> tuple[Any, Path]:
+    """A DAVS model from `init` with a fresh sync head; the run dir gets its config and vocab."""
+    out, init = Path(args.out), Path(args.init)
+    model, config, _ = load_run(init)
+    head_cfg = SyncHeadConfig.from_dict(args.head, "sync head config")
+    config = json.loads(json.dumps(config))
+    config["model"]["sync_head"] = asdict(head_cfg)
+    config["sync_train"] = {**asdict(args), "init": str(init)}
+    torch.manual_seed(args.seed)
+    model.sync_head = SyncHead(head_cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "state.json").exists():  # resuming: the run's own config decides the head
+        saved = load_json_object(out / "config.json")
+        if saved["model"].get("sync_head") != config["model"]["sync_head"]:
+            raise AvrepError(f"{out}: holds a run with another sync head config; pick a new output folder")
+    else:
+        atomic_write_json(out / "config.json", config)
+        shutil.copyfile(init / "vocab.json", out / "vocab.json")
+        for extra in ("manifest.json",):
+            if (init / extra).exists():
+                shutil.copyfile(init / extra, out / extra)
+    return model, out
+
+
+def train_sync(
+    args: SyncTrainArgs,
+    on_checkpoint: Callable[[Any, int], dict[str, Any]] | None = None,
+    progress: bool = False,
+) -> Path:
+    """Train (or continue) the sync head; returns the run dir. `on_checkpoint(model, step)` may return
+    metrics (e.g. held-out sync accuracy) that are logged with the step."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, out = _prepare_run(args)
+    head: SyncHead = model.sync_head
+    pixels = head.needs_mouth
+    groups = [load_clips(s, "train", args.window, pixels) for s in args.stores]
+    sampler = WindowSampler(groups, list(args.stores.values()), args, pixels)
+    model.requires_grad_(False).eval()
+    head.requires_grad_(True).train()
+    opt = torch.optim.AdamW(head.parameters(), args.lr, weight_decay=args.weight_decay)
+    warm = max(1, min(200, args.steps // 20))
+    # warm-up then cosine over `steps`; the factor depends on the step alone, so a resumed run continues it
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, args.steps) / args.steps))
+    )
+    step = 0
+    if (out / "state.json").exists():
+        st = load_checkpoint(out, model, opt)
+        step = int(st["step"])
+        sched.load_state_dict(st["extra"]["scheduler"])
+    log_path = out / "log.jsonl"
+    cpu0, t0, losses = time.process_time(), time.time(), []
+    from tqdm import tqdm
+
+    bar = tqdm(total=args.steps, initial=step, desc="sync head", unit="step", disable=not progress)
+    rng = np.random.default_rng([args.seed, step])
+    end = min(args.steps, args.stop_at or args.steps)
+    while step < end:
+        if step % args.checkpoint_every == 0:  # one seed per checkpoint block: a resumed run draws what it would have
+            rng = np.random.default_rng([args.seed, step])
+        b = sampler.batch(rng)
+        vf = head.video_frames(b["landmarks"], b.get("mouth"))
+        af = head.audio_frames(b["audio"])
+        loss = offset_infonce(vf, af, b["offset"], args.temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        if step % args.checkpoint_every == 0 or step == end:
+            train_cpu = time.process_time() - cpu0  # the held-out evaluation below is not training cost
+            head.eval()
+            rec: dict[str, Any] = {"step": step, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0]}
+            if on_checkpoint is not None:
+                rec.update(on_checkpoint(model, step))
+            head.train()
+            prev = load_json_object(out / "state.json") if (out / "state.json").exists() else {}
+            rec["cpu_s"] = round(float(prev.get("cpu_s", 0.0)) + train_cpu, 3)
+            rec["wall_s"] = round(time.time() - t0, 1)
+            if args.snapshots:
+                save_weights(out / "snapshots" / f"step_{step:06d}.safetensors", head.state_dict())
+            save_checkpoint(out, step // args.checkpoint_every, step, model, opt, {"scheduler": sched.state_dict()})
+            st = load_json_object(out / "state.json")
+            atomic_write_json(out / "state.json", {**st, "cpu_s": rec["cpu_s"]})
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            cpu0, t0, losses = time.process_time(), time.time(), []
+    bar.close()
+    model.eval()
+    return out
+
+
+__all__ = ["SyncTrainArgs", "WindowSampler", "load_clips", "train_sync"]

@@ -1,0 +1,144 @@
+"""The dedicated sync head on people it never saw (issue 23): ablation, long run, training-cost curve.
+
+  python benchmarks/unseen_sync.py ablation [--steps 800]        # geometry / pixels / both, same steps
+  python benchmarks/unseen_sync.py main --variant geometry --steps 20000 [--run DIR]   # resumable
+  python benchmarks/unseen_sync.py curve DIR                     # unseen accuracy per snapshot vs CPU-hours
+
+Every run adds a sync head (`avrep.models.sync_head`) to the shipped davs_small_v1 (its weights frozen: lip
+reading and retrieval do not move) and trains only the head with `avrep.train.sync_loop` on the train splits
+of the grid_s1, lrc_ar and lrs2 feature stores (weights STORE_WEIGHTS), seed 0, CPU, augmentation on.
+
+Held out (never trained on): lrc_ar `val` identities (2 anchors: model selection) and `test` identities (5
+anchors: the figures), GRID speakers other than s1, all wild clips. Sync is measured as benchmarks/unseen.py
+does: shifted copies (+-7 frames, step 1) of ~1.2 s clips, each copy's features from the copy alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import log, stamp, write_result
+from pretrained import build_stores
+
+STORE_WEIGHTS = {"grid_s1": 0.3, "lrc_ar": 0.5, "lrs2": 0.2}
+VARIANTS: dict[str, dict] = {
+    "geometry": {},
+    "pixels": {"pixels": 64, "geometry": False},
+    "both": {"pixels": 64},
+}
+HELD_OUT = (
+    "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
+    "identity-disjoint split 0.7/0.1/0.2 of identities.csv, seed 0; never trained on"
+)
+
+
+def heldout(stores: dict[str, Path], val_clips: int, test_clips: int) -> tuple[list[dict], list[dict]]:
+    from unseen import store_clips
+
+    return (
+        store_clips(stores["lrc_ar"], "val", val_clips, seed=0),
+        store_clips(stores["lrc_ar"], "test", test_clips, seed=0),
+    )
+
+
+def evaluator(val: list[dict], test: list[dict]):
+    """on_checkpoint for train_sync: shifted-copy sync accuracy on the val and test anchors."""
+    import torch
+    from unseen import sync_shifted
+
+    def run(model, step: int) -> dict:
+        with torch.no_grad():
+            return {"val_sync": sync_shifted(model, val, 7), "test_sync": sync_shifted(model, test, 7)}
+
+    return run
+
+
+def train_variant(name: str, run: Path, stores: dict[str, Path], steps: int, every: int, val, test) -> Path:
+    from avrep.models.pretrained import resolve_checkpoint
+    from avrep.train.sync_loop import SyncTrainArgs, train_sync
+
+    args = SyncTrainArgs(
+        init=str(resolve_checkpoint(None, quiet=True)),
+        out=str(run),
+        stores={str(stores[k]): w for k, w in STORE_WEIGHTS.items()},
+        steps=steps,
+        head=VARIANTS[name],
+        checkpoint_every=every,
+        threads=2,
+    )
+    log("train", name, "->", run)
+    return train_sync(args, evaluator(val, test))
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+
+
+def summary(run: Path) -> dict:
+    """The run's cost and its held-out figures at the end and at the best val checkpoint."""
+    recs = records(run)
+    best = max(recs, key=lambda r: (r["val_sync"]["exact"], r["val_sync"]["within_1"]))
+    return {
+        "steps": recs[-1]["step"],
+        "cpu_hours": round(recs[-1]["cpu_s"] / 3600, 3),
+        "last": {"step": recs[-1]["step"], "val_sync": recs[-1]["val_sync"], "test_sync": recs[-1]["test_sync"]},
+        "best_val": {"step": best["step"], "val_sync": best["val_sync"], "test_sync": best["test_sync"]},
+        "head": json.loads((run / "config.json").read_text())["model"]["sync_head"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=("ablation", "main", "curve"))
+    ap.add_argument("run", nargs="?", default=None)
+    ap.add_argument("--stores", default="/work/stores")
+    ap.add_argument("--work", default="/work/bench/sync")
+    ap.add_argument("--variant", default="geometry", choices=sorted(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--every", type=int, default=200, help="steps between checkpoints / held-out evaluations")
+    ap.add_argument("--val-clips", type=int, default=60)
+    ap.add_argument("--test-clips", type=int, default=80)
+    ap.add_argument("--result", default=None)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    stores = build_stores(Path(args.stores), 2)
+    work = Path(args.work)
+    val, test = heldout(stores, args.val_clips, args.test_clips)
+    base = {
+        **stamp("torch"),
+        "held_out": HELD_OUT,
+        "protocol": "shifted copies +-7 frames step 1 of ~1.2 s clips, features from each copy alone",
+        "train": f"sync head only (davs_small_v1 frozen), stores {STORE_WEIGHTS} train splits, augmentation on, "
+        "seed 0, CPU (2 cores shared with other work)",
+        "val_clips": len(val),
+        "test_clips": len(test),
+    }
+    if args.what == "ablation":
+        rows = {}
+        for name in args.variants.split(","):
+            run = work / f"ablation_{name}"
+            train_variant(name, run, stores, args.steps, args.every, val, test)
+            rows[name] = summary(run)
+            log(name, rows[name]["last"])
+        write_result(args.result or "unseen_sync_ablation", {**base, "steps_each": args.steps, "rows": rows})
+        return
+    if args.what == "main":
+        run = Path(args.run) if args.run else work / f"main_{args.variant}"
+        train_variant(args.variant, run, stores, args.steps, args.every, val, test)
+        write_result(args.result or "unseen_sync_main", {**base, "run": str(run), **summary(run)})
+        return
+    run = Path(args.run)
+    pts = [
+        {"step": r["step"], "cpu_hours": round(r["cpu_s"] / 3600, 3), "val": r["val_sync"], "test": r["test_sync"]}
+        for r in records(run)
+    ]
+    write_result(args.result or f"unseen_sync_curve_{run.name}", {**base, "run": str(run), "points": pts})
+
+
+if __name__ == "__main__":
+    main()
