@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "lipread": "avrep.commands.apps:lipread",
     "sync": "avrep.commands.apps:sync",
     "speakers": "avrep.commands.apps:speakers",
+    "train-sync": "avrep.commands.train_sync:train_sync",
     "train-generator": "avrep.commands.generate:train_generator",
     "generate": "avrep.commands.generate:generate",
     "dub": "avrep.commands.dub:dub",
@@ -68,7 +69,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Library arguments named by AvrepError.param -> the flag that sets them, where it is not "--" + the name with
 # dashes (the library speaks of arguments, the command line of flags).
-FLAGS: dict[str, str] = {"checkpoint": "--checkpoint", "kind": "--kind"}
+FLAGS: dict[str, str] = {"checkpoint": "--checkpoint", "kind": "--kind", "fmt": "--format"}
 # library arguments whose name in a message is mapped to their flag even when the error lost its `param`
 LIBRARY_PARAMS = {
     "max_duration",
@@ -97,7 +98,11 @@ def error_line(e: AvrepError) -> str:
     """The one line an AvrepError shows: its message, and the flag of the argument it is about (`e.param`, or
     a library argument the message names, e.g. "exceeds max_pixels 10000" -> "(--max-pixels)")."""
     msg = str(e)
-    params = [e.param] if getattr(e, "param", None) else [m for m in _NAMED_PARAM.findall(msg) if m in LIBRARY_PARAMS]
+    param = getattr(e, "param", None)
+    if param:
+        params = [param] if isinstance(param, str) else list(param)
+    else:
+        params = [m for m in _NAMED_PARAM.findall(msg) if m in LIBRARY_PARAMS]
     flags = [f for f in dict.fromkeys(flag_of(p) for p in params) if f not in msg]
     return f"avrep: error: {msg}" + (f" ({', '.join(flags)})" if flags else "")
 

@@ -24,7 +24,7 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise AvrepError("--backend ray needs Ray: pip install -e '.[distributed]'") from None
+        raise AvrepError("backend 'ray' needs Ray: pip install -e '.[distributed]'", param="backend") from None
     return ray
 
 
@@ -37,7 +37,9 @@ def init(address: str | None = None) -> bool:
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except ConnectionError as e:
-        raise AvrepError(f"--address {address}: no Ray cluster there ({' '.join(str(e).split())[:120]})") from None
+        raise AvrepError(
+            f"address {address}: no Ray cluster there ({' '.join(str(e).split())[:120]})", param="address"
+        ) from None
     return True
 
 

@@ -102,7 +102,8 @@ def embed_store(
             if old.get(k, "word" if k == "kind" else None) != fields[k]:
                 raise AvrepError(
                     f"{out}: holds embeddings made with a different {k} ({old.get(k)!r} != {fields[k]!r}); "
-                    "use another --out"
+                    "use another out folder",
+                    param="out",
                 )
     i, n_sh = shard_from_env(shard)
     # positions in the split-filtered dataset == positions in `clips`

@@ -4,10 +4,11 @@
 class AvrepError(Exception):
     """A user-facing error (bad input, bad arguments); the message names the file and the reason.
 
-    `param`: the library argument the error is about ("checkpoint", "max_duration"...), named in the
-    message in library terms; the CLI adds the command-line flag it comes from (avrep.cli.flag_of)."""
+    `param`: the library argument the error is about ("checkpoint", "max_duration"...), or a tuple of them,
+    named in the message in library terms; the CLI adds the command-line flag each comes from
+    (avrep.cli.flag_of)."""
 
-    def __init__(self, *args: object, param: str | None = None):
+    def __init__(self, *args: object, param: str | tuple[str, ...] | None = None):
         super().__init__(*args)
         self.param = param
 

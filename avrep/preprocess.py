@@ -510,9 +510,11 @@ def _claim_out_dir(out: Path, plan_id: str, overwrite: bool, store_format: str =
         if plan.get("plan_id") != plan_id:
             if not overwrite:
                 fmt = plan.get("format", "memmap") if plan else None
-                hint = f" (it is a {fmt} store: --store-format {fmt} resumes it)" if fmt and fmt != store_format else ""
+                other = fmt and fmt != store_format
+                hint = f" (it is a {fmt} store: store_format {fmt!r} resumes it)" if other else ""
                 raise AvrepError(
-                    f"{out}: holds a different store (other manifest or settings){hint}; use a new --out or --overwrite"
+                    f"{out}: holds a different store (other manifest or settings){hint}; use a new out or overwrite",
+                    param=("out", "overwrite", "store_format") if other else ("out", "overwrite"),
                 )
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,6 @@ import numpy as np
 
 from avrep.errors import AvrepError
 
-ALLOW_FLAG = "--allow-outside-root"
-
 
 def check_inside(
     root: str | os.PathLike,
@@ -44,7 +42,8 @@ def check_inside(
     if not allow_outside and os.path.commonpath([base, full]) != base:
         raise AvrepError(
             f"{src}: {what} {s!r} is outside the dataset root {base} "
-            f"(refused; pass {ALLOW_FLAG} if you trust this manifest)"
+            "(refused; allow_outside_root if you trust this manifest)",
+            param="allow_outside_root",
         )
     return full
 

@@ -93,7 +93,7 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in spec.split("/"))
     except ValueError:
-        raise AvrepError(f"--shard {spec!r}: expected i/N, e.g. 0/4") from None
+        raise AvrepError(f"shard {spec!r}: expected i/N, e.g. 0/4", param="shard") from None
     if n < 1 or not 0 <= i < n:
-        raise AvrepError(f"--shard {spec!r}: need 0 <= i < N")
+        raise AvrepError(f"shard {spec!r}: need 0 <= i < N", param="shard")
     return i, n

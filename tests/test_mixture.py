@@ -37,8 +37,9 @@ def test_parse_mixture_and_errors():
     assert parse_mixture("a@0.5+b@0.25+c") == [("a", 0.5), ("b", 0.25), ("c", 1.0)]
     assert parse_mixture("toy:n_words=4,n_speakers=3@2") == [("toy:n_words=4,n_speakers=3", 2.0)]
     for bad in ("a@x", "a@-1", "a@0"):
-        with pytest.raises(AvrepError, match="--data"):
+        with pytest.raises(AvrepError, match="data") as e:
             parse_mixture(bad)
+        assert e.value.param == "data"  # the CLI adds (--data)
 
 
 def test_mixture_vocab_speakers_and_weights():

@@ -238,7 +238,7 @@ def generate_video(
     from avrep.loader import open_model
 
     if (audio is None) == (video is None):
-        raise AvrepError("give exactly one of --audio or --video")
+        raise AvrepError("give exactly one of audio or video", param=("audio", "video"))
     photo = read_photo(face)
     A, lm = face_transform(photo, str(face))
     device = resolve_device(device)
@@ -257,8 +257,9 @@ def generate_video(
     else:
         if davs is None:
             raise AvrepError(
-                f"{checkpoint}: --video needs a generator trained with a DAVS run (--davs); "
-                "this one has its own audio encoder only"
+                f"{checkpoint}: a driving video needs a generator trained with a DAVS run (davs); "
+                "this one has its own audio encoder only",
+                param="video",
             )
         mouth, wav = driving_video(video)
         T = len(mouth)

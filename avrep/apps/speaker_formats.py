@@ -155,9 +155,9 @@ def check_plot_path(path: str | os.PathLike, out: str | os.PathLike) -> Path:
 
     out = Path(out)
     if out.suffix.lower() != ".png":
-        raise AvrepError(f"{out}: --plot writes a .png file; give a name ending in .png")
+        raise AvrepError(f"{out}: the plot is a .png file; give a name ending in .png", param="plot")
     if out.resolve() == Path(path).resolve():
-        raise AvrepError(f"{out}: --plot must not overwrite the input")
+        raise AvrepError(f"{out}: the plot must not overwrite the input", param="plot")
     require("matplotlib", "report", "avrep speakers --plot")
     return out
 
@@ -181,7 +181,7 @@ def render(result: SpeakersResult, fmt: str, size: tuple[int, int] | None = None
         return ava_csv(result, size, labels="decisions")
     if fmt == "rttm":
         return rttm(result)
-    raise AvrepError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    raise AvrepError(f"fmt {fmt!r}: choose one of {', '.join(FORMATS)}", param="fmt")
 
 
 __all__ = [

@@ -40,12 +40,12 @@ def parse_mixture(spec: str) -> list[tuple[str, float]]:
         try:
             weight = float(w) if w else 1.0
         except ValueError:
-            raise AvrepError(f"--data {spec!r}: weight {w!r} of {path!r} is not a number") from None
+            raise AvrepError(f"data {spec!r}: weight {w!r} of {path!r} is not a number", param="data") from None
         if weight < 0:
-            raise AvrepError(f"--data {spec!r}: weight of {path!r} must be >= 0")
+            raise AvrepError(f"data {spec!r}: weight of {path!r} must be >= 0", param="data")
         out.append((path, weight))
     if not out or sum(w for _, w in out) <= 0:
-        raise AvrepError(f"--data {spec!r}: no part with a positive weight")
+        raise AvrepError(f"data {spec!r}: no part with a positive weight", param="data")
     return out
 
 
@@ -149,5 +149,5 @@ def open_mixture(
         # evaluation takes every clip of every part once (weights by size); training mixes by the weights
         parts.append(MixturePart(Path(path).name or path, ds, weight if train else float(len(ds)), words))
     if not parts:
-        raise AvrepError(f"--data {spec!r}: no part has clips in split {split!r}")
+        raise AvrepError(f"data {spec!r}: no part has clips in split {split!r}", param="data")
     return MixtureDataset(parts, seed=seed)

@@ -35,7 +35,7 @@ def _toy_kwargs(spec: str) -> dict[str, int]:
                 k, v = part.split("=")
                 kw[k.strip()] = int(v)
             except ValueError:
-                raise AvrepError(f"--data {spec!r}: expected toy:key=int,key=int") from None
+                raise AvrepError(f"data {spec!r}: expected toy:key=int,key=int", param="data") from None
     return kw
 
 

@@ -202,7 +202,7 @@ def convert_store(
     new = Path(new_dir)
     if new.exists() and any(new.iterdir()):
         if not overwrite:
-            raise AvrepError(f"{new}: not empty; use another folder or --overwrite")
+            raise AvrepError(f"{new}: not empty; use another folder or overwrite", param="overwrite")
         shutil.rmtree(new)
     new.mkdir(parents=True, exist_ok=True)
     clips = src.clips.copy()

@@ -78,7 +78,9 @@ def use_gpu(device: str) -> bool:
     n = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
     asked = device in ("gpu", "cuda") or device.startswith("cuda:")
     if asked and n == 0:
-        raise AvrepError(f"--device {device}: faiss sees no GPU (install the faiss-gpu extra: pip install avrep[gpu])")
+        raise AvrepError(
+            f"device {device}: faiss sees no GPU (install the faiss-gpu extra: pip install avrep[gpu])", param="device"
+        )
     return device != "cpu" and n > 0
 
 
@@ -326,13 +328,16 @@ def build_index(
     emb = open_embeddings(emb_dir)
     if shard != (0, 1):
         if trained is None:
-            raise AvrepError("--shard needs --trained QUANTIZER (from `avrep index train-quantizer`)")
+            raise AvrepError(
+                "a shard needs trained (a quantizer folder from train_quantizer, `avrep index train-quantizer`)",
+                param=("shard", "trained"),
+            )
         emb = emb.select(*shard)
         if emb.n == 0:
             raise AvrepError(f"{emb_dir}: shard {shard[0]}/{shard[1]} has no embedding files")
     metric = metric or emb.manifest.get("metric", "ip")
     if metric not in ("ip", "l2"):
-        raise AvrepError(f"--metric {metric!r}: use ip or l2")
+        raise AvrepError(f"metric {metric!r}: use ip or l2", param="metric")
     if metric == "ip" and emb.manifest.get("normalized") is False:
         log.warning("%s: inner product on unnormalised embeddings", emb_dir)
     out = Path(out)
@@ -341,11 +346,16 @@ def build_index(
     source = None
     if tune_queries is not None:
         if queries is not None:
-            raise AvrepError("give tuning queries once: --tune-queries EMB_DIR or --queries FILE")
+            raise AvrepError(
+                "give tuning queries once: tune_queries (an embedding folder) or queries (vectors)",
+                param=("tune_queries", "queries"),
+            )
         queries, source = tuning_queries_from(tune_queries, emb.manifest, seed)
     with build_lock(out):
         if out.exists() and not overwrite:
-            raise AvrepError(f"{out}: already exists (use --overwrite to replace it, --add to extend it)")
+            raise AvrepError(
+                f"{out}: already exists (overwrite replaces it; add_to_index extends it)", param=("overwrite", "add")
+            )
         clean_stale_temps(out)
         x = emb.vectors()
         n, d = x.shape
@@ -507,7 +517,7 @@ def train_quantizer(
     out = Path(out)
     with build_lock(out):
         if out.exists() and not overwrite:
-            raise AvrepError(f"{out}: already exists (use --overwrite to replace it)")
+            raise AvrepError(f"{out}: already exists (overwrite replaces it)", param="overwrite")
         clean_stale_temps(out)
         train_index(index, xt, use_gpu(device))
         man = _base_manifest(emb, "avrep index train-quantizer")
@@ -582,7 +592,7 @@ def merge_shards(
     )
     with build_lock(out):
         if out.exists() and not overwrite:
-            raise AvrepError(f"{out}: already exists (use --overwrite to replace it)")
+            raise AvrepError(f"{out}: already exists (overwrite replaces it)", param="overwrite")
         clean_stale_temps(out)
         meta = pd.concat([s[2] for s in shards], ignore_index=True)
         with temp_dir_for(out) as tmp:

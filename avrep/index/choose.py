@@ -42,7 +42,7 @@ def parse_memory(spec: str | int | float) -> int:
         return int(spec)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(spec))
     if not m or m.group(2).upper() not in _UNITS:
-        raise AvrepError(f"--max-memory {spec!r}: expected a size like 4GB or 512MB")
+        raise AvrepError(f"max_memory {spec!r}: expected a size like 4GB or 512MB", param="max_memory")
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
@@ -132,7 +132,9 @@ def choose_index(n: int, d: int, max_memory: int, index_type: str = "auto") -> C
             est = estimate_bytes(fac, n, d)
             if est <= max_memory:
                 return Choice(fac, "nprobe", est, f"OPQ+IVF-PQ{pq}{' + SQ8 refine' if refine else ''} fits memory")
-    raise AvrepError(f"{n} vectors of dim {d} do not fit in {max_memory} bytes with any index (raise --max-memory)")
+    raise AvrepError(
+        f"{n} vectors of dim {d} do not fit in {max_memory} bytes with any index (raise max_memory)", param="max_memory"
+    )
 
 
 def _forced(index_type: str, n: int, d: int) -> Choice:
@@ -150,6 +152,7 @@ def _forced(index_type: str, n: int, d: int) -> Choice:
             t += ",Flat"
         return Choice(t, "nprobe", estimate_bytes(t, n, d), "forced")
     raise AvrepError(
-        f"--index-type {index_type!r}: use auto, Flat, HNSW<M> or an IVF factory string "
-        "(e.g. IVF1024,Flat or OPQ32_128,IVF4096,PQ32)"
+        f"index_type {index_type!r}: use auto, Flat, HNSW<M> or an IVF factory string "
+        "(e.g. IVF1024,Flat or OPQ32_128,IVF4096,PQ32)",
+        param="index_type",
     )

@@ -126,7 +126,7 @@ def parse_where(where: Mapping | Iterable[str] | None) -> dict[str, list]:
     if not isinstance(where, Mapping):
         for w in where:
             if "=" not in w:
-                raise AvrepError(f"--where {w!r}: expected key=value, e.g. split=test")
+                raise AvrepError(f"where {w!r}: expected key=value, e.g. split=test", param="where")
             k, v = w.split("=", 1)
             items = [*items, (k.strip(), v.strip())]
     for k, v in items:
@@ -188,8 +188,9 @@ class Index:
         for col, vals in cond.items():
             if col not in self.metadata.columns:
                 raise AvrepError(
-                    f"--where {col}=...: no column {col!r} in {self.path / META_FILE} "
-                    f"(columns: {', '.join(map(str, self.metadata.columns))})"
+                    f"where {col}=...: no column {col!r} in {self.path / META_FILE} "
+                    f"(columns: {', '.join(map(str, self.metadata.columns))})",
+                    param="where",
                 )
             s = self.metadata[col]
             mask &= s.astype(str).isin([str(v) for v in vals]).to_numpy()
@@ -280,11 +281,12 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
     except ImportError as e:
         raise AvrepError(
             f"audio/video queries need avrep.embed (the Embedder), which is not available ({e}); "
-            "query with --vector/--batch embeddings instead"
+            "query with embedding vectors instead",
+            param=("vector", "batch"),
         ) from None
     emb = Embedder.from_checkpoint(ckpt, device=device)
     if manifest.get("modality") == "identity" and video is None:
-        raise AvrepError(f"{where}: an identity index needs a --video (face) query")
+        raise AvrepError(f"{where}: an identity index needs a video (face) query", param="video")
     kind = manifest.get("kind") or "word"  # a sync index needs sync queries: same map, other modality
     vec = (
         emb.embed_audio(audio, kind=kind)

@@ -210,7 +210,7 @@ def publish(tmp: Path, target: Path, replace: bool) -> None:
             os.fsync(fh.fileno())
     if target.exists():
         if not replace:
-            raise AvrepError(f"{target}: already exists (use --overwrite to replace it)")
+            raise AvrepError(f"{target}: already exists (overwrite replaces it)", param="overwrite")
         if _exchange(tmp, target):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous index
         else:  # no renameat2: a short window where target is missing

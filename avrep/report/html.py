@@ -350,7 +350,7 @@ def find_images(run: Path, extra: list[str | os.PathLike] | None, used: set[str]
         elif e.is_file():
             found.append(e)
         else:
-            raise AvrepError(f"{e}: --images path not found")
+            raise AvrepError(f"{e}: images path not found", param="images")
     return found
 
 

@@ -133,7 +133,8 @@ class Service:
             if not ckpt or not Path(ckpt).exists():
                 raise AvrepError(
                     f"{d}: the checkpoint named in its manifest ({man.get('checkpoint')!r}) is not available here "
-                    "(give --checkpoint RUN)"
+                    "(give a checkpoint)",
+                    param="checkpoint",
                 )
             sha = checkpoint_sha256(ckpt)
             if man.get("checkpoint_sha256") and sha != man["checkpoint_sha256"]:

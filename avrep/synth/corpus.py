@@ -283,7 +283,9 @@ def _prepare_out(out: Path, cfg: SynthConfig, overwrite: bool) -> None:
         elif state_file.exists() and load_json(state_file) == _state(cfg):
             return  # same job: resume
         else:
-            raise AvrepError(f"{out}: directory is not empty (use --overwrite, or the same arguments to resume)")
+            raise AvrepError(
+                f"{out}: directory is not empty (overwrite it, or give the same arguments to resume)", param="overwrite"
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(state_file, _state(cfg))

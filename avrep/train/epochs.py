@@ -43,9 +43,14 @@ def resume_args(args, resume: bool, what: str = "training run"):
         keep = {k: getattr(args, k) for k in ("epochs", "workers", "device", "threads", "out")}
         args = type(args)(**{**saved, **keep})
     elif (run / "state.json").exists():
-        raise AvrepError(f"{run}: already holds a {what}; pass --resume to continue it or choose another --out")
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise AvrepError("--epochs and --batch-size must be >= 1 and --lr > 0")
+        raise AvrepError(
+            f"{run}: already holds a {what}; resume it, or choose another out folder", param=("resume", "out")
+        )
+    for k in ("epochs", "batch_size"):
+        if getattr(args, k) < 1:
+            raise AvrepError(f"{k} {getattr(args, k)}: must be >= 1", param=k)
+    if args.lr <= 0:
+        raise AvrepError(f"lr {args.lr}: must be > 0", param="lr")
     return args, resuming
 
 

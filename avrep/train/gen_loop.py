@@ -178,7 +178,9 @@ def _open_datasets(args: GenTrainArgs, frames: int, train_ds: Dataset | None, va
     """The training set (random `frames`-frame windows) and the validation set (whole clips) or None."""
     if train_ds is None:
         if not args.data:
-            raise AvrepError("--data (a feature store from `avrep preprocess`, or a mixture a@w+b@w) is required")
+            raise AvrepError(
+                "data (a feature store from `avrep preprocess`, or a mixture a@w+b@w) is required", param="data"
+            )
         train_ds = _open_gen(args.data, "train", frames, True, args.seed)
         if args.epoch_size and hasattr(train_ds, "epoch_size"):
             train_ds.epoch_size = int(args.epoch_size)
@@ -333,7 +335,9 @@ def train_generator(
     frames = args.frames or generator_config(gcfg).train_frames
     train_ds, val_ds = _open_datasets(args, frames, train_ds, val_ds)
     if len(train_ds) < args.batch_size * dist.world:
-        raise AvrepError(f"{len(train_ds)} training clips is fewer than one batch; lower --batch-size")
+        raise AvrepError(
+            f"{len(train_ds)} training clips is fewer than one batch; lower batch_size", param="batch_size"
+        )
 
     n = _build_nets(rs, gcfg, davs)
     start_epoch, step = 0, 0

@@ -113,7 +113,7 @@ def init_from(model: torch.nn.Module, run_dir: str, words: list[str] | None = No
 
     p = Path(run_dir) / "model.safetensors"
     if not p.exists():
-        raise AvrepError(f"--init {run_dir}: not a trained avrep run (no model.safetensors)")
+        raise AvrepError(f"init {run_dir}: not a trained avrep run (no model.safetensors)", param="init")
     src = load_safetensors(p, "cpu")
     vp = Path(run_dir) / "vocab.json"
     old_words = load_json(vp).get("words", []) if vp.exists() else []
@@ -264,7 +264,8 @@ def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, pro
     if len(train_ds) < args.batch_size * dist.world:
         raise AvrepError(
             f"{args.data}: {len(train_ds)} training clips is fewer than one batch "
-            f"({args.batch_size} x {dist.world} processes); lower --batch-size"
+            f"({args.batch_size} x {dist.world} processes); lower batch_size",
+            param="batch_size",
         )
     if not meta.words:  # no word labels in any corpus (sync/contrast only): one placeholder class
         meta.words = ["<unk>"]

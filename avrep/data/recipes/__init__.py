@@ -282,7 +282,8 @@ def assign_speakers(
     if unlisted and not drop_unlisted:
         raise AvrepError(
             f"{table_path}: {len(unlisted)} of {len(videos)} videos under {root} have no row "
-            f"(first: {', '.join(unlisted[:3])}); add them or drop them (--drop-unlisted)"
+            f"(first: {', '.join(unlisted[:3])}); add them, or drop_unlisted to leave them out",
+            param="drop_unlisted",
         )
     return found, unlisted
 

@@ -134,7 +134,7 @@ def prepare_grid(
     if not root.is_dir():
         raise AvrepError(f"{root}: not a folder")
     if level not in ("word", "sentence"):
-        raise AvrepError(f"--level {level!r}: use word or sentence")
+        raise AvrepError(f"level {level!r}: use word or sentence", param="level")
     videos = sorted(
         p
         for p in root.rglob("*")

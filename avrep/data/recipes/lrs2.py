@@ -125,9 +125,9 @@ def prepare_lrs2(
     if not root.is_dir():
         raise AvrepError(f"{root}: not a folder")
     if level not in LEVELS:
-        raise AvrepError(f"--level {level!r}: use word, utterance or both")
+        raise AvrepError(f"level {level!r}: use word, utterance or both", param="level")
     if min_count < 1:
-        raise AvrepError(f"--min-count {min_count}: must be >= 1")
+        raise AvrepError(f"min_count {min_count}: must be >= 1", param="min_count")
     videos = find_videos(root, (".mp4",))
     if not videos:
         raise AvrepError(f"{root}: no LRS2/LRS3 clips (NNNNN.mp4 + NNNNN.txt) found")
