@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "lipread": "avrep.commands.apps:lipread",
     "sync": "avrep.commands.apps:sync",
     "speakers": "avrep.commands.apps:speakers",
+    "train-sync": "avrep.commands.train_sync:train_sync",
     "train-generator": "avrep.commands.generate:train_generator",
     "generate": "avrep.commands.generate:generate",
     "dub": "avrep.commands.dub:dub",

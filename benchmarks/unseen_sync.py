@@ -3,6 +3,8 @@
   python benchmarks/unseen_sync.py ablation [--steps 800]        # geometry / pixels / both, same steps
   python benchmarks/unseen_sync.py main --variant geometry --steps 20000 [--run DIR]   # resumable
   python benchmarks/unseen_sync.py curve DIR                     # unseen accuracy per snapshot vs CPU-hours
+  python benchmarks/unseen_sync.py calibrate DIR                 # P(right within +-1), fitted on val anchors
+  python benchmarks/unseen_sync.py install DIR [--name davs_small_v2]
 
 Every run adds a sync head (`avrep.models.sync_head`) to the shipped davs_small_v1 (its weights frozen: lip
 reading and retrieval do not move) and trains only the head with `avrep.train.sync_loop` on the train splits
@@ -19,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import log, stamp, write_result
+from _common import log, now, stamp, write_result
 from pretrained import build_stores
 
 STORE_WEIGHTS = {"grid_s1": 0.3, "lrc_ar": 0.5, "lrs2": 0.2}
@@ -89,9 +91,52 @@ def summary(run: Path) -> dict:
     }
 
 
+def install(run: Path, name: str) -> Path:
+    """Ship a sync-head run as `name`: weights (davs_small_v1's, unchanged, + the head), config, vocabulary,
+    sync calibration, and a card naming the data each part saw."""
+    import shutil
+
+    from avrep.models.pretrained import PRETRAINED_ROOT, card, weights_sha256
+
+    dst = PRETRAINED_ROOT / name
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "__init__.py").write_text("")  # a package, so setuptools ships the folder
+    for f in ("config.json", "model.safetensors", "vocab.json", "sync_calibration.json"):
+        if (run / f).exists():
+            shutil.copyfile(run / f, dst / f)
+    st = json.loads((run / "config.json").read_text())["sync_train"]
+    recs = records(run)
+    base = card("davs_small_v1")
+    out = {
+        "name": name,
+        "date": now(),
+        "what": "davs_small_v1 (every weight unchanged: the same embeddings, lip reading and retrieval) plus a "
+        "dedicated sync head (avrep.models.sync_head) that `avrep sync` reads",
+        "davs": {k: base.get(k) for k in ("config", "data", "epochs", "date", "sha256")},
+        "sync_head": {
+            "config": json.loads((run / "config.json").read_text())["model"]["sync_head"],
+            "data": {Path(k).name: w for k, w in st["stores"].items()},
+            "data_splits": "train splits only",
+            "steps": recs[-1]["step"],
+            "batch": st["batch"],
+            "window": st["window"],
+            "max_offset": st["max_offset"],
+            "augment": st["augment"],
+            "seed": st["seed"],
+            "cpu_hours": round(recs[-1]["cpu_s"] / 3600, 3),
+        },
+        "held_out": HELD_OUT + "; GRID speakers other than s1 and all wild clips",
+        "sha256": weights_sha256(dst),
+        "size_bytes": (dst / "model.safetensors").stat().st_size,
+    }
+    (dst / "card.json").write_text(json.dumps(out, indent=2) + "\n")
+    return dst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("ablation", "main", "curve"))
+    ap.add_argument("what", choices=("ablation", "main", "curve", "calibrate", "install"))
+    ap.add_argument("--name", default="davs_small_v2", help="install: the shipped model's name")
     ap.add_argument("run", nargs="?", default=None)
     ap.add_argument("--stores", default="/work/stores")
     ap.add_argument("--work", default="/work/bench/sync")
@@ -133,6 +178,16 @@ def main() -> None:
         write_result(args.result or "unseen_sync_main", {**base, "run": str(run), **summary(run)})
         return
     run = Path(args.run)
+    if args.what == "install":
+        log("installed", install(run, args.name))
+        return
+    if args.what == "calibrate":
+        from unseen_train import calibrate
+
+        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores, args.test_clips)}
+        log("calibration", json.dumps(out)[:1500])
+        write_result(args.result or f"sync_calibration_{run.name}", out)
+        return
     pts = [
         {"step": r["step"], "cpu_hours": round(r["cpu_s"] / 3600, 3), "val": r["val_sync"], "test": r["test_sync"]}
         for r in records(run)

@@ -1,8 +1,9 @@
 """Per-frame audio-visual agreement from the DAVS shared space: the features `avrep sync` and
 `avrep speakers` share.
 
-`frame_features` runs the trained word encoders (trained with a frame-level sync loss, so video frame t
-matches audio frame t) on the 29-frame windows they know and blends the overlapping windows per frame.
+`frame_features` runs the model's sync features (its dedicated sync head when it has one, else the word
+encoders, trained with a frame-level sync loss so video frame t matches audio frame t) on 29-frame windows
+and blends the overlapping windows per frame.
 `agreement` scores how well a mouth agrees with the audio around each frame: over a sliding window it
 averages the distance (1 - cosine) between video frame t and audio frame t - o for o in -K..K and returns
 the cosine at offset 0 and how far offset 0 stands out (median over offsets minus the distance at 0,
@@ -35,18 +36,26 @@ def stream_features(
     batch: int = 32,
     device: str | torch.device = "cpu",
     landmarks: np.ndarray | None = None,
+    features: str = "sync",
 ) -> np.ndarray:
     """Per-frame features [T, D] (L2-normalised) of one stream: mouth uint8 [T, 96, 96] (video=True) or
     audio float32 [T * 640] (video=False), from `window`-frame windows every `hop` frames, each frame's
     feature the Hann-weighted mean over the windows that cover it. landmarks [T, 68, 2]: the mouth's
-    landmarks, for models that read lip geometry (`model.needs_landmarks`)."""
+    landmarks, for models that read lip geometry (`model.needs_landmarks`). features: "sync" (the model's
+    sync head when it has one: offsets) or "word" (the word encoders' frame features: what the speaker
+    score of `avrep speakers` is calibrated on)."""
     T = len(data) if video else len(data) // SPF
     if T == 0:
         raise ValueError("empty clip")
     w = min(window, T)
     starts = window_starts(T, w, hop)
     wt = _hann(w)
-    enc = model.sync_frames_video if video else model.sync_frames_audio  # the sync head when the model has one
+    if features not in ("sync", "word"):
+        raise ValueError(f"features must be 'sync' or 'word', got {features!r}")
+    if features == "sync":
+        enc = model.sync_frames_video if video else model.sync_frames_audio
+    else:
+        enc = model.frame_features_video if video else model.frame_features_audio
     lm = None
     if video and getattr(model, "needs_landmarks", False):
         if landmarks is None or len(landmarks) != T:

@@ -299,12 +299,12 @@ def speakers(
             lm = [predict_landmarks(G[lo - a + r], bx[r]) for r in rel]
             lms = smooth(_interp_landmarks(rel, lm, n), 3)
             crops = crop_clip(v.frames[lo - a : hi - a], lms, want_face=False, grays=G[lo - a : hi - a])
-            vf = stream_features(model, crops.mouth, True, device=dev, landmarks=lms)
+            vf = stream_features(model, crops.mouth, True, device=dev, landmarks=lms, features="word")
             feats[t.id].append(vf[klo - lo : khi - lo])
         bar.update(e - s)
     bar.close()
     wav = media.fit_audio(media.read_audio(path, info=info, max_duration=cfg.max_duration), T)
-    af = stream_features(model, wav, False, device=dev)
+    af = stream_features(model, wav, False, device=dev, features="word")  # the calibrated score's features
     rms = windowed_rms(wav, T, cfg.silence_half_window)
 
     out_tracks = []
