@@ -13,10 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from avrep.conventions import FACE_SIZE
+from avrep.data.align import crop_clip
 from avrep.device import resolve_device
 from avrep.errors import AvrepError
+from avrep.io.media import read_video
 from avrep.loader import ClipTransform, open_model
 from avrep.loader import center_crop as center_crop  # noqa: F401  (benchmarks/unseen.py imports it from here)
 from avrep.models.config import davs_config
@@ -145,8 +148,6 @@ class Embedder:
         kind: str = "word",
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (row indices, embeddings) over a feature store's clips (eval-time crops, no augmentation)."""
-        from torch.utils.data import DataLoader, Subset
-
         from avrep.data.dataset import FeatureDataset
 
         ds = FeatureDataset(store_dir, split, frames=self.cfg.frames, train=False)
@@ -173,7 +174,6 @@ def _check_kind(kind: str, modality: str = "video") -> None:
 def face_crop_from_file(path: str | os.PathLike) -> np.ndarray:
     """Detect + align the largest face in an image (or a video's middle frame) -> 128x128x3 uint8."""
     img = read_image_or_frame(path)
-    from avrep.data.align import crop_clip
     from avrep.data.landmarks import track_landmarks
 
     tr = track_landmarks(img[None], detect_every=1, name=str(path))
@@ -199,7 +199,6 @@ def read_image_or_frame(path: str | os.PathLike, max_pixels: int = 50_000_000) -
         if img.shape[0] * img.shape[1] > max_pixels:
             raise AvrepError(f"{p}: image too large ({img.shape[1]}x{img.shape[0]})")
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    from avrep.io.media import read_video
 
     frames = read_video(p).frames
     if not len(frames):

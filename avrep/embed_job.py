@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from avrep.conventions import FPS
+from avrep.distributed import run_ray_tasks
 from avrep.errors import AvrepError
 from avrep.utils import atomic_save_npy, atomic_write_parquet, write_manifest_json
 
@@ -119,8 +120,6 @@ def embed_store(
     )
     job = (str(store_dir), str(emb.run_dir), modality, str(out), split, chunk_size, batch_size, device, workers, kind)
     if backend == "ray":  # one task per chunk; each worker loads the model once
-        from avrep.distributed import run_ray_tasks
-
         bar.close()
         run_ray_tasks(
             _embed_chunk,

@@ -1,5 +1,7 @@
 """Errors for user mistakes: the CLI prints them on one line, never as a traceback."""
 
+import importlib.util
+
 
 class AvrepError(Exception):
     """A user-facing error (bad input, bad arguments); the message names the file and the reason.
@@ -38,8 +40,6 @@ def require(modules: str | tuple[str, ...], extra: str, purpose: str, alt: str =
     `alt` an optional second way ("or 'avrep[gpu]' ..."). A module that is installed but fails to import is
     left to fail with its own error when imported: only absence is reported here.
     """
-    import importlib.util
-
     names = (modules,) if isinstance(modules, str) else modules
     missing = []
     for name in names:

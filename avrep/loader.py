@@ -21,6 +21,7 @@ import numpy as np
 
 from avrep.conventions import MOUTH_CROP, SAMPLE_RATE, SAMPLES_PER_FRAME
 from avrep.errors import AvrepError
+from avrep.io import media
 from avrep.models.loading import load_generator, load_run
 from avrep.models.pretrained import resolve_checkpoint, resolve_generator
 
@@ -41,8 +42,6 @@ def check_clip_length(path: str | os.PathLike, max_seconds: float = MAX_CLIP_SEC
     """Refuse a file too long to be one clip: an embedding summarises one clip (a word is ~1 s, a sentence a
     few), so a long recording is cut into the clips wanted first (or read by `avrep lipread` / `avrep sync`,
     which take any length)."""
-    from avrep.io import media
-
     d = media.probe(path).duration
     if d > max_seconds:
         raise AvrepError(
@@ -98,8 +97,6 @@ class ClipTransform:
         mouth, lm = self.mouth(x, landmarks)
         audio = None
         if _is_path(x):
-            from avrep.io import media
-
             if media.probe(x).has_audio:
                 audio = media.fit_audio(self.audio(x), len(mouth))
         return {"mouth": mouth, "landmarks": lm, "audio": audio}

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from avrep.errors import require
+
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend (nothing touches a display); matplotlib is the [report] extra."""
-    from avrep.errors import require
-
     require("matplotlib", "report", "plotting (avrep report, eval's confusion PNG, speakers --plot)")
     import matplotlib
 

@@ -18,6 +18,7 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,12 @@ import numpy as np
 import pandas as pd
 
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE, N_LANDMARKS
+from avrep.data import compact
+from avrep.data.align import crop_clip
+from avrep.distributed import run_ray_tasks
 from avrep.errors import AvrepError, MediaError
 from avrep.io import media
+from avrep.security import load_json_object
 
 if TYPE_CHECKING:
     from avrep.data.landmarks import LandmarkTrack
@@ -101,7 +106,6 @@ def process_file(
     landmarks_path: str | None = None,
 ) -> ProcessedVideo:
     """Process one video (frames [start, end) at 25 fps). Raises MediaError/NoFaceError with the reason."""
-    from avrep.data.align import crop_clip
     from avrep.data.landmarks import landmark_error, to_gray
 
     cfg = (config or PreprocessConfig()).check()
@@ -276,7 +280,6 @@ def process_shard(
     shard folder, or a compact tar with one sample per source video)."""
     import cv2
 
-    from avrep.data import compact
     from avrep.data import store as st
 
     cv2.setNumThreads(1)
@@ -399,7 +402,6 @@ def preprocess(
     arrays). backend: "local" (a process pool of `workers`) or "ray" (one task per shard on the Ray
     cluster at `address`; same shards). Manifest paths outside the dataset root are refused unless
     `allow_outside_root`."""
-    from avrep.data import compact
     from avrep.data import store as st
     from avrep.utils import atomic_write_json, sha256_file, write_manifest_json
 
@@ -421,8 +423,6 @@ def preprocess(
     done = compact.shard_done if store_format == "compact" else st.shard_done
     todo = [i for i, rows in enumerate(shards) if not done(out, i, [r["clip_id"] for r in rows])]
     if backend == "ray":
-        from avrep.distributed import run_ray_tasks
-
         results = run_ray_tasks(
             process_shard,
             [(str(out), i, shards[i], asdict(cfg), store_format) for i in todo],
@@ -502,7 +502,6 @@ def _claim_out_dir(out: Path, plan_id: str, overwrite: bool, store_format: str =
     removed with `overwrite`); temp files of a killed run are cleaned."""
 
     from avrep.data import store as st
-    from avrep.security import load_json_object
 
     plan_file = out / "plan.json"
     if out.exists() and any(out.iterdir()):
@@ -534,8 +533,6 @@ def _run_shards(
 ) -> dict[str, Any]:
     """Process the `todo` shards, in this process or a spawn pool of `workers` -> their summed timings,
     counts, setup_s, cpu_s and n_frames."""
-    from multiprocessing import get_context
-
     from tqdm import tqdm
 
     total = _empty_total()

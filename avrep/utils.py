@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from avrep import __version__
+from avrep.errors import AvrepError
 
 
 @contextlib.contextmanager
@@ -86,8 +87,6 @@ def window_starts(n: int, window: int, hop: int) -> list[int]:
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
     """Parse 'i/N' into (i, N); None -> (0, 1)."""
-    from avrep.errors import AvrepError
-
     if not spec:
         return 0, 1
     try:

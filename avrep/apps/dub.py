@@ -33,6 +33,8 @@ from avrep.apps.generate import check_speech, conditioning, generate_frames, pas
 from avrep.conventions import FACE_SIZE, FPS
 from avrep.conventions import MOUTH_LANDMARKS as MOUTH
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.data.align import FACE_BOX, reference_transforms
+from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError, NoFaceError
 from avrep.io import media
 
@@ -91,8 +93,6 @@ def _interp(values: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 def face_transforms(landmarks: np.ndarray, stable_window: int = 12) -> np.ndarray:
     """Frame px -> 128x128 aligned face-crop px, [N, 2, 3], as `avrep.data.align.crop_clip` warps its crops."""
-    from avrep.data.align import FACE_BOX, reference_transforms
-
     Ms = reference_transforms(landmarks.astype(np.float64), stable_window).astype(np.float64)
     fx0, fy0, fx1, _ = FACE_BOX
     fs = FACE_SIZE / (fx1 - fx0)
@@ -223,7 +223,6 @@ def dub_video(
     time (rounded up to a multiple of `batch`; the bytes written do not depend on it). Returns a summary dict.
     Raises AvrepError (one line naming the file) for unreadable input, no face, or no speech."""
 
-    from avrep.device import resolve_device
     from avrep.io.encode import Mp4Writer
 
     out = check_out_path(out, video, audio)

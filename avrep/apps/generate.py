@@ -22,7 +22,10 @@ from tqdm import tqdm
 from avrep.conventions import CLIP_FRAMES as WINDOW
 from avrep.conventions import FACE_SIZE, FPS
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.data.align import FACE_BOX, MEAN_FACE, STABLE_POINTS, compose, similarity
+from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError, NoFaceError
+from avrep.io import media
 from avrep.utils import window_starts as _window_starts
 
 HOP = 15
@@ -48,7 +51,6 @@ def face_transform(photo: np.ndarray, name: str = "photo") -> tuple[np.ndarray, 
     """(2x3 photo px -> 128x128 face-crop px, landmarks [68, 2]) of the largest face; NoFaceError if none."""
     import cv2
 
-    from avrep.data.align import FACE_BOX, MEAN_FACE, STABLE_POINTS, compose, similarity
     from avrep.data.landmarks import detect_faces, detect_faces_cnn, predict_landmarks
 
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
@@ -207,7 +209,6 @@ def driving_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | Non
     """Mouth ROIs [T, 96, 96] of the driving video and its audio (None if it has none)."""
     from avrep.data.align import crop_clip
     from avrep.data.landmarks import track_landmarks
-    from avrep.io import media
 
     info = media.probe(path)
     video = media.read_video(path, info=info)
@@ -232,8 +233,6 @@ def generate_video(
     `device`: auto, cpu, cuda or cuda:N (avrep.device.resolve_device); `chunk`: frames decoded, pasted and
     encoded at a time (memory does not grow with the length of the speech).
     `checkpoint`: a generator run, a DAVS run holding generator/, or None for the shipped generator."""
-    from avrep.device import resolve_device
-    from avrep.io import media
     from avrep.io.encode import Mp4Writer
     from avrep.loader import open_model
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from avrep.apps.stream import chunk_starts
+from avrep.apps.stream import CHUNK_FRAMES, chunk_starts, mouth_chunks, progress_bar, stream_config
 from avrep.conventions import CLIP_FRAMES as WINDOW
 from avrep.conventions import FRAME_MS
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
 from avrep.device import resolve_device
 from avrep.errors import AvrepError, MediaError
+from avrep.io import media
 from avrep.utils import window_starts as _window_starts
 
 
@@ -196,8 +197,6 @@ def lipread_file(
     The video is streamed `chunk_frames` frames at a time (`avrep.apps.stream`: memory bounded by a chunk,
     each window read from the crops the whole file gives); a clip that fits one chunk is read whole.
     """
-    from avrep.apps.stream import CHUNK_FRAMES, mouth_chunks, progress_bar, stream_config
-    from avrep.io import media
     from avrep.preprocess import PreprocessConfig
 
     if stride < 1:

@@ -29,6 +29,7 @@ import numpy as np
 from avrep.apps.speakers import SpeakersConfig, SpeakersResult
 from avrep.errors import AvrepError, require
 from avrep.io import media
+from avrep.plotting import png_bytes, pyplot
 
 AVA_COLUMNS: tuple[str, ...] = (
     "video_id",
@@ -123,8 +124,6 @@ def rttm(result: SpeakersResult, *, file_id: str | None = None) -> str:
 def plot_scores(result: SpeakersResult, config: SpeakersConfig | None = None, *, dpi: int = 100) -> bytes:
     """PNG of every track's speaking score over time (seconds), its speaking segments shaded and the
     hysteresis thresholds (`on`, `off`) drawn. Needs matplotlib (the [report] extra)."""
-    from avrep.plotting import png_bytes, pyplot
-
     cfg = config or SpeakersConfig()
     plt = pyplot()
     dur = result.n_frames / result.fps

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from avrep.apps.agreement import _hann
 from avrep.conventions import CLIP_FRAMES
+from avrep.data.align import crop_clip
 from avrep.errors import MediaError, NoFaceError
 from avrep.io import media
 
@@ -64,9 +68,6 @@ def chunk_layout(
 def stream_config(config=None, max_duration: float | None = None):
     """The preprocessing config of the streamed commands: `config` (or the default, audio required) with the
     streamed duration limit (`avrep.io.media.MAX_STREAM_DURATION` unless `max_duration` says otherwise)."""
-    from dataclasses import replace
-
-    from avrep.io import media
     from avrep.preprocess import PreprocessConfig
 
     cfg = config or PreprocessConfig(require_audio=True)
@@ -89,7 +90,6 @@ def mouth_chunks(
     landmarks (or, before the first face, the frame centre) and face=False, as the whole-file path fills
     frames outside the face range. `on_chunk(n)` is told how many core frames each chunk finished.
     """
-    from avrep.data.align import crop_clip
     from avrep.data.landmarks import to_gray
 
     core, left, right = chunk_layout(
@@ -201,8 +201,6 @@ def video_frame_features(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-frame video features [T, D] of a whole streamed file, as `avrep.apps.agreement.stream_features`
     gives them for the whole mouth array -> (features, face mask [T], most faces seen in a frame)."""
-    from avrep.apps.agreement import _hann
-
     acc = FrameAccumulator()
     faces: list[np.ndarray] = []
     n_faces, T = 0, 0
@@ -229,9 +227,6 @@ def video_frame_features(
 
 def progress_bar(total: int, desc: str, enabled: bool):
     """A tqdm bar over frames on stderr, shown only when stderr is a terminal (disabled: a no-op one)."""
-    import sys
-
-    from tqdm import tqdm
 
     on = enabled and sys.stderr.isatty()
     return tqdm(total=max(1, total), desc=desc, unit="frame", disable=not on, leave=False)

@@ -6,6 +6,9 @@ Commands only parse options and call the Python API; a value every command spell
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import click
 
 from avrep.device import DEVICES
+from avrep.errors import AvrepError
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -90,8 +94,6 @@ SEED = seed_option()
 def _quiet(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     """-q also silences the library's notes (the avrep logger's INFO lines, e.g. "using the shipped model")."""
     if value:
-        import logging
-
         logging.getLogger("avrep").setLevel(logging.WARNING)
     return value
 
@@ -160,17 +162,12 @@ def file_option(*decls: str, help: str) -> Decorator:
 def echo_run_record(out: str, rec: dict[str, Any]) -> None:
     """A training command's last line: the run dir and its last epoch's record (epoch, val_*) as JSON, printed
     once (by the main process under torchrun)."""
-    import json
-    import os
-
     if rec and os.environ.get("RANK", "0") == "0":
         click.echo(json.dumps({"run": out, **{k: v for k, v in rec.items() if k.startswith(("val_", "epoch"))}}))
 
 
 def ratios(value: str) -> tuple[float, float, float]:
     """'0.8,0.1,0.1' -> (0.8, 0.1, 0.1); AvrepError naming --split otherwise."""
-    from avrep.errors import AvrepError
-
     try:
         r = tuple(float(x) for x in value.split(","))
     except ValueError:

@@ -6,7 +6,10 @@ import json
 
 import click
 
+from avrep.apps.batch import expand_inputs, run_batch
 from avrep.commands._options import CHECKPOINT, DEVICE, JSON_FLAG, MAX_DURATION, QUIET, file_option
+from avrep.device import resolve_device
+from avrep.errors import AvrepError
 
 INPUTS = click.argument("inputs", nargs=-1, required=True, type=click.Path(), metavar="CLIP...")
 BATCH_OUT = file_option(
@@ -21,9 +24,6 @@ BATCH_OUT = file_option(
 def _batch(cmd: str, inputs, out, quiet: bool, checkpoint, device: str, fn) -> None:
     """Several files / a folder / a manifest: one model load, `fn(path, model, words, run)` per file, a
     record per file in OUT (or JSON lines on stdout), failures listed on stderr; exit 1 only if none worked."""
-    from avrep.apps.batch import expand_inputs, run_batch
-    from avrep.device import resolve_device
-    from avrep.errors import AvrepError
     from avrep.loader import open_model
 
     paths = expand_inputs(inputs)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from avrep.commands._options import backend_options, workers_option
-from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS
+from avrep.errors import AvrepError
+from avrep.io.media import DECODE_MAX_SIDE, MAX_DURATION, MAX_PIXELS, probe
 
 
 @click.command()
@@ -83,10 +86,7 @@ def preprocess(
     Bad clips of a manifest are skipped and listed in DIR/failures.parquet; a single video that
     cannot be processed is an error. Re-running the same command resumes.
     """
-    from pathlib import Path
-
     from avrep import preprocess as pp
-    from avrep.errors import AvrepError
 
     cfg = pp.PreprocessConfig(
         landmarks=landmarks,
@@ -100,7 +100,6 @@ def preprocess(
     single = not source.endswith(".parquet")
     if single:
         from avrep.data.recipes import single_video_manifest
-        from avrep.io.media import probe
 
         p = Path(source)
         probe(p)  # missing / empty / non-media -> AvrepError now

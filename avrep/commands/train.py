@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from avrep.commands._options import DEVICE, QUIET, echo_run_record, file_option, training_options, workers_option
 from avrep.conventions import CLIP_FRAMES
+from avrep.eval import evaluate_run
 
 
 @click.command()
@@ -83,9 +85,6 @@ def train(
 @click.option("--no-probes", is_flag=True, help="skip the disentanglement probes")
 def eval_cmd(run, data, split, out_json, device, batch_size, workers, no_probes) -> None:
     """Evaluate a run: lip reading (video/audio/fused), retrieval, disentanglement probes."""
-    from pathlib import Path
-
-    from avrep.eval import evaluate_run
 
     out_json = out_json or str(Path(run) / f"eval_{split}.json")
     res = evaluate_run(run, data, split, out_json, device, batch_size, workers, probes=not no_probes)

@@ -36,6 +36,7 @@ import pandas as pd
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE
 from avrep.data import codecs
 from avrep.errors import AvrepError
+from avrep.utils import atomic_path
 
 FORMAT = "avrep-wds/1"
 FAILURE_COLUMNS = ["clip_id", "path", "reason"]  # failures.parquet of both store formats
@@ -92,8 +93,6 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
 def write_tar(path: str | os.PathLike, samples: list[tuple[str, dict[str, bytes]]]) -> pd.DataFrame:
     """Write samples [(key, {suffix: bytes})] to `path` atomically -> their member offsets/sizes
     (one row per sample: key, `<array>_offset`, `<array>_size`)."""
-    from avrep.utils import atomic_path
-
     rows = []
     with atomic_path(path, ".tar") as tmp:
         with open(tmp, "wb") as fh:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -187,7 +188,6 @@ class FeatureDataset(Dataset):
 
 
 def _worker_init(_: int) -> None:
-    import cv2
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)

@@ -34,6 +34,7 @@ from avrep.conventions import SAMPLES_PER_FRAME
 from avrep.data import compact
 from avrep.data.compact import FAILURE_COLUMNS  # one definition for both store formats
 from avrep.errors import AvrepError
+from avrep.security import validate_store_clips
 from avrep.utils import atomic_write_json, atomic_write_parquet, write_manifest_json
 
 ARRAYS = ("mouth", "face", "audio", "landmarks", "face_mask")
@@ -115,8 +116,6 @@ class FeatureStore:
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise AvrepError(f"{idx}: unreadable parquet ({' '.join(str(e).split())[:120]})") from None
         if len(self.clips):
-            from avrep.security import validate_store_clips
-
             validate_store_clips(self.clips, idx)
         f = self.dir / "failures.parquet"
         self.failures = pd.read_parquet(f) if f.exists() else pd.DataFrame(columns=FAILURE_COLUMNS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from avrep.device import resolve_device
+
 
 def evaluate_run(
     run_dir: str | Path,
@@ -22,7 +24,6 @@ def evaluate_run(
     import numpy as np
 
     from avrep.data.sources import data_meta, open_dataset
-    from avrep.device import resolve_device
     from avrep.errors import MissingExtraError
     from avrep.eval.extract import extract
     from avrep.eval.lipread import confusion, lipread_metrics, log_softmax, plot_confusion

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from avrep.plotting import confusion as confusion_png
 from avrep.utils import atomic_write_bytes
 
 
@@ -55,8 +56,6 @@ def lipread_metrics(
 
 def plot_confusion(cm: np.ndarray, words: list[str], path: str | Path, title: str = "video confusion") -> None:
     """Row-normalised confusion matrix PNG (large enough to label up to 80 words), written atomically."""
-    from avrep.plotting import confusion as confusion_png
-
     png = confusion_png(
         cm, words, title, max_inches=40, min_inches=5, inches_per_word=0.18, max_labels=80, font=10, dpi=100
     )

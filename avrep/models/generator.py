@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from avrep.conventions import FACE_SIZE, MOUTH_SIZE  # aligned face crop / mouth ROI sides of the feature store
+from avrep.data.align import FACE_BOX, MEAN_FACE, MOUTH
 from avrep.errors import AvrepError
 from avrep.models.config import (
     CONFIG_DIR,  # noqa: F401  (re-exported)
@@ -37,6 +38,7 @@ from avrep.models.config import (
     list_configs,
     load_config,
 )
+from avrep.models.encoders import AudioWordEncoder
 
 MASK_FROM = 0.5  # rows >= MASK_FROM * S are hidden in the pose input (mouth, jaw)
 
@@ -207,8 +209,6 @@ class TalkingFaceGenerator(nn.Module):
             )
         self.own_audio = None
         if cfg.speech.source == "own":
-            from avrep.models.encoders import AudioWordEncoder
-
             self.own_audio = AudioWordEncoder(cfg.speech.audio)
             self.own_proj = nn.Linear(self.own_audio.out_dim, cfg.speech_dim)
 
@@ -333,8 +333,6 @@ def face_to_mouth_roi(faces: torch.Tensor, centres: torch.Tensor, out: int = MOU
     mouth ROI (96 px of the 256-px reference frame = 96 * 128/184 face-crop px), so a lip reader trained
     on store ROIs reads it.
     """
-    from avrep.data.align import FACE_BOX
-
     N, _, S, _ = faces.shape
     scale = FACE_SIZE / (FACE_BOX[2] - FACE_BOX[0])
     half = MOUTH_SIZE * scale / 2 / FACE_SIZE * 2  # half side in normalised [-1, 1] units
@@ -352,8 +350,6 @@ def face_to_mouth_roi(faces: torch.Tensor, centres: torch.Tensor, out: int = MOU
 
 def default_mouth_centre() -> np.ndarray:
     """Mouth centre of the mean face in 128x128 face-crop pixels."""
-    from avrep.data.align import FACE_BOX, MEAN_FACE, MOUTH
-
     s = FACE_SIZE / (FACE_BOX[2] - FACE_BOX[0])
     c = MEAN_FACE[MOUTH].mean(0)
     return np.array([(c[0] - FACE_BOX[0]) * s, (c[1] - FACE_BOX[1]) * s], np.float32)

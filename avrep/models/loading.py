@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from avrep.errors import AvrepError
 from avrep.models.factory import create_model
+from avrep.models.generator import create_generator
 from avrep.security import load_json, load_json_object, load_safetensors
 
 
@@ -52,8 +53,6 @@ def resolve_generator_dir(path: str | Path) -> Path:
 
 def load_generator(path: str | Path, device: Any = "cpu") -> tuple[Any, nn.Module | None, dict[str, Any]]:
     """(generator in eval mode, frozen DAVS model or None, config.json) from a generator run dir."""
-    from avrep.models.generator import create_generator
-
     d = resolve_generator_dir(path)
     cfgp, wp = d / "config.json", d / "model.safetensors"
     if not cfgp.exists() or not wp.exists():

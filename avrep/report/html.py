@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from avrep.device import resolve_device
 from avrep.errors import AvrepError
 from avrep.report import plots
 
@@ -276,7 +277,6 @@ def data_sections(
     from torch.utils.data import Subset
 
     from avrep.data.sources import open_dataset
-    from avrep.device import resolve_device
     from avrep.eval.extract import extract
     from avrep.loader import open_model
 

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from avrep import __version__
 from avrep.errors import AvrepError
+from avrep.io.media import MediaError, check_limits, probe
 
 log = logging.getLogger("avrep.serve")
 
@@ -175,8 +176,6 @@ class Service:
     # --- queries ---------------------------------------------------------------------------
     def check_upload(self, path: Path, what: str):
         """Probe an uploaded file with avrep's media limits and the upload duration cap."""
-        from avrep.io.media import MediaError, check_limits, probe
-
         try:
             info = probe(path)
             check_limits(info)
@@ -193,8 +192,6 @@ class Service:
 
     def embed_file(self, s: Served, path: Path, use: str, what: str) -> np.ndarray:
         """Embed a file's audio or lips with the index's own model and kind (identity indexes: the face)."""
-        from avrep.io.media import MediaError
-
         man = s.index.manifest
         kind = man.get("kind") or "word"
         try:  # concurrent requests share the model: inference mode only reads the weights

@@ -23,6 +23,7 @@ import numpy as np
 
 from avrep.conventions import CLIP_FRAMES as N_FRAMES
 from avrep.conventions import CLIP_SAMPLES, FPS, SAMPLE_RATE
+from avrep.distributed import run_ray_tasks
 from avrep.errors import AvrepError
 from avrep.security import load_json, load_json_object
 from avrep.utils import atomic_save_npy, atomic_write_json, atomic_write_parquet, write_manifest_json
@@ -330,8 +331,6 @@ def generate(
     )
     chunks = _chunks(todo, 12)
     if backend == "ray":
-        from avrep.distributed import run_ray_tasks
-
         args = [(cfg, info["voices"], str(out), c) for c in chunks]
         for res in run_ray_tasks(_ray_chunk, args, address=address, desc="synth", progress=False):
             for cid, _, err in res:

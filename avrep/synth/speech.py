@@ -11,6 +11,7 @@ the library is initialised once per process (corpus workers are processes).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import math
 import os
@@ -208,7 +209,6 @@ class _Engine:
 
 def _overlay_data_dir(data: Path) -> Path:
     """A private espeak-ng-data: symlinks to the shipped files, rewritten (deterministic) variants."""
-    import atexit
     import shutil
     import tempfile
 

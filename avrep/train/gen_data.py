@@ -14,13 +14,14 @@ from tqdm import tqdm
 
 from avrep.conventions import FACE_SIZE
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
+from avrep.data.align import FACE_BOX, MOUTH, apply, reference_transforms
 from avrep.errors import AvrepError
+from avrep.synth.speech import synthesize
+from avrep.synth.visemes import articulation_track
 
 
 def mouth_centres(landmarks: np.ndarray, stable_window: int = 12) -> np.ndarray:
     """Mouth centre per frame in 128x128 face-crop pixels, from 68 landmarks (source px) [T, 68, 2]."""
-    from avrep.data.align import FACE_BOX, MOUTH, apply, reference_transforms
-
     Ms = reference_transforms(np.asarray(landmarks, np.float64), stable_window).astype(np.float64)
     c = np.stack([apply(M, lm[MOUTH]).mean(0) for M, lm in zip(Ms, np.asarray(landmarks, np.float64))])
     s = FACE_SIZE / (FACE_BOX[2] - FACE_BOX[0])
@@ -143,8 +144,6 @@ def synthetic_clip_arrays(
     from avrep.data.align import crop_clip
     from avrep.synth.corpus import CLIP_SAMPLES, FPS, N_FRAMES, SAMPLE_RATE, SynthConfig, plan
     from avrep.synth.face import Identity, render_sequence
-    from avrep.synth.speech import synthesize
-    from avrep.synth.visemes import articulation_track
 
     cfg = SynthConfig(preset=preset, seed=seed, n_words=n_words)
     specs, info = plan(cfg)

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from avrep.conventions import MOUTH_SIZE
 from avrep.data.mixture import is_mixture, open_mixture
+from avrep.data.sources import data_meta
 from avrep.errors import AvrepError
 from avrep.loader import open_model
 from avrep.models.config import generator_config
@@ -163,8 +164,6 @@ def _speech_source(args: GenTrainArgs, gcfg: dict[str, Any], device: torch.devic
 
 def _open_gen(path: str, split: str, frames: int | None, train: bool, seed: int) -> Dataset:
     """One feature store, or a mixture of several (`a@0.5+b@0.3`: weighted draws, see avrep.data.mixture)."""
-    from avrep.data.sources import data_meta
-
     if not is_mixture(path):
         return GenDataset(path, split, frames, train=train, seed=seed)
 

@@ -21,6 +21,10 @@ from torch.utils.data import Subset
 from avrep.conventions import CLIP_FRAMES
 from avrep.data.sources import DataMeta, data_meta, open_dataset
 from avrep.errors import AvrepError
+from avrep.eval.extract import extract
+from avrep.eval.retrieval import retrieval_metrics
+from avrep.security import load_json, load_safetensors
+from avrep.train import checkpoint as ckpt
 from avrep.train import ddp
 from avrep.train.epochs import RunStart, commit_epoch, epoch_batches, lr_at, make_sampler, rewrite_log, start_run
 from avrep.utils import atomic_write_json, write_manifest_json
@@ -57,9 +61,6 @@ def quick_metrics(
     model: torch.nn.Module, dataset, device: torch.device, batch_size: int, amp: bool, workers: int = 0
 ) -> dict[str, float]:
     """Validation metrics: video/audio/fused top-1 and a->v R@1 over the set."""
-    from avrep.eval.extract import extract
-    from avrep.eval.retrieval import retrieval_metrics
-
     ex = extract(model, dataset, batch_size, device, workers=workers, amp=amp)
     y = ex["word_id"]
     lv, la = torch.from_numpy(ex["logits_video"]), torch.from_numpy(ex["logits_audio"])
@@ -109,8 +110,6 @@ def init_from(model: torch.nn.Module, run_dir: str, words: list[str] | None = No
     """Start from a trained run's weights: every tensor whose name and shape match is copied. When the
     run's vocabulary is a prefix of `words` (a mixture whose first corpus it was trained on), the rows of
     its class-sized tensors go to the first rows too; other heads keep their fresh initialisation."""
-    from avrep.security import load_json, load_safetensors
-
     p = Path(run_dir) / "model.safetensors"
     if not p.exists():
         raise AvrepError(f"init {run_dir}: not a trained avrep run (no model.safetensors)", param="init")
@@ -256,8 +255,6 @@ def _epoch_record(
 
 def train(args: TrainArgs, resume: bool = False, train_ds=None, val_ds=None, progress: bool = True) -> dict[str, Any]:
     """Train DAVS; returns the last epoch's log record. Datasets default to `args.data`'s splits."""
-    from avrep.train import checkpoint as ckpt
-
     rs = start_run(args, resume)
     args, dist, device = rs.args, rs.dist, rs.device
     train_ds, val_ds, meta = open_datasets(args, train_ds, val_ds)

@@ -28,6 +28,9 @@ import pyarrow.parquet as pq
 
 from avrep import __version__
 from avrep.errors import AvrepError
+from avrep.io.media import probe
+from avrep.security import check_inside, validate_recipe_manifest
+from avrep.utils import atomic_path
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,6 @@ def write_manifest(
     **config: Any,
 ) -> Path:
     """Write the manifest parquet atomically, with root/vocab/provenance in its metadata."""
-    from avrep.utils import atomic_path
-
     out = Path(out)
     meta = {
         "root": str(Path(root).resolve()),
@@ -159,8 +160,6 @@ def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> 
 
     Column types are validated, and paths that leave the dataset root (the `root` in the metadata,
     else the manifest's folder) are refused unless `allow_outside_root` (untrusted manifests)."""
-    from avrep.security import check_inside, validate_recipe_manifest
-
     p = Path(path)
     if not p.exists():
         raise AvrepError(f"{p}: manifest not found")
@@ -195,8 +194,6 @@ def load_manifest(path: str | os.PathLike, allow_outside_root: bool = False) -> 
 def n_frames_25(path: str | os.PathLike) -> int:
     """A video's frame count at 25 fps from its container (no decoding); 0 when unreadable: recipes keep the
     rows and preprocessing records the reason."""
-    from avrep.io.media import probe
-
     try:
         return probe(path).n_frames_25
     except AvrepError:
