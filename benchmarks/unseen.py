@@ -218,13 +218,14 @@ def main() -> None:
     ap.add_argument("--grid-store", default="/work/stores/grid_s1")
     ap.add_argument("--max-clips", type=int, default=None, help="cap on held-out lrc_ar clips (quick runs)")
     ap.add_argument("--result", default="unseen")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when another job shares 2 cores)")
     args = ap.parse_args()
     import torch
 
     from avrep.models import load_run
     from avrep.models.pretrained import resolve_checkpoint, weights_sha256
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     run = resolve_checkpoint(args.run)
     model, config, words = load_run(run, "cpu")
     out: dict = {**stamp("torch", "av", "dlib-bin"), "run": str(run), "weights_sha256": weights_sha256(run)}

@@ -29,6 +29,8 @@ VARIANTS: dict[str, dict] = {
     "geometry": {},
     "pixels": {"pixels": 64, "geometry": False},
     "both": {"pixels": 64},
+    "geometry_h64": {"hidden": 64},  # model size: accuracy per CPU-hour decides
+    "geometry_h256": {"hidden": 256},
 }
 HELD_OUT = (
     "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
@@ -57,7 +59,9 @@ def evaluator(val: list[dict], test: list[dict]):
     return run
 
 
-def train_variant(name: str, run: Path, stores: dict[str, Path], steps: int, every: int, val, test) -> Path:
+def train_variant(
+    name: str, run: Path, stores: dict[str, Path], steps: int, every: int, val, test, threads: int = 2
+) -> Path:
     from avrep.models.pretrained import resolve_checkpoint
     from avrep.train.sync_loop import SyncTrainArgs, train_sync
 
@@ -68,10 +72,39 @@ def train_variant(name: str, run: Path, stores: dict[str, Path], steps: int, eve
         steps=steps,
         head=VARIANTS[name],
         checkpoint_every=every,
-        threads=2,
+        threads=threads,
     )
     log("train", name, "->", run)
     return train_sync(args, evaluator(val, test))
+
+
+def step_cost(variants: list[str], repeats: int = 5) -> dict[str, float]:
+    """Seconds per training step (forward + backward, batch 64, 17 frames, 1 thread) of each head, measured
+    side by side in one process (the runs' own cpu_s can be inflated by other jobs on the machine)."""
+    import time
+
+    import torch
+
+    from avrep.models.config import SyncHeadConfig
+    from avrep.models.sync_head import SyncHead
+    from avrep.train.losses import offset_infonce
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    lm = torch.rand(64, 17, 68, 2, generator=g) * 96
+    mouth = (torch.rand(64, 17, 96, 96, generator=g) * 255).to(torch.uint8)
+    wave = torch.randn(64, 17 * 640, generator=g) * 0.1
+    off = torch.zeros(64, dtype=torch.long)
+    out = {}
+    for name in variants:
+        head = SyncHead(SyncHeadConfig.from_dict(VARIANTS[name], "head"))
+        ts = []
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            offset_infonce(head.video_frames(lm, mouth), head.audio_frames(wave), off).backward()
+            ts.append(time.perf_counter() - t)
+        out[name] = round(float(sorted(ts[1:])[len(ts[1:]) // 2]), 4)  # median, first call dropped
+    return out
 
 
 def records(run: Path) -> list[dict]:
@@ -112,7 +145,8 @@ def install(run: Path, name: str) -> Path:
         "date": now(),
         "what": "davs_small_v1 (every weight unchanged: the same embeddings, lip reading and retrieval) plus a "
         "dedicated sync head (avrep.models.sync_head) that `avrep sync` reads",
-        "davs": {k: base.get(k) for k in ("config", "data", "epochs", "date", "sha256")},
+        "config": base.get("config"),
+        "davs": {"from": "davs_small_v1", **{k: base.get(k) for k in ("data", "epochs", "date", "sha256")}},
         "sync_head": {
             "config": json.loads((run / "config.json").read_text())["model"]["sync_head"],
             "data": {Path(k).name: w for k, w in st["stores"].items()},
@@ -141,16 +175,17 @@ def main() -> None:
     ap.add_argument("--stores", default="/work/stores")
     ap.add_argument("--work", default="/work/bench/sync")
     ap.add_argument("--variant", default="geometry", choices=sorted(VARIANTS))
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default="geometry,pixels,both")
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--every", type=int, default=200, help="steps between checkpoints / held-out evaluations")
     ap.add_argument("--val-clips", type=int, default=60)
     ap.add_argument("--test-clips", type=int, default=80)
     ap.add_argument("--result", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two jobs share 2 cores)")
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     stores = build_stores(Path(args.stores), 2)
     work = Path(args.work)
     val, test = heldout(stores, args.val_clips, args.test_clips)
@@ -167,14 +202,18 @@ def main() -> None:
         rows = {}
         for name in args.variants.split(","):
             run = work / f"ablation_{name}"
-            train_variant(name, run, stores, args.steps, args.every, val, test)
+            train_variant(name, run, stores, args.steps, args.every, val, test, args.threads)
             rows[name] = summary(run)
             log(name, rows[name]["last"])
-        write_result(args.result or "unseen_sync_ablation", {**base, "steps_each": args.steps, "rows": rows})
+        cost = step_cost(list(rows))
+        write_result(
+            args.result or "unseen_sync_ablation",
+            {**base, "steps_each": args.steps, "seconds_per_step_1_thread": cost, "rows": rows},
+        )
         return
     if args.what == "main":
         run = Path(args.run) if args.run else work / f"main_{args.variant}"
-        train_variant(args.variant, run, stores, args.steps, args.every, val, test)
+        train_variant(args.variant, run, stores, args.steps, args.every, val, test, args.threads)
         write_result(args.result or "unseen_sync_main", {**base, "run": str(run), **summary(run)})
         return
     run = Path(args.run)

@@ -17,7 +17,6 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 ERRORS = {"AvrepError", "MediaError", "NoFaceError", "ConfigError", "MissingExtraError"}
 # file -> why it may still name a flag
 ALLOWED = {
-    "apps/sync.py": "--fix messages: the file is being changed elsewhere (left for the lead)",
     "models/loading.py": "suggests a whole command line to run (`avrep train-generator --davs RUN ...`)",
 }
 

@@ -245,7 +245,7 @@ def test_davs_with_a_sync_head_routes_sync_features_and_round_trips():
     cfg = get_config("tiny", num_words=5, num_speakers=3)
     cfg["sync_head"] = {"hidden": 16, "out": 8}
     m = create_model(cfg).eval()
-    assert m.needs_landmarks and m.sync_head is not None
+    assert m.sync_needs_landmarks and not m.needs_landmarks and m.sync_head is not None  # embeddings need none
     mouth = torch.randint(0, 256, (2, 20, 96, 96), dtype=torch.uint8)
     lm = torch.from_numpy(np.stack([_talking(np.zeros(20, np.float32), np.random.default_rng(i)) for i in range(2)]))
     wave = torch.randn(2, 20 * SAMPLES_PER_FRAME)

@@ -100,13 +100,13 @@ def test_no_shipped_generator_and_no_checkpoint_is_a_clear_error(tmp_path, monke
 def test_shipped_generator_loads_with_its_parent_davs():
     """The generator ships inside the DAVS run (`generator/`) and reads its frozen speech encoder from there."""
     from avrep.models.loading import load_generator
-    from avrep.models.pretrained import resolve_generator
+    from avrep.models.pretrained import DEFAULT_GENERATOR, resolve_generator
 
     g = resolve_generator(None, quiet=True)
-    assert g == pretrained_dir() / "generator" and not (g / "davs.safetensors").exists()
+    assert g == pretrained_dir(DEFAULT_GENERATOR) / "generator" and not (g / "davs.safetensors").exists()
     assert (g / "model.safetensors").stat().st_size <= 10 * 2**20
     G, davs, cfg = load_generator(g)
-    c = card()
+    c = card(DEFAULT_GENERATOR)
     assert (
         c["generator"]["sha256"] == weights_sha256(g)
         and c["generator"]["sha256"] in (REPO / "docs" / "model_card.md").read_text()
@@ -115,7 +115,7 @@ def test_shipped_generator_loads_with_its_parent_davs():
 
     from avrep.models import load_run
 
-    ref_model, _, _ = load_run(pretrained_dir())
+    ref_model, _, _ = load_run(pretrained_dir(DEFAULT_GENERATOR))
     a, b = ref_model.state_dict(), davs.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 

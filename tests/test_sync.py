@@ -277,7 +277,7 @@ def test_sync_head_training_resumes_exactly_and_serves_the_sync_command(synth_ru
     log = [json.loads(x) for x in (resumed / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [3, 6] and log[-1]["cpu_s"] > log[0]["cpu_s"]
     model, _, _ = load_run(straight)
-    assert model.sync_head is not None and model.needs_landmarks
+    assert model.sync_head is not None and model.sync_needs_landmarks
     assert len(list((straight / "snapshots").glob("step_*.safetensors"))) == 2
 
     clip = sorted((synth_run["corpus"] / "clips" / "test").glob("*.mp4"))[0]

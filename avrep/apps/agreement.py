@@ -41,7 +41,7 @@ def stream_features(
     """Per-frame features [T, D] (L2-normalised) of one stream: mouth uint8 [T, 96, 96] (video=True) or
     audio float32 [T * 640] (video=False), from `window`-frame windows every `hop` frames, each frame's
     feature the Hann-weighted mean over the windows that cover it. landmarks [T, 68, 2]: the mouth's
-    landmarks, for models that read lip geometry (`model.needs_landmarks`). features: "sync" (the model's
+    landmarks, for models that read lip geometry (`model.sync_needs_landmarks` / `needs_landmarks`). features: "sync" (the model's
     sync head when it has one: offsets) or "word" (the word encoders' frame features: what the speaker
     score of `avrep speakers` is calibrated on)."""
     T = len(data) if video else len(data) // SPF
@@ -57,7 +57,8 @@ def stream_features(
     else:
         enc = model.frame_features_video if video else model.frame_features_audio
     lm = None
-    if video and getattr(model, "needs_landmarks", False):
+    needs = getattr(model, "sync_needs_landmarks" if features == "sync" else "needs_landmarks", False)
+    if video and needs:
         if landmarks is None or len(landmarks) != T:
             raise ValueError(f"this model reads lip landmarks: pass landmarks [{T}, 68, 2] with the mouth")
         lm = np.asarray(landmarks, np.float32)

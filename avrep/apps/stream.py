@@ -204,7 +204,7 @@ def video_frame_features(
     acc = FrameAccumulator()
     faces: list[np.ndarray] = []
     n_faces, T = 0, 0
-    needs = getattr(model, "needs_landmarks", False)
+    needs = getattr(model, "sync_needs_landmarks", False)  # these features feed sync: the sync head's
     dev = torch.device(device)
     for ch in chunks:
         w = min(window, ch.e) if ch.last else window

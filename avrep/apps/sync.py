@@ -189,9 +189,9 @@ def fix_file(path: str | os.PathLike, out: str | os.PathLike, offset_frames: int
 
     out = Path(out)
     if out.suffix.lower() != ".mp4":
-        raise AvrepError(f"{out}: --fix writes an .mp4 file; give a name ending in .mp4")
+        raise AvrepError(f"{out}: the re-synced copy is an .mp4 file; give fix a name ending in .mp4", param="fix")
     if out.resolve() == Path(path).resolve():
-        raise AvrepError(f"{out}: --fix must not overwrite the input")
+        raise AvrepError(f"{out}: the re-synced copy must not overwrite the input", param="fix")
     info = media.probe(path)
     n = max(1, info.n_frames_25)
     side = max(info.width, info.height)

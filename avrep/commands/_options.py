@@ -154,6 +154,11 @@ def training_options(*, epochs: int, batch_size: int, lr: float) -> Decorator:
     )
 
 
+def data_option(help: str) -> Decorator:
+    """--data (required): the corpus a training command reads; `help` says which forms it takes."""
+    return click.option("--data", required=True, help=help)
+
+
 def file_option(*decls: str, help: str) -> Decorator:
     """An optional file path (default None; a folder is refused)."""
     return click.option(*decls, default=None, type=click.Path(dir_okay=False), help=help)
@@ -185,6 +190,7 @@ __all__ = [
     "MAX_DURATION",
     "QUERY_DEVICE",
     "QUIET",
+    "data_option",
     "echo_run_record",
     "file_option",
     "SEED",

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from avrep.commands._options import DEVICE, QUIET, echo_run_record, file_option, training_options, workers_option
+from avrep.commands._options import (
+    DEVICE,
+    QUIET,
+    data_option,
+    echo_run_record,
+    file_option,
+    training_options,
+    workers_option,
+)
 from avrep.conventions import CLIP_FRAMES
 from avrep.eval import evaluate_run
 
@@ -21,11 +29,9 @@ from avrep.eval import evaluate_run
     show_default=True,
     help="model config: tiny, small, base, or a path to a .json config",
 )
-@click.option(
-    "--data",
-    required=True,
-    help="feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
-    "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)",
+@data_option(
+    "feature store dir (avrep preprocess), 'toy[:key=val,...]', or several corpora with mixing "
+    "weights: 'storeA@0.5+storeB@0.3+storeC@0.2' (word terms only where words are known)"
 )
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="run directory")
 @training_options(epochs=20, batch_size=32, lr=2e-3)

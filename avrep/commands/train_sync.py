@@ -6,15 +6,13 @@ import json
 
 import click
 
-from avrep.commands._options import QUIET, SEED
+from avrep.commands._options import QUIET, SEED, data_option
 
 
 @click.command("train-sync")
-@click.option(
-    "--data",
-    required=True,
-    help="feature store(s) with landmarks and audio, with sampling weights: 'storeA@0.5+storeB@0.3' "
-    "(their train splits are used)",
+@data_option(
+    "feature store(s) with landmarks and audio, with sampling weights: 'storeA@0.5+storeB@0.3' "
+    "(their train splits are used)"
 )
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="run directory (rerun to resume)")
 @click.option(

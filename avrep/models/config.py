@@ -288,9 +288,14 @@ class SyncHeadConfig(_Config):
     geometry: bool = True  # False (with pixels > 0): the pixel branch alone (an ablation)
     dropout: float = 0.0
     n_mels: int = 80
+    # > 0: sync features = the head's ⊕ blend x the word encoders' frame features, so the cosine is
+    # (cos_head + blend² cos_word) / (1 + blend²); chosen on held-out val people (benchmarks/unseen_sync.py)
+    blend: float = 0.0
 
     def check(self, label: str, dot: str) -> None:
         _positive(label, dot + "hidden", self.hidden)
+        if self.blend < 0:
+            raise ConfigError(f"{label}: {dot}blend must be >= 0, got {self.blend!r}")
         _positive(label, dot + "out", self.out)
         _positive(label, dot + "n_mels", self.n_mels)
         if not self.geometry and self.pixels <= 0:

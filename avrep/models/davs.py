@@ -89,6 +89,11 @@ class DAVS(nn.Module):
     @property
     def needs_landmarks(self) -> bool:
         """True when the video side reads lip landmarks [B, T, 68, 2] beside the mouth pixels."""
+        return self.video.needs_landmarks
+
+    @property
+    def sync_needs_landmarks(self) -> bool:
+        """True when `sync_frames_video` reads landmarks (a sync head, or a lip-geometry video trunk)."""
         return self.video.needs_landmarks or self.sync_head is not None
 
     def encode_video(
@@ -136,13 +141,22 @@ class DAVS(nn.Module):
             return self.frame_features_video(mouth, landmarks)
         if landmarks is None:
             raise ValueError("this model's sync head reads lip landmarks: pass landmarks [B, T, 68, 2]")
-        return self.sync_head.video_frames(landmarks, mouth)
+        return self._blend(
+            self.sync_head.video_frames(landmarks, mouth), lambda: self.frame_features_video(mouth, landmarks)
+        )
 
     def sync_frames_audio(self, wave: torch.Tensor) -> torch.Tensor:
         """Per-frame audio features [B,T,Ds], comparable with `sync_frames_video`."""
         if self.sync_head is None:
             return self.frame_features_audio(wave)
-        return self.sync_head.audio_frames(wave)
+        return self._blend(self.sync_head.audio_frames(wave), lambda: self.frame_features_audio(wave))
+
+    def _blend(self, head: torch.Tensor, word) -> torch.Tensor:
+        """The head's unit features, or with `sync_head.blend` = w the unit [head, w * word] / sqrt(1 + w²)."""
+        w = self.cfg.sync_head.blend if self.cfg.sync_head is not None else 0.0
+        if w <= 0:
+            return head
+        return torch.cat([head, w * F.normalize(word().float(), dim=-1)], -1) / math.sqrt(1 + w * w)
 
     def embed_identity(self, face: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.identity(face).float(), dim=-1)

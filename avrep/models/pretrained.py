@@ -30,8 +30,9 @@ PRETRAINED_ROOT = Path(__file__).resolve().parent / "weights"  # package data (p
 # name -> folder under weights/ (a DAVS run; "generator/" inside it when it ships a generator)
 SHIPPED: dict[str, str] = {
     "davs_small_v1": "davs_small_v1",
+    "davs_small_v2": "davs_small_v2",  # v1's weights unchanged + a dedicated sync head (issue 23)
 }
-DEFAULT_DAVS = "davs_small_v1"  # what a DAVS caller gets with no checkpoint
+DEFAULT_DAVS = "davs_small_v2"  # what a DAVS caller gets with no checkpoint
 DEFAULT_GENERATOR = "davs_small_v1"  # whose generator/ a generator caller gets (its frozen DAVS: that run's)
 DEFAULT_NAME = DEFAULT_DAVS  # the older name of DEFAULT_DAVS
 GENERATOR_SUBDIR = "generator"
