@@ -22,7 +22,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,9 @@ def _prepare_run(args: SyncTrainArgs) -> tuple[Any, Path]:
     out.mkdir(parents=True, exist_ok=True)
     if (out / "state.json").exists():  # resuming: the run's own config decides the head
         saved = load_json_object(out / "config.json")
-        if saved["model"].get("sync_head") != config["model"]["sync_head"]:
+        was = SyncHeadConfig.from_dict(saved["model"].get("sync_head") or {}, "saved sync head config")
+        # compared as typed configs (keys added later take their defaults), blend aside: it is chosen after training
+        if replace(was, blend=0.0) != replace(head_cfg, blend=0.0):
             raise AvrepError(f"{out}: holds a run with another sync head config; pick a new output folder")
     else:
         atomic_write_json(out / "config.json", config)
