@@ -24,6 +24,7 @@ from pathlib import Path
 
 from _common import log, now, stamp, write_result
 from pretrained import build_stores
+from unseen_train import records, write_calibration
 
 STORE_WEIGHTS = {"grid_s1": 0.3, "lrc_ar": 0.5, "lrs2": 0.2}
 VARIANTS: dict[str, dict] = {
@@ -192,10 +193,6 @@ def blend_select(run: Path, stores: dict[str, Path]) -> dict:
     return {"clips": len(clips), "rows": rows, "scores": scores, "chosen": best, "rule": rule}
 
 
-def records(run: Path) -> list[dict]:
-    return [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
-
-
 def summary(run: Path) -> dict:
     """The run's cost and its held-out figures at the end and at the best val checkpoint."""
     recs = records(run)
@@ -316,11 +313,7 @@ def main() -> None:
         write_result(args.result or f"sync_blend_{run.name}", out)
         return
     if args.what == "calibrate":
-        from unseen_train import calibrate
-
-        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores, args.test_clips)}
-        log("calibration", json.dumps(out)[:1500])
-        write_result(args.result or f"sync_calibration_{run.name}", out)
+        write_calibration(run, stores, args.test_clips, args.result)
         return
     pts = [
         {"step": r["step"], "cpu_hours": round(r["cpu_s"] / 3600, 3), "val": r["val_sync"], "test": r["test_sync"]}

@@ -203,7 +203,7 @@ def install(run: Path, name: str) -> Path:
         if (run / f).exists():
             shutil.copyfile(run / f, dst / f)
     cfg = json.loads((run / "config.json").read_text())["train"]
-    recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    recs = records(run)
     card = {
         "name": name,
         "date": now(),
@@ -225,6 +225,18 @@ def install(run: Path, name: str) -> Path:
     return dst
 
 
+def records(run: Path) -> list[dict]:
+    """The run's log.jsonl records (one per epoch / checkpoint)."""
+    return [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+
+
+def write_calibration(run: Path, stores: dict[str, Path], test_clips: int | None, result: str | None) -> None:
+    """`calibrate` the run and write its result JSON (sync_calibration_<run> by default)."""
+    out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores, test_clips)}
+    log("calibration", json.dumps(out)[:1500])
+    write_result(result or f"sync_calibration_{run.name}", out)
+
+
 def load_snapshot(run: Path, snap: Path | None):
     import torch
 
@@ -241,7 +253,7 @@ def load_snapshot(run: Path, snap: Path | None):
 
 def curve(run: Path, stores: dict[str, Path], val_clips: int, test_clips: int, every: int = 1) -> dict:
     """Unseen accuracy after every `every`-th epoch (and the last) against the CPU-hours spent to get there."""
-    recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+    recs = records(run)
     keep = {int(r["epoch"]) for r in recs if int(r["epoch"]) % every == 0} | {int(recs[-1]["epoch"])}
     val = heldout_clips(stores, "val", val_clips)
     test = heldout_clips(stores, "test", test_clips)
@@ -299,7 +311,7 @@ def main() -> None:
         rows["davs_small_v1 (no new training)"] = quick_unseen(v1.eval(), val, test)
         for name in args.variants.split(","):
             run = work / f"run_{name}"
-            recs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if x.strip()]
+            recs = records(run)
             rows[name] = {
                 **quick_unseen(load_snapshot(run, None), val, test),
                 "cpu_hours": round(sum(r.get("cpu_s", 0.0) for r in recs) / 3600, 3),
@@ -336,9 +348,7 @@ def main() -> None:
         log("installed", install(run, args.name))
         return
     if args.what == "calibrate":
-        out = {**stamp("torch", "scikit-learn"), "run": str(run), **calibrate(run, stores, args.test_clips)}
-        log("calibration", json.dumps(out)[:1500])
-        write_result(args.result or f"sync_calibration_{run.name}", out)
+        write_calibration(run, stores, args.test_clips, args.result)
         return
     out = {
         **stamp("torch"),

@@ -182,6 +182,11 @@ class VideoWordEncoder(nn.Module):
         return self.temporal(f)
 
 
+def normalize_utterance(m: torch.Tensor) -> torch.Tensor:
+    """log-mel [B, n, M] -> per-utterance mean/variance normalised over time (gain / channel invariance)."""
+    return (m - m.mean(1, keepdim=True)) / (m.std(1, keepdim=True) + 1e-5)
+
+
 class LogMelFrontend(nn.Module):
     """Waveform [B, N] (16 kHz) -> log-mel [B, 4T, n_mels] with exactly 4 frames per 640 samples.
 
@@ -261,7 +266,7 @@ class AudioWordEncoder(nn.Module):
         if wave.dim() != 2:
             raise ValueError(f"audio must be [B, N] samples, got {tuple(wave.shape)}")
         m = self.frontend(wave.float())  # [B, 4T, M]
-        m = (m - m.mean(1, keepdim=True)) / (m.std(1, keepdim=True) + 1e-5)
+        m = normalize_utterance(m)
         if self.training and self.specaug:
             m = spec_augment(m, **self.specaug)
         return m

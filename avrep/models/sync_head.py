@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from avrep.conventions import SAMPLES_PER_FRAME
 from avrep.models.config import SyncHeadConfig
-from avrep.models.encoders import LogMelFrontend
+from avrep.models.encoders import LogMelFrontend, normalize_utterance
 from avrep.models.lips import LIP_FEATURES, lip_geometry
 
 PIXEL_SIZE = 48  # the mouth is average-pooled from 96x96 to this before the pixel branch
@@ -115,8 +115,7 @@ class SyncHead(nn.Module):
         if wave.dim() != 2:
             raise ValueError(f"audio must be [B, N] samples, got {tuple(wave.shape)}")
         t = wave.shape[-1] // SAMPLES_PER_FRAME
-        m = self.mel(wave.float())
-        m = (m - m.mean(1, keepdim=True)) / (m.std(1, keepdim=True) + 1e-5)  # gain / channel invariance
+        m = normalize_utterance(self.mel(wave.float()))
         x = self.audio(m.transpose(1, 2))[..., :t]
         if x.shape[-1] < t:  # a short tail: repeat the last step (never happens for whole frames)
             x = torch.cat([x, x[..., -1:].expand(-1, -1, t - x.shape[-1])], -1)

@@ -153,9 +153,8 @@ def _prepare_run(args: SyncTrainArgs) -> tuple[Any, Path]:
     else:
         atomic_write_json(out / "config.json", config)
         shutil.copyfile(init / "vocab.json", out / "vocab.json")
-        for extra in ("manifest.json",):
-            if (init / extra).exists():
-                shutil.copyfile(init / extra, out / extra)
+        if (init / "manifest.json").exists():
+            shutil.copyfile(init / "manifest.json", out / "manifest.json")
     return model, out
 
 
@@ -181,10 +180,10 @@ def train_sync(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i, args.steps) / args.steps))
     )
-    step = 0
+    step, cpu_total = 0, 0.0
     if (out / "state.json").exists():
         st = load_checkpoint(out, model, opt)
-        step = int(st["step"])
+        step, cpu_total = int(st["step"]), float(st.get("cpu_s", 0.0))
         sched.load_state_dict(st["extra"]["scheduler"])
     log_path = out / "log.jsonl"
     cpu0, t0, losses = time.process_time(), time.time(), []
@@ -214,8 +213,8 @@ def train_sync(
             if on_checkpoint is not None:
                 rec.update(on_checkpoint(model, step))
             head.train()
-            prev = load_json_object(out / "state.json") if (out / "state.json").exists() else {}
-            rec["cpu_s"] = round(float(prev.get("cpu_s", 0.0)) + train_cpu, 3)
+            cpu_total += train_cpu
+            rec["cpu_s"] = round(cpu_total, 3)
             rec["wall_s"] = round(time.time() - t0, 1)
             if args.snapshots:
                 save_weights(out / "snapshots" / f"step_{step:06d}.safetensors", head.state_dict())
