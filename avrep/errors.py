@@ -14,6 +14,16 @@ class AvrepError(Exception):
         super().__init__(*args)
         self.param = param
 
+    def __reduce__(self):
+        # keep `param` across pickling (errors raised in worker processes reach the CLI this way)
+        return (_rebuild, (type(self), self.args, self.param))
+
+
+def _rebuild(cls: type, args: tuple, param: str | tuple[str, ...] | None) -> "AvrepError":
+    err = cls(*args)
+    err.param = param
+    return err
+
 
 class MediaError(AvrepError):
     """A media file could not be read or does not meet the requirements."""

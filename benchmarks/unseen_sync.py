@@ -33,6 +33,23 @@ VARIANTS: dict[str, dict] = {
     "both": {"pixels": 64},
     "geometry_h64": {"hidden": 64},  # model size: accuracy per CPU-hour decides
     "geometry_h256": {"hidden": 256},
+    "geometry_artic": {},  # + another speaker's mouth shape and motion amplitude (TRAIN below)
+    "geometry_drop": {"dropout": 0.3},
+    "geometry_synth": {},  # + synthetic sentences: new faces and voices (TRAIN below)
+    "geometry_artic_synth": {},
+    "geometry_openings": {"lip_points": False},  # openings + width only: nothing of the lips' shape
+    "geometry_lrc": {},  # lrc_ar alone (does GRID's own audio-video lag pull the head off lrc_ar's?)
+    "geometry_clip": {},  # + the window-level offset loss (offset_clip_ce)
+    "geometry_clip_only": {},
+}
+# SyncTrainArgs overrides of a variant (the rest: train_variant's defaults)
+TRAIN: dict[str, dict] = {
+    "geometry_artic": {"articulation": 0.7},
+    "geometry_synth": {"synthetic": 0.3},
+    "geometry_artic_synth": {"articulation": 0.7, "synthetic": 0.3},
+    "geometry_lrc": {"store_weights": {"lrc_ar": 1.0}},
+    "geometry_clip": {"clip_loss": 1.0},
+    "geometry_clip_only": {"clip_loss": 1.0, "frame_loss": 0.0},
 }
 HELD_OUT = (
     "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
@@ -67,14 +84,17 @@ def train_variant(
     from avrep.models.pretrained import resolve_checkpoint
     from avrep.train.sync_loop import SyncTrainArgs, train_sync
 
+    over = dict(TRAIN.get(name, {}))
+    weights = over.pop("store_weights", STORE_WEIGHTS)
     args = SyncTrainArgs(
         init=str(resolve_checkpoint("davs_small_v1", quiet=True)),  # the encoders every head is added to
         out=str(run),
-        stores={str(stores[k]): w for k, w in STORE_WEIGHTS.items()},
+        stores={str(stores[k]): w for k, w in weights.items()},
         steps=steps,
         head=VARIANTS[name],
         checkpoint_every=every,
         threads=threads,
+        **over,
     )
     log("train", name, "->", run)
     return train_sync(args, evaluator(val, test))

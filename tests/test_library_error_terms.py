@@ -60,3 +60,14 @@ def test_cli_names_the_flag_of_a_library_error(argv, line, tmp_path, capsys):
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 1 and err[-1] == f"avrep: error: {line}", err
+
+
+def test_error_param_survives_pickling():
+    """Errors raised in worker processes are pickled back: the param the CLI maps to a flag must come along."""
+    import pickle
+
+    from avrep.errors import ConfigError, NoFaceError
+
+    for err in (NoFaceError("a.mp4: no face", param="video"), ConfigError("bad key", param=("config", "name"))):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and back.args == err.args and back.param == err.param

@@ -267,3 +267,16 @@ def test_fast_landmarks_stay_close_to_per_frame(name):
     assert np.abs(ca.mouth.astype(int) - cb.mouth.astype(int)).mean() < 1.0
     # and the interpolation is doing the work: frames without a prediction are not just copies
     assert not np.allclose(fast.landmarks[1::2], fast.landmarks[0:-1:2])
+
+
+def test_clean_temp_sweeps_half_written_files(tmp_path):
+    """A kill during an atomic write (e.g. of manifest.json) leaves `.manifest.json.XXXX.tmp`: the next run's
+    sweep removes it and leaves finished files and shards alone."""
+    from avrep.data.store import clean_temp
+
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / ".manifest.json.k3j2.tmp").write_text("{")
+    (tmp_path / ".shard_00001.tmp-99").mkdir()
+    (tmp_path / "shard_00000").mkdir()
+    clean_temp(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "shard_00000"]

@@ -263,6 +263,9 @@ def test_sync_head_training_resumes_exactly_and_serves_the_sync_command(synth_ru
             head={"hidden": 16, "out": 8},
             checkpoint_every=3,
             threads=1,
+            articulation=0.5,
+            synthetic=0.5,  # synthetic sentences beside the store: made once, kept in the run for the resume
+            synthetic_clips=2,
         )
 
     straight = train_sync(args(tmp_path / "a"))
@@ -279,6 +282,7 @@ def test_sync_head_training_resumes_exactly_and_serves_the_sync_command(synth_ru
     model, _, _ = load_run(straight)
     assert model.sync_head is not None and model.sync_needs_landmarks
     assert len(list((straight / "snapshots").glob("step_*.safetensors"))) == 2
+    assert (straight / "synthetic.npz").exists()
 
     clip = sorted((synth_run["corpus"] / "clips" / "test").glob("*.mp4"))[0]
     p = _cli("sync", str(clip), "-c", str(straight), "--json")

@@ -4,7 +4,9 @@
 adds, per clip (the same draw for every frame, so motion is untouched):
   * appearance (mouth ROI, uint8 [T, H, W]): scale/rotation/shift, brightness/contrast/gamma, blur,
     JPEG re-compression, an occluding block, sensor noise;
-  * landmarks [T, 68, 2]: per-point jitter of up to 1% of the inter-ocular distance (detector noise);
+  * landmarks [T, 68, 2]: per-point jitter of up to 1% of the inter-ocular distance (detector noise), and
+    `articulation`: another speaker's mouth (a wider/narrower mean mouth, motion of another amplitude and
+    aspect) under a slowly moving head;
   * voice (float32 waveform): gain, pitch shift without a change of tempo (phase vocoder), spectral tilt,
     room reverb, background noise at 5-30 dB SNR.
 No augmentation here moves anything in time: a tempo change would need the video resampled with the audio,
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from avrep.conventions import SAMPLE_RATE
+from avrep.data.ibug import LEFT_EYE, MOUTH, RIGHT_EYE
 
 AUGMENT_LEVELS = ("basic", "strong")
 
@@ -60,6 +63,42 @@ def jitter_landmarks(lm: np.ndarray, rng: np.random.Generator, frac: float = 0.0
     """[T, 68, 2] pixels + Gaussian noise of `frac` x the inter-ocular distance per point and frame."""
     iod = float(np.median(np.linalg.norm(lm[:, 42:48].mean(1) - lm[:, 36:42].mean(1), axis=-1)))
     return (lm + rng.normal(0, max(iod, 1.0) * frac * float(rng.uniform(0.3, 1.0)), size=lm.shape)).astype(np.float32)
+
+
+def _slow(rng: np.random.Generator, n: int) -> np.ndarray:
+    """[n] smooth random curve in [-1, 1]: a cosine of random period (>= 1.5 s at 25 fps) and phase."""
+    period = float(rng.uniform(40, 150))
+    return np.cos(2 * math.pi * np.arange(n) / period + float(rng.uniform(0, 2 * math.pi)))
+
+
+def articulation(lm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[T, 68, 2] pixels -> the same timing as another speaker's mouth might show it: in the face's frame, the
+    clip's mean mouth scaled (width, height: 0.85-1.15 each), the motion around it scaled (amplitude 0.7-1.4,
+    aspect 0.8-1.25: some open wide, some spread), then a slow head roll (+-3 deg) and scale wobble (+-3%).
+    Every change is smooth or constant over the clip, so no frame moves in time."""
+    lm = np.asarray(lm, np.float64)
+    T = len(lm)
+    eye = lm[:, RIGHT_EYE].mean(1) - lm[:, LEFT_EYE].mean(1)
+    ang = float(np.median(np.arctan2(eye[:, 1], eye[:, 0])))
+    c, s = math.cos(ang), math.sin(ang)
+    R = np.array([[c, -s], [s, c]])  # face frame -> image: p_img = R @ p_face
+    mouth = lm[:, MOUTH] @ R  # row vectors: p @ R == (R^T p)^T, into the face frame
+    mean = mouth.mean(0)
+    centre = mean.mean(0)
+    amp, asp = float(rng.uniform(0.7, 1.4)), float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+    shape = np.array([rng.uniform(0.85, 1.15), rng.uniform(0.85, 1.15)])
+    motion = (mouth - mean) * np.array([amp * asp, amp / asp])
+    out = lm.copy()
+    out[:, MOUTH] = (centre + (mean - centre) * shape + motion) @ R.T
+    if rng.random() < 0.5:  # a slowly moving head: roll and distance change, about the face's centre
+        roll = np.deg2rad(3.0 * float(rng.uniform(0, 1))) * _slow(rng, T)
+        sc = 1.0 + 0.03 * float(rng.uniform(0, 1)) * _slow(rng, T)
+        piv = out.mean(1, keepdims=True)
+        cr, sr = np.cos(roll)[:, None], np.sin(roll)[:, None]
+        d = out - piv
+        x, y = d[..., 0], d[..., 1]
+        out = piv + sc[:, None, None] * np.stack([cr * x - sr * y, sr * x + cr * y], -1)
+    return out.astype(np.float32)
 
 
 def pitch_shift(wave: np.ndarray, semitones: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
@@ -124,4 +163,4 @@ def voice(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (y / peak if peak > 1.0 else y).astype(np.float32)
 
 
-__all__ = ["AUGMENT_LEVELS", "appearance", "jitter_landmarks", "pitch_shift", "voice"]
+__all__ = ["AUGMENT_LEVELS", "appearance", "articulation", "jitter_landmarks", "pitch_shift", "voice"]

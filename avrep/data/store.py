@@ -45,9 +45,13 @@ def shard_name(i: int) -> str:
 
 
 def clean_temp(store_dir: str | os.PathLike) -> None:
-    """Remove temp shard folders left by a killed run."""
+    """Remove temp shard folders and half-written files (`avrep.utils.atomic_path`'s `.NAME.XXXX.tmp*`, e.g.
+    of manifest.json) left by a killed run."""
     for p in Path(store_dir).glob(".shard_*.tmp*"):
         shutil.rmtree(p, ignore_errors=True)
+    for p in Path(store_dir).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def shard_done(store_dir: str | os.PathLike, i: int, clip_ids: list[str] | None = None) -> bool:

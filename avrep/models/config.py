@@ -288,6 +288,9 @@ class SyncHeadConfig(_Config):
     geometry: bool = True  # False (with pixels > 0): the pixel branch alone (an ablation)
     dropout: float = 0.0
     n_mels: int = 80
+    # False: the geometry stream keeps only the mouth's openings and width and their velocities (10 numbers a
+    # frame, nothing of the lips' shape): less of who is speaking to learn
+    lip_points: bool = True
     # > 0: sync features = the head's ⊕ blend x the word encoders' frame features, so the cosine is
     # (cos_head + blend² cos_word) / (1 + blend²); chosen on held-out val people (benchmarks/unseen_sync.py)
     blend: float = 0.0

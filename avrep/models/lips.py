@@ -26,7 +26,8 @@ from avrep.data.ibug import LEFT_EYE, MOUTH, NOSE_BRIDGE, RIGHT_EYE
 _EYES_NOSE = [*range(NOSE_BRIDGE.start, NOSE_BRIDGE.stop), *range(LEFT_EYE.start, RIGHT_EYE.stop)]  # stable origin
 _OPENINGS = ((61, 67), (62, 66), (63, 65), (51, 57))  # inner-lip heights and the outer height
 _N_MOUTH = MOUTH.stop - MOUTH.start
-LIP_FEATURES = _N_MOUTH * 2 * 2 + len(_OPENINGS) + 1  # points and velocities (x, y), openings + width
+OPENING_FEATURES = len(_OPENINGS) + 1  # the last columns of lip_geometry: the openings and the width
+LIP_FEATURES = _N_MOUTH * 2 * 2 + OPENING_FEATURES  # points and velocities (x, y), openings + width
 
 
 def lip_geometry(landmarks: torch.Tensor) -> torch.Tensor:
@@ -80,4 +81,4 @@ class LipGeometry(nn.Module):
         return self.net(g.transpose(1, 2)).transpose(1, 2)
 
 
-__all__ = ["LIP_FEATURES", "LipGeometry", "lip_geometry"]
+__all__ = ["LIP_FEATURES", "OPENING_FEATURES", "LipGeometry", "lip_geometry"]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from avrep.conventions import SAMPLES_PER_FRAME
 from avrep.models.config import SyncHeadConfig
 from avrep.models.encoders import LogMelFrontend, normalize_utterance
-from avrep.models.lips import LIP_FEATURES, lip_geometry
+from avrep.models.lips import LIP_FEATURES, OPENING_FEATURES, lip_geometry
 
 PIXEL_SIZE = 48  # the mouth is average-pooled from 96x96 to this before the pixel branch
 
@@ -80,7 +80,8 @@ class SyncHead(nn.Module):
                 nn.BatchNorm2d(p),
                 nn.ReLU(inplace=True),
             )
-        self.video = _temporal((LIP_FEATURES if cfg.geometry else 0) + p, cfg)
+        geo = (LIP_FEATURES if cfg.lip_points else 2 * OPENING_FEATURES) if cfg.geometry else 0
+        self.video = _temporal(geo + p, cfg)
         self.mel = LogMelFrontend(cfg.n_mels)
         h = cfg.hidden
         # two stride-2 stages: 100 Hz log-mel -> 25 Hz, one step per video frame
@@ -102,6 +103,9 @@ class SyncHead(nn.Module):
         parts = []
         if self.cfg.geometry:
             g = torch.nan_to_num(lip_geometry(landmarks)).clamp(-20.0, 20.0)  # a bad detection must not blow up
+            if not self.cfg.lip_points:  # openings + width (the last columns) and their velocities
+                op = g[..., LIP_FEATURES - OPENING_FEATURES :]
+                g = torch.cat([op, 2.0 * torch.diff(op, dim=1, prepend=op[:, :1])], -1)
             parts.append(g.transpose(1, 2))
         if self.cfg.pixels:
             if mouth is None:

@@ -77,6 +77,19 @@ def offset_infonce(vf: torch.Tensor, af: torch.Tensor, offset: torch.Tensor, tem
     )
 
 
+def offset_clip_ce(
+    vf: torch.Tensor, af: torch.Tensor, offset: torch.Tensor, max_offset: int, temperature: float = 0.05
+) -> torch.Tensor:
+    """The window's offset as a classification over [-max_offset, max_offset], scored the way `avrep sync`
+    decides (`avrep.eval.sync_metrics`): for each candidate c, the mean similarity of video frame t and audio
+    frame t - c over the frames where both exist. Unlike `offset_infonce` no single frame has to be
+    recognisable on its own (a closed mouth in a pause cannot be): what counts is the whole window's verdict."""
+    sim = torch.einsum("btd,bsd->bts", vf.float(), af.float())
+    scores = [torch.diagonal(sim, -c, 1, 2).mean(-1) for c in range(-max_offset, max_offset + 1)]
+    logits = torch.stack(scores, 1) / temperature
+    return F.cross_entropy(logits, offset.to(vf.device).long() + max_offset)
+
+
 def roll_audio(audio: torch.Tensor, frames: int, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Roll each clip's waveform [B, T*spf] by a random whole number of frames in [-max, max]."""
     b = audio.shape[0]

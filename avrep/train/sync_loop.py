@@ -6,7 +6,8 @@ the stores' train clips: the video window at frame s, the audio window at s + k 
 [-max_offset, max_offset] that keeps both inside the clip (real content on both sides, as a desynchronised
 file has), and the loss `offset_infonce` asks every video frame for its audio frame among the window's.
 
-Augmentation (people the model never saw): mirrored faces, landmark jitter, voice (pitch, tilt, reverb,
+Augmentation (people the model never saw): mirrored faces, landmark jitter, with probability
+`articulation` another speaker's mouth shape and motion amplitude (`avrep.data.augment.articulation`), voice (pitch, tilt, reverb,
 noise, gain: `avrep.data.augment.voice`), and for a pixel branch, appearance.
 
 Run dir = a DAVS run (config.json with `model.sync_head`, vocab.json, model.safetensors holding every
@@ -17,6 +18,7 @@ the same call to continue where it stopped (a kill loses at most `checkpoint_eve
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from avrep.conventions import SAMPLES_PER_FRAME as SPF
-from avrep.data.augment import appearance, jitter_landmarks, voice
+from avrep.data.augment import appearance, articulation, jitter_landmarks, voice
 from avrep.data.ibug import mirror_landmarks
 from avrep.data.store import FeatureStore
 from avrep.errors import AvrepError
@@ -39,8 +41,8 @@ from avrep.models.loading import load_run
 from avrep.models.sync_head import SyncHead
 from avrep.security import load_json_object
 from avrep.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
-from avrep.train.losses import offset_infonce
-from avrep.utils import atomic_write_json
+from avrep.train.losses import offset_clip_ce, offset_infonce
+from avrep.utils import atomic_write_bytes, atomic_write_json
 
 
 @dataclass
@@ -57,8 +59,14 @@ class SyncTrainArgs:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.1
+    frame_loss: float = 1.0  # weight of `offset_infonce` (every frame finds its audio frame in the window)
+    clip_loss: float = 0.0  # weight of `offset_clip_ce` (the window's offset, decided as avrep sync does) added
+    clip_temperature: float = 0.05
     head: dict[str, Any] = field(default_factory=dict)  # SyncHeadConfig fields
     augment: bool = True
+    articulation: float = 0.0  # probability of `augment.articulation` per window (with augment on)
+    synthetic: float = 0.0  # sampling weight of synthetic sentences (`avrep.synth.sync_clips`) beside `stores`
+    synthetic_clips: int = 600  # how many (new faces and voices), made once and kept in the run dir
     seed: int = 0
     checkpoint_every: int = 250
     snapshots: bool = True
@@ -89,6 +97,34 @@ def load_clips(store: str | Path, split: str, window: int, mouth: bool = False) 
     return out
 
 
+def synthetic_clips(out: Path, n: int, seed: int, progress: bool = False) -> list[_Clip]:
+    """`n` synthetic sentences (landmarks + audio, seeds derived from `seed`), cached in out/synthetic.npz so
+    a resumed run reads the same ones back instead of making them again."""
+    path = out / "synthetic.npz"
+    if path.exists():
+        with np.load(path) as z:  # each z[key] reads the whole array again: read each once
+            got = {k: z[k] for k in ("n", "seed", "frames", "landmarks", "audio")}
+        if int(got["n"]) == n and int(got["seed"]) == seed:
+            lm, au, ends = got["landmarks"], got["audio"], np.cumsum(got["frames"])
+            return [_Clip(lm[e - t : e], au[(e - t) * SPF : e * SPF], None) for t, e in zip(got["frames"], ends)]
+    from tqdm import tqdm
+
+    from avrep.synth.sync_clips import sentence
+
+    made = [sentence(seed * 1_000_003 + i) for i in tqdm(range(n), "synthetic sentences", disable=not progress)]
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        n=n,
+        seed=seed,
+        frames=np.array([len(lm) for lm, _ in made]),
+        landmarks=np.concatenate([lm for lm, _ in made]),
+        audio=np.concatenate([au for _, au in made]),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    return [_Clip(lm, au, None) for lm, au in made]
+
+
 class WindowSampler:
     """Random (video window, audio window k frames away) pairs from weighted groups of clips."""
 
@@ -113,6 +149,8 @@ class WindowSampler:
                 if rng.random() < 0.5:  # a mirrored face (the width only shifts x: geometry is translation-free)
                     lm = mirror_landmarks(lm, 96.0)
                     mo = None if mo is None else mo[:, :, ::-1]
+                if a.articulation and rng.random() < a.articulation:
+                    lm = articulation(lm, rng)
                 lm = jitter_landmarks(lm, rng)
                 if rng.random() < 0.7:
                     au = voice(au, rng)
@@ -171,7 +209,13 @@ def train_sync(
     head: SyncHead = model.sync_head
     pixels = head.needs_mouth
     groups = [load_clips(s, "train", args.window, pixels) for s in args.stores]
-    sampler = WindowSampler(groups, list(args.stores.values()), args, pixels)
+    weights = list(args.stores.values())
+    if args.synthetic > 0:
+        if pixels:
+            raise AvrepError("synthetic sentences carry landmarks only: they cannot train a pixel branch")
+        groups.append(synthetic_clips(out, args.synthetic_clips, args.seed, progress))
+        weights.append(args.synthetic)
+    sampler = WindowSampler(groups, weights, args, pixels)
     model.requires_grad_(False).eval()
     head.requires_grad_(True).train()
     opt = torch.optim.AdamW(head.parameters(), args.lr, weight_decay=args.weight_decay)
@@ -198,7 +242,9 @@ def train_sync(
         b = sampler.batch(rng)
         vf = head.video_frames(b["landmarks"], b.get("mouth"))
         af = head.audio_frames(b["audio"])
-        loss = offset_infonce(vf, af, b["offset"], args.temperature)
+        loss = args.frame_loss * offset_infonce(vf, af, b["offset"], args.temperature)
+        if args.clip_loss:
+            loss = loss + args.clip_loss * offset_clip_ce(vf, af, b["offset"], args.max_offset, args.clip_temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -229,4 +275,4 @@ def train_sync(
     return out
 
 
-__all__ = ["SyncTrainArgs", "WindowSampler", "load_clips", "train_sync"]
+__all__ = ["SyncTrainArgs", "WindowSampler", "load_clips", "synthetic_clips", "train_sync"]
