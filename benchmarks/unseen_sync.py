@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from _common import log, now, stamp, write_result
 from pretrained import build_stores
@@ -37,6 +38,7 @@ VARIANTS: dict[str, dict] = {
     "geometry_drop": {"dropout": 0.3},
     "geometry_synth": {},  # + synthetic sentences: new faces and voices (TRAIN below)
     "geometry_artic_synth": {},
+    "geometry_all": {"dropout": 0.3},  # every lever at once (TRAIN below)
     "geometry_openings": {"lip_points": False},  # openings + width only: nothing of the lips' shape
     "geometry_lrc": {},  # lrc_ar alone (does GRID's own audio-video lag pull the head off lrc_ar's?)
     "geometry_clip": {},  # + the window-level offset loss (offset_clip_ce)
@@ -48,6 +50,7 @@ TRAIN: dict[str, dict] = {
     "geometry_synth": {"synthetic": 0.3},
     "geometry_artic_synth": {"articulation": 0.7, "synthetic": 0.3},
     "geometry_lrc": {"store_weights": {"lrc_ar": 1.0}},
+    "geometry_all": {"articulation": 0.7, "synthetic": 0.3, "clip_loss": 1.0},
     "geometry_clip": {"clip_loss": 1.0},
     "geometry_clip_only": {"clip_loss": 1.0, "frame_loss": 0.0},
 }
@@ -269,9 +272,113 @@ def install(run: Path, name: str) -> Path:
     return dst
 
 
+def collect(parts: list[Path], name: str) -> Path:
+    """One table from ablation results written by separate processes (run side by side, 1 thread each)."""
+    rows, first = {}, None
+    for p in parts:
+        d = json.loads(p.read_text())
+        first = first or d
+        for k, r in d["rows"].items():
+            rows[k] = {**r, "train_overrides": TRAIN.get(k, {}), "head_overrides": VARIANTS.get(k, {})}
+    keep = {k: v for k, v in first.items() if k not in ("rows", "seconds_per_step_1_thread")}
+    return write_result(name, {**keep, "date": now(), "rows": rows, "parts": [p.name for p in parts]})
+
+
+def anchor_lags(stores: dict[str, Path], run: Path) -> dict:
+    """Each held-out lrc_ar anchor's own audio-video alignment as two different models see it: the head of
+    `run` and davs_small_v1's word frame features. Per clip the offset (+-4) of least mean distance over the
+    whole clip; per anchor the offset of least distance of the clips' mean curve. Shifted copies are scored
+    against the file's alignment, so an anchor whose files are a frame off caps "exact" for a model that is
+    right."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+    from unseen import store_clips
+
+    from avrep.apps.agreement import stream_features
+    from avrep.eval.sync_metrics import distance_matrix
+    from avrep.models import load_run
+    from avrep.models.pretrained import resolve_checkpoint
+
+    torch.set_grad_enabled(False)
+    head, _, _ = load_run(run)
+    head.cfg = replace(head.cfg, sync_head=replace(head.cfg.sync_head, blend=0.0))
+    word, _, _ = load_run(resolve_checkpoint("davs_small_v1", quiet=True))
+    K = 4
+    out: dict[str, dict] = {}
+    for split in ("val", "test"):
+        curves: dict[str, dict[str, list]] = {}
+        for c in store_clips(stores["lrc_ar"], split):
+            T = len(c["mouth"])
+            if T < 2 * K + 10:
+                continue
+            a = c["audio"][: T * 640]
+            for label, m, feat in (("head", head, "sync"), ("v1_word", word, "word")):
+                vf = stream_features(m, c["mouth"], True, landmarks=c["landmarks"], features=feat)
+                af = stream_features(m, a, False, features=feat)
+                cur = np.nanmean(distance_matrix(vf, af, K)[K : T - K], 0)
+                curves.setdefault(c["speaker"], {}).setdefault(label, []).append(cur)
+        for spk, by in sorted(curves.items()):
+            row: dict[str, Any] = {"split": split, "clips": len(by["head"])}
+            for label, cs in by.items():
+                cs = np.array(cs)
+                row[label] = {
+                    "anchor_offset": int(np.argmin(cs.mean(0))) - K,
+                    "clips_at_offset": np.bincount(np.argmin(cs, 1), minlength=2 * K + 1).tolist(),
+                }
+            out[spk] = row
+    return {"run": str(run), "offsets": list(range(-K, K + 1)), "anchors": out}
+
+
+def evidence(model_names: list[str], lengths: tuple[int, ...] = (30, 45, 60, 75)) -> dict:
+    """How much of the lrc_ar gap is the clips' length: the lrc_ar protocol (shifted copies +-7, step 1, each
+    copy's features from the copy alone) run on the GRID speakers the model never saw, their 3 s clips cut
+    into sub-clips of `lengths` frames (30 = lrc_ar's ~1.2 s: 16 frames to decide on)."""
+    import torch
+    from unseen import DATA, raw_clips
+
+    from avrep.models import load_run
+    from avrep.models.pretrained import resolve_checkpoint
+
+    torch.set_grad_enabled(False)
+    files = sorted((DATA / "grid").glob("*.mpg"))
+    clips = raw_clips(files)
+    rows: dict[str, dict] = {}
+    for name in model_names:
+        model, _, _ = load_run(resolve_checkpoint(name, quiet=True))
+        rows[name] = _evidence_rows(model, clips, lengths)
+    return {"set": "GRID speakers other than s1 (never trained on): " + ", ".join(f.name for f in files), "rows": rows}
+
+
+def _evidence_rows(model, clips: list[dict], lengths: tuple[int, ...]) -> dict:
+    from unseen import sync_shifted
+
+    rows = {}
+    for L in lengths:
+        subs = []
+        for c in clips:
+            T = len(c["mouth"])
+            for s in range(0, T - L + 1, max(1, L // 2)):  # half-overlapping cuts: more of each clip counts
+                subs.append(
+                    {
+                        **c,
+                        "mouth": c["mouth"][s : s + L],
+                        "landmarks": c["landmarks"][s : s + L],
+                        "audio": c["audio"][s * 640 : (s + L) * 640],
+                    }
+                )
+        rows[str(L)] = {"frames_decided_on": L - 14, **sync_shifted(model, subs, 7)}
+        log("GRID others cut to", L, rows[str(L)])
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("ablation", "main", "curve", "blend", "calibrate", "install"))
+    ap.add_argument(
+        "what", choices=("ablation", "main", "curve", "blend", "calibrate", "install", "collect", "lags", "evidence")
+    )
+    ap.add_argument("--parts", default="", help="collect: comma-separated result files to merge")
     ap.add_argument("--name", default="davs_small_v2", help="install: the shipped model's name")
     ap.add_argument("run", nargs="?", default=None)
     ap.add_argument("--stores", default="/work/stores")
@@ -318,7 +425,17 @@ def main() -> None:
         train_variant(args.variant, run, stores, args.steps, args.every, val, test, args.threads)
         write_result(args.result or "unseen_sync_main", {**base, "run": str(run), **summary(run)})
         return
+    if args.what == "evidence":
+        write_result(args.result or "unseen_sync_evidence", {**base, **evidence(["davs_small_v1", "davs_small_v2"])})
+        return
+    if args.what == "collect":
+        parts = [Path(p) for p in args.parts.split(",") if p]
+        log("collected", collect(parts, args.result or "unseen_sync_levers"))
+        return
     run = Path(args.run)
+    if args.what == "lags":
+        write_result(args.result or "lrc_ar_anchor_lags", {**base, **anchor_lags(stores, run)})
+        return
     if args.what == "install":
         log("installed", install(run, args.name))
         return
