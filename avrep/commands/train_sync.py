@@ -31,11 +31,40 @@ from avrep.commands._options import QUIET, SEED, data_option
 @click.option("--pixels", default=0, show_default=True, type=int, help="channels of a mouth-pixel branch (0: off)")
 @click.option("--checkpoint-every", default=250, show_default=True, type=int, help="steps between checkpoints")
 @click.option("--no-augment", is_flag=True, help="train without mirror, landmark jitter and voice augmentation")
+@click.option(
+    "--articulation",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="probability of giving a window another speaker's mouth shape and motion amplitude",
+)
+@click.option(
+    "--synthetic",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="sampling weight of synthetic sentences (new faces and voices, landmarks + audio) beside the stores",
+)
+@click.option(
+    "--synthetic-clips",
+    default=600,
+    show_default=True,
+    type=click.IntRange(1),
+    help="how many synthetic sentences to make (once; kept in the run directory)",
+)
+@click.option(
+    "--clip-loss",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="weight of the window-level offset loss (the offset decided as avrep sync does)",
+)
 @SEED
 @click.option("--threads", default=None, type=int, help="torch CPU threads")
 @QUIET
 def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, lr, hidden, pixels,
-               checkpoint_every, no_augment, seed, threads, quiet) -> None:  # fmt: skip
+               checkpoint_every, no_augment, articulation, synthetic, synthetic_clips, clip_loss, seed, threads,
+               quiet) -> None:  # fmt: skip
     """Add a dedicated sync head to a DAVS run and train it (the rest stays frozen): `avrep sync` and
     `avrep speakers` then read it."""
     from avrep.data.mixture import parse_mixture
@@ -55,6 +84,10 @@ def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, 
         lr=lr,
         head={"hidden": hidden, "pixels": pixels},
         augment=not no_augment,
+        articulation=articulation,
+        synthetic=synthetic,
+        synthetic_clips=synthetic_clips,
+        clip_loss=clip_loss,
         seed=seed,
         checkpoint_every=checkpoint_every,
         threads=threads,

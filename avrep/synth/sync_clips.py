@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from avrep.conventions import MOUTH_LANDMARKS as MOUTH
 from avrep.conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 SPF = SAMPLES_PER_FRAME
@@ -28,7 +29,6 @@ MOTION_SCALE = 0.33
 def sentence(seed: int, size: int = 160, motion: float = MOTION_SCALE) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic clip, deterministic in `seed`: (landmarks float32 [T, 68, 2], audio float32 [T * SPF]);
     `motion` scales the mouth's movement about the clip's mean mouth."""
-    from avrep.data.ibug import MOUTH
     from avrep.synth.corpus import load_vocabulary
     from avrep.synth.face import FaceRenderer, Identity, blink_track, head_motion
     from avrep.synth.speech import add_noise, list_voices, synthesize
