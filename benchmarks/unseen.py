@@ -14,7 +14,8 @@ Measures
   * avrep-sync distance / confidence: SyncNet's LSE-D / LSE-C formulas on avrep's own features (so another
     scale than SyncNet's, never to be compared with published LSE figures) (min over +-15 offsets of the mean distance; confidence =
     median - min), with avrep's per-frame features (distance = 1 - cosine);
-  * audio->video retrieval R@1/R@5 at 1:N over all held-out lrc_ar clips (sync and word embeddings);
+  * audio->video retrieval R@1/R@5 at 1:N over all held-out lrc_ar clips (sync and word embeddings; and by
+    temporal matching of `avrep sync`'s per-frame features over each whole clip, offsets +-1);
   * lip reading on GRID s1 held-out sentences and the unseen GRID speaker swwp2s (word-aligned).
 Writes benchmarks/results/<result>.json.
 """
@@ -169,6 +170,29 @@ def retrieval(model, clips: list[dict], frames: int = 29) -> dict:
     return out
 
 
+def match_retrieval(model, clips: list[dict], word: list[tuple] | None = None) -> dict:
+    """A->V R@1/R@5 at 1:N over `clips` by temporal matching (`avrep.eval.retrieval.match_scores`, offsets
+    +-1) of per-frame features: the model's sync features as configured ("sync"), and, when `word` holds
+    the word encoders' (video, audio) frame features of the same clips, the two mixed as blend 1.0 does
+    ("sync+word": the two cosines averaged)."""
+    import numpy as np
+
+    from avrep.apps.agreement import stream_features
+    from avrep.eval.retrieval import match_scores, metrics_from_scores
+
+    v, a = [], []
+    for c in clips:
+        T = len(c["mouth"])
+        v.append(stream_features(model, c["mouth"], True, landmarks=c["landmarks"]))
+        a.append(stream_features(model, c["audio"][: T * 640], False))
+    out = {"N": len(clips), "sync": metrics_from_scores(match_scores(a, v))}
+    if word is not None:
+        vb = [np.concatenate([x, w[0]], 1) / np.sqrt(2) for x, w in zip(v, word)]
+        ab = [np.concatenate([x, w[1]], 1) / np.sqrt(2) for x, w in zip(a, word)]
+        out["sync+word"] = metrics_from_scores(match_scores(ab, vb))
+    return {k: (v_ if k == "N" else {m: v_[m] for m in ("R@1", "R@5")}) for k, v_ in out.items()}
+
+
 def raw_clips(files: list[Path]) -> list[dict]:
     from avrep.preprocess import process_file
 
@@ -242,11 +266,13 @@ def main() -> None:
             "sync_shifted_in_context": sync_shifted(model, clips, 7, in_context=True),
             "sync_scores": sync_scores(model, clips),
             "retrieval_a2v": retrieval(model, clips),
+            "retrieval_a2v_match": match_retrieval(model, clips),
         }
         log(
             "lrc_ar",
             out["lrc_ar_heldout_identities"]["sync_shifted"],
             out["lrc_ar_heldout_identities"]["retrieval_a2v"],
+            out["lrc_ar_heldout_identities"]["retrieval_a2v_match"],
         )
     grid_files = sorted((DATA / "grid").glob("*.mpg"))
     wild_files = sorted((DATA / "wild").glob("*.mp4"))

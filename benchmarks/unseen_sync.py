@@ -43,6 +43,9 @@ VARIANTS: dict[str, dict] = {
     "geometry_lrc": {},  # lrc_ar alone (does GRID's own audio-video lag pull the head off lrc_ar's?)
     "geometry_clip": {},  # + the window-level offset loss (offset_clip_ce)
     "geometry_clip_only": {},
+    "geometry_match": {},  # + which window's audio among the batch's (window_match_infonce): retrieval
+    "geometry_match_only": {},
+    "geometry_match2": {},
 }
 # SyncTrainArgs overrides of a variant (the rest: train_variant's defaults)
 TRAIN: dict[str, dict] = {
@@ -53,6 +56,9 @@ TRAIN: dict[str, dict] = {
     "geometry_all": {"articulation": 0.7, "synthetic": 0.3, "clip_loss": 1.0},
     "geometry_clip": {"clip_loss": 1.0},
     "geometry_clip_only": {"clip_loss": 1.0, "frame_loss": 0.0},
+    "geometry_match": {"match_loss": 1.0},
+    "geometry_match_only": {"match_loss": 1.0, "frame_loss": 0.0},
+    "geometry_match2": {"match_loss": 2.0},
 }
 HELD_OUT = (
     "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
@@ -69,20 +75,45 @@ def heldout(stores: dict[str, Path], val_clips: int, test_clips: int) -> tuple[l
     )
 
 
-def evaluator(val: list[dict], test: list[dict]):
-    """on_checkpoint for train_sync: shifted-copy sync accuracy on the val and test anchors."""
+def word_frames(model, clips: list[dict]) -> list[tuple]:
+    """The (frozen) word encoders' per-frame (video, audio) features of each clip."""
+    from avrep.apps.agreement import stream_features
+
+    out = []
+    for c in clips:
+        T = len(c["mouth"])
+        out.append(
+            (
+                stream_features(model, c["mouth"], True, landmarks=c["landmarks"], features="word"),
+                stream_features(model, c["audio"][: T * 640], False, features="word"),
+            )
+        )
+    return out
+
+
+def evaluator(val: list[dict], test: list[dict], val_all: list[dict] | None = None):
+    """on_checkpoint for train_sync: shifted-copy sync accuracy on the val and test anchors; with `val_all`
+    (every val clip) also A->V retrieval by temporal matching on it (the word features are frozen: computed
+    once)."""
     import torch
-    from unseen import sync_shifted
+    from unseen import match_retrieval, sync_shifted
+
+    cache: dict[str, list] = {}
 
     def run(model, step: int) -> dict:
         with torch.no_grad():
-            return {"val_sync": sync_shifted(model, val, 7), "test_sync": sync_shifted(model, test, 7)}
+            out = {"val_sync": sync_shifted(model, val, 7), "test_sync": sync_shifted(model, test, 7)}
+            if val_all:
+                if "word" not in cache:
+                    cache["word"] = word_frames(model, val_all)
+                out["val_match_retrieval"] = match_retrieval(model, val_all, cache["word"])
+            return out
 
     return run
 
 
 def train_variant(
-    name: str, run: Path, stores: dict[str, Path], steps: int, every: int, val, test, threads: int = 2
+    name: str, run: Path, stores: dict[str, Path], steps: int, every: int, val, test, threads: int = 2, val_all=None
 ) -> Path:
     from avrep.models.pretrained import resolve_checkpoint
     from avrep.train.sync_loop import SyncTrainArgs, train_sync
@@ -100,7 +131,7 @@ def train_variant(
         **over,
     )
     log("train", name, "->", run)
-    return train_sync(args, evaluator(val, test))
+    return train_sync(args, evaluator(val, test, val_all))
 
 
 def step_cost(variants: list[str], repeats: int = 5) -> dict[str, float]:
@@ -390,6 +421,7 @@ def main() -> None:
     ap.add_argument("--val-clips", type=int, default=60)
     ap.add_argument("--test-clips", type=int, default=80)
     ap.add_argument("--result", default=None)
+    ap.add_argument("--retrieval", action="store_true", help="main: also A->V retrieval on every val clip")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two jobs share 2 cores)")
     args = ap.parse_args()
     import torch
@@ -398,6 +430,8 @@ def main() -> None:
     stores = build_stores(Path(args.stores), 2)
     work = Path(args.work)
     val, test = heldout(stores, args.val_clips, args.test_clips)
+    from unseen import store_clips
+
     base = {
         **stamp("torch"),
         "held_out": HELD_OUT,
@@ -422,7 +456,8 @@ def main() -> None:
         return
     if args.what == "main":
         run = Path(args.run) if args.run else work / f"main_{args.variant}"
-        train_variant(args.variant, run, stores, args.steps, args.every, val, test, args.threads)
+        val_all = store_clips(stores["lrc_ar"], "val") if args.retrieval else None
+        train_variant(args.variant, run, stores, args.steps, args.every, val, test, args.threads, val_all)
         write_result(args.result or "unseen_sync_main", {**base, "run": str(run), **summary(run)})
         return
     if args.what == "evidence":

@@ -292,17 +292,17 @@ def test_sync_head_training_resumes_exactly_and_serves_the_sync_command(synth_ru
 
 
 def test_train_sync_cli_with_every_lever(synth_run, tmp_path):
-    """`avrep train-sync` end to end with articulation, synthetic sentences and the window-level loss; a store
+    """`avrep train-sync` end to end with articulation, synthetic sentences, the window-level and retrieval losses; a store
     that does not exist is a one-line error naming it."""
     out = tmp_path / "head"
     common = ["--init", str(synth_run["run"]), "--steps", "2", "--batch-size", "4", "--window", "13"]
     common += ["--max-offset", "4", "--hidden", "16", "--checkpoint-every", "2", "--threads", "1", "-q"]
     p = _cli("train-sync", "--data", str(synth_run["store"]), "-o", str(out), *common,
-             "--articulation", "0.5", "--synthetic", "0.5", "--synthetic-clips", "3", "--clip-loss", "1")  # fmt: skip
+             "--articulation", "0.5", "--synthetic", "0.5", "--synthetic-clips", "3", "--clip-loss", "1", "--match-loss", "0.5")  # fmt: skip
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res["step"] == 2 and np.isfinite(res["loss"])
     cfg = json.loads((out / "config.json").read_text())["sync_train"]
-    assert cfg["synthetic"] == 0.5 and cfg["clip_loss"] == 1.0 and (out / "synthetic.npz").exists()
+    assert cfg["synthetic"] == 0.5 and cfg["clip_loss"] == 1.0 and cfg["match_loss"] == 0.5 and (out / "synthetic.npz").exists()
     p = _cli("train-sync", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "h2"), *common)
     assert p.returncode != 0 and "Traceback" not in p.stderr and "nope" in p.stderr

@@ -59,12 +59,19 @@ from avrep.commands._options import QUIET, SEED, data_option
     type=click.FloatRange(0),
     help="weight of the window-level offset loss (the offset decided as avrep sync does)",
 )
+@click.option(
+    "--match-loss",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="weight of the retrieval loss (which window's audio among the batch's, scored by temporal matching)",
+)
 @SEED
 @click.option("--threads", default=None, type=int, help="torch CPU threads")
 @QUIET
 def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, lr, hidden, pixels,
-               checkpoint_every, no_augment, articulation, synthetic, synthetic_clips, clip_loss, seed, threads,
-               quiet) -> None:  # fmt: skip
+               checkpoint_every, no_augment, articulation, synthetic, synthetic_clips, clip_loss, match_loss, seed,
+               threads, quiet) -> None:  # fmt: skip
     """Add a dedicated sync head to a DAVS run and train it (the rest stays frozen): `avrep sync` and
     `avrep speakers` then read it."""
     from avrep.data.mixture import parse_mixture
@@ -88,6 +95,7 @@ def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, 
         synthetic=synthetic,
         synthetic_clips=synthetic_clips,
         clip_loss=clip_loss,
+        match_loss=match_loss,
         seed=seed,
         checkpoint_every=checkpoint_every,
         threads=threads,

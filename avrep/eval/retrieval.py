@@ -31,6 +31,57 @@ def retrieval_metrics(query: np.ndarray, gallery: np.ndarray, ks: tuple[int, ...
     return out
 
 
+def match_scores(
+    queries: list[np.ndarray], gallery: list[np.ndarray], max_offset: int = 1, chunk: int = 1024
+) -> np.ndarray:
+    """Temporal matching [Nq, Ng]: for each pair of per-frame feature sequences ([T, D], unit rows, any
+    lengths, both starting at the clip's first frame), the mean dot product of query frame t + o and gallery
+    frame t over the frames both have, maximised over o in [-max_offset, max_offset]. Unlike one pooled
+    vector a clip, the score asks that the speech move *when* the lips do; the small offset range forgives
+    a file a frame or two off. Pairs with no frames in common score -inf."""
+    if not queries or not gallery:
+        raise ValueError("match_scores needs at least one query and one gallery item")
+    d = queries[0].shape[1]
+    tq, tg = max(len(x) for x in queries), max(len(x) for x in gallery)
+    T = max(tq, tg) + 2 * max_offset
+
+    def padded(items: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.zeros(len(items), T, d)
+        m = torch.zeros(len(items), T)
+        for i, f in enumerate(items):
+            if f.ndim != 2 or f.shape[1] != d:
+                raise ValueError(f"item {i}: features {f.shape} are not [T, {d}]")
+            x[i, max_offset : max_offset + len(f)] = torch.from_numpy(np.ascontiguousarray(f, np.float32))
+            m[i, max_offset : max_offset + len(f)] = 1.0
+        return x, m
+
+    g, mg = padded(gallery)
+    out = np.empty((len(queries), len(gallery)), np.float32)
+    for s in range(0, len(queries), chunk):
+        q, mq = padded(queries[s : s + chunk])
+        best = torch.full((q.shape[0], g.shape[0]), -float("inf"))
+        for o in range(-max_offset, max_offset + 1):
+            qs, ms = torch.roll(q, -o, 1), torch.roll(mq, -o, 1)  # padding >= max_offset: nothing wraps around
+            num = torch.einsum("itd,jtd->ij", qs, g)
+            cnt = ms @ mg.T
+            best = torch.maximum(best, torch.where(cnt > 0, num / cnt.clamp(min=1), -float("inf")))
+        out[s : s + chunk] = best.numpy()
+    return out
+
+
+def metrics_from_scores(scores: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """`retrieval_metrics` for a square score matrix whose diagonal holds the true pairs (ties pessimistic)."""
+    s = np.asarray(scores, np.float64)
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ValueError(f"scores must be square [N, N], got {s.shape}")
+    r = (s >= np.diag(s)[:, None]).sum(1)
+    out = {f"R@{k}": float((r <= k).mean()) for k in ks}
+    out["median_rank"] = float(np.median(r))
+    out["N"] = int(len(r))
+    out["chance_R@1"] = 1.0 / max(1, len(r))
+    return out
+
+
 def av_retrieval(
     emb_audio: np.ndarray,
     emb_video: np.ndarray,

@@ -90,6 +90,29 @@ def offset_clip_ce(
     return F.cross_entropy(logits, offset.to(vf.device).long() + max_offset)
 
 
+def window_match_infonce(
+    vf: torch.Tensor, af: torch.Tensor, offset: torch.Tensor, max_offset: int, temperature: float = 0.05
+) -> torch.Tensor:
+    """Which audio window belongs to this video window, among the batch's: the score of a pair is the mean
+    similarity of its aligned frames (video frame t against audio frame t - offset), as retrieval by temporal
+    matching (`avrep.eval.retrieval.match_scores`) ranks clips. `offset_infonce` only ever contrasts a clip
+    with itself shifted, so nothing asks its features to tell one clip's speech from another's. Each window
+    keeps the W - max_offset frames both streams cover whatever the offset, so every pair is scored on as
+    many frames. Symmetric InfoNCE over the batch."""
+    b, t, _ = vf.shape
+    n = t - max_offset
+    if n < 1:
+        raise ValueError(f"window of {t} frames leaves nothing aligned at offsets up to {max_offset}")
+    off = offset.view(b, 1).to(vf.device).long()
+    ar = torch.arange(n, device=vf.device)[None]
+    iv = (off.clamp(min=0) + ar).unsqueeze(-1).expand(b, n, vf.shape[2])
+    ia = ((-off).clamp(min=0) + ar).unsqueeze(-1).expand(b, n, af.shape[2])
+    v, a = torch.gather(vf.float(), 1, iv), torch.gather(af.float(), 1, ia)
+    logits = torch.einsum("itd,jtd->ij", v, a) / (n * temperature)
+    tgt = torch.arange(b, device=vf.device)
+    return 0.5 * (F.cross_entropy(logits, tgt) + F.cross_entropy(logits.T, tgt))
+
+
 def roll_audio(audio: torch.Tensor, frames: int, max_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Roll each clip's waveform [B, T*spf] by a random whole number of frames in [-max, max]."""
     b = audio.shape[0]

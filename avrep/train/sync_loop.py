@@ -41,7 +41,7 @@ from avrep.models.loading import load_run
 from avrep.models.sync_head import SyncHead
 from avrep.security import load_json_object
 from avrep.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
-from avrep.train.losses import offset_clip_ce, offset_infonce
+from avrep.train.losses import offset_clip_ce, offset_infonce, window_match_infonce
 from avrep.utils import atomic_write_bytes, atomic_write_json
 
 
@@ -62,6 +62,8 @@ class SyncTrainArgs:
     frame_loss: float = 1.0  # weight of `offset_infonce` (every frame finds its audio frame in the window)
     clip_loss: float = 0.0  # weight of `offset_clip_ce` (the window's offset, decided as avrep sync does) added
     clip_temperature: float = 0.05
+    match_loss: float = 0.0  # weight of `window_match_infonce` (which window's audio, among the batch's) added
+    match_temperature: float = 0.05
     head: dict[str, Any] = field(default_factory=dict)  # SyncHeadConfig fields
     augment: bool = True
     articulation: float = 0.0  # probability of `augment.articulation` per window (with augment on)
@@ -245,6 +247,10 @@ def train_sync(
         loss = args.frame_loss * offset_infonce(vf, af, b["offset"], args.temperature)
         if args.clip_loss:
             loss = loss + args.clip_loss * offset_clip_ce(vf, af, b["offset"], args.max_offset, args.clip_temperature)
+        if args.match_loss:
+            loss = loss + args.match_loss * window_match_infonce(
+                vf, af, b["offset"], args.max_offset, args.match_temperature
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
