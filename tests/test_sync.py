@@ -303,6 +303,11 @@ def test_train_sync_cli_with_every_lever(synth_run, tmp_path):
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res["step"] == 2 and np.isfinite(res["loss"])
     cfg = json.loads((out / "config.json").read_text())["sync_train"]
-    assert cfg["synthetic"] == 0.5 and cfg["clip_loss"] == 1.0 and cfg["match_loss"] == 0.5 and (out / "synthetic.npz").exists()
+    assert (
+        cfg["synthetic"] == 0.5
+        and cfg["clip_loss"] == 1.0
+        and cfg["match_loss"] == 0.5
+        and (out / "synthetic.npz").exists()
+    )
     p = _cli("train-sync", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "h2"), *common)
     assert p.returncode != 0 and "Traceback" not in p.stderr and "nope" in p.stderr
