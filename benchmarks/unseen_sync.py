@@ -46,6 +46,7 @@ VARIANTS: dict[str, dict] = {
     "geometry_match": {},  # + which window's audio among the batch's (window_match_infonce): retrieval
     "geometry_match_only": {},
     "geometry_match2": {},
+    "geometry_match_b128": {},  # more negatives a step (twice the cost)
 }
 # SyncTrainArgs overrides of a variant (the rest: train_variant's defaults)
 TRAIN: dict[str, dict] = {
@@ -59,6 +60,7 @@ TRAIN: dict[str, dict] = {
     "geometry_match": {"match_loss": 1.0},
     "geometry_match_only": {"match_loss": 1.0, "frame_loss": 0.0},
     "geometry_match2": {"match_loss": 2.0},
+    "geometry_match_b128": {"match_loss": 1.0, "batch": 128},
 }
 HELD_OUT = (
     "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
@@ -270,10 +272,18 @@ def install(run: Path, name: str) -> Path:
     dst = PRETRAINED_ROOT / name
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "__init__.py").write_text("")  # a package, so setuptools ships the folder
-    for f in ("config.json", "model.safetensors", "vocab.json", "sync_calibration.json"):
+    for f in ("model.safetensors", "vocab.json", "sync_calibration.json"):
         if (run / f).exists():
             shutil.copyfile(run / f, dst / f)
-    st = json.loads((run / "config.json").read_text())["sync_train"]
+    cfg = json.loads((run / "config.json").read_text())
+    st = cfg["sync_train"]
+    # this machine's paths mean nothing on a user's: the shipped config names the stores and the base model
+    cfg["sync_train"] = {
+        **{k: v for k, v in st.items() if k not in ("out", "threads")},
+        "init": "davs_small_v1",
+        "stores": {Path(k).name: w for k, w in st["stores"].items()},
+    }
+    (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     recs = records(run)
     base = card("davs_small_v1")
     out = {
