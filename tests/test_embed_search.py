@@ -85,3 +85,48 @@ def test_kinds_do_not_mix(embs, synth_run, tmp_path):  # noqa: F811
             kind="sync",
             progress=False,
         )
+
+
+def test_cli_search_rerank_by_temporal_matching(embs, synth_run, tmp_path):  # noqa: F811
+    """`avrep search --audio F --rerank N`: the top N pooled candidates re-ordered by frame-by-frame matching
+    (scores = `match_scores` of the query's and each clip's per-frame features, best first); it finds the
+    file's own clip at least as often as the pooled search; misuse is a one-line error."""
+    import shutil
+
+    d_video = embs["sync", "video"][0]
+    ix = tmp_path / "ix"
+    assert CliRunner().invoke(cli, ["index", "build", str(d_video), "--out", str(ix)]).exit_code == 0
+    meta = embs["sync", "video"][2]
+    hits = {None: 0, "20": 0}
+    for _, row in meta.iloc[::6].iterrows():  # 10 queries, one per word
+        for rr in hits:
+            extra = [] if rr is None else ["--rerank", rr]
+            args = ["search", str(ix), "--audio", str(row["path"]), "-k", "3", "--json", *extra]
+            r = CliRunner().invoke(cli, args)
+            assert r.exit_code == 0, r.output
+            out = json.loads(r.output)
+            top = out["results"][0]
+            assert len(top) == 3 and out["rerank"] == (None if rr is None else 20)
+            if rr is not None:
+                s = [h["score"] for h in top]
+                assert s == sorted(s, reverse=True) and all(-1 <= v <= 1 for v in s)
+            hits[rr] += row["clip_id"] == top[0]["clip_id"]
+    print("top-1 hits pooled / re-ranked", hits)
+    assert hits["20"] >= max(hits[None], 3), hits
+    def err(r) -> str:  # the CLI entry point prints an AvrepError as one line; CliRunner hands it back raised
+        assert r.exit_code != 0 and isinstance(r.exception, AvrepError), r.output
+        assert "\n" not in str(r.exception)
+        return str(r.exception)
+
+    assert "--rerank" in err(CliRunner().invoke(cli, ["search", str(ix), "--vector", "x.npy", "--rerank", "5"]))
+    aix = tmp_path / "aix"
+    assert CliRunner().invoke(cli, ["index", "build", str(embs["sync", "audio"][0]), "--out", str(aix)]).exit_code == 0
+    r = CliRunner().invoke(cli, ["search", str(aix), "--audio", str(meta["path"][0]), "--rerank", "5", "-k", "3"])
+    assert "index of videos" in err(r)
+    moved = tmp_path / "emb_moved"
+    shutil.copytree(d_video, moved)
+    man = json.loads((moved / "manifest.json").read_text())
+    (moved / "manifest.json").write_text(json.dumps({**man, "store": str(tmp_path / "gone")}))
+    assert CliRunner().invoke(cli, ["index", "build", str(moved), "--out", str(tmp_path / "ix2")]).exit_code == 0
+    r = CliRunner().invoke(cli, ["search", str(tmp_path / "ix2"), "--audio", str(meta["path"][0]), "--rerank", "5", "-k", "3"])
+    assert "not available here" in err(r) and str(tmp_path / "gone") in err(r)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avrep.apps.agreement import _hann
+from avrep.models.frames import _hann
 from avrep.conventions import CLIP_FRAMES
 from avrep.data.align import crop_clip
 from avrep.errors import MediaError, NoFaceError

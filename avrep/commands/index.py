@@ -168,9 +168,16 @@ def merge(shards, out, ondisk, overwrite) -> None:
 @click.option("--batch", type=click.Path(dir_okay=False), default=None, help="Query embeddings (.npy, [n, d]).")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many neighbours to return.")
 @click.option("--where", multiple=True, help="Metadata filter key=value (repeatable; same key = OR).")
+@click.option(
+    "--rerank",
+    type=click.IntRange(1),
+    default=None,
+    help="With --audio on a video index: re-rank this many candidates by temporal matching of per-frame "
+    "features (reads them from the index's feature store; finds the clip far more often on new people).",
+)
 @JSON_FLAG
 @QUERY_DEVICE
-def search(index_dir, audio, video, vector, batch, k, where, as_json, device) -> None:
+def search(index_dir, audio, video, vector, batch, k, where, rerank, as_json, device) -> None:
     """Search INDEX_DIR with an audio/video file or embedding vectors."""
     import numpy as np
 
@@ -179,8 +186,14 @@ def search(index_dir, audio, video, vector, batch, k, where, as_json, device) ->
     given = [x for x in (audio, video, vector, batch) if x]
     if len(given) != 1:
         raise AvrepError("give exactly one of --audio, --video, --vector, --batch")
+    if rerank is not None and not audio:
+        raise AvrepError("--rerank re-ranks an --audio query (against a video index)", param="rerank")
     ix = Index.open(index_dir)
-    if vector or batch:
+    if rerank is not None:
+        from avrep.index import search_audio_matched
+
+        res = search_audio_matched(ix, audio, k, rerank, where=list(where) or None, device=device)
+    elif vector or batch:
         q = _load_npy(vector or batch, "query vectors")
         if not np.issubdtype(q.dtype, np.floating):
             raise AvrepError(f"{vector or batch}: query vectors must be float, got {q.dtype}")
@@ -188,11 +201,11 @@ def search(index_dir, audio, video, vector, batch, k, where, as_json, device) ->
             raise AvrepError(f"{vector}: --vector takes one vector, got {q.shape[0]} (use --batch)")
     else:
         q = ix.embed_query(audio=audio, video=video, device=device)
-    res = ix.search(q, k, where=list(where) or None)
+    if rerank is None:
+        res = ix.search(q, k, where=list(where) or None)
     if as_json:
-        click.echo(
-            json.dumps({"index": str(index_dir), "k": k, "where": list(where), "results": res.records()}, indent=1)
-        )
+        out = {"index": str(index_dir), "k": k, "where": list(where), "rerank": rerank, "results": res.records()}
+        click.echo(json.dumps(out, indent=1))
         return
     cols = [c for c in ("rank", "score", "clip_id", "path", "word", "speaker", "split", "start_s", "end_s")]
     for qi in range(len(res)):

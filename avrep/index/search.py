@@ -268,6 +268,24 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
     """Embed one query file/array with the model recorded in an index manifest."""
     if (audio is None) == (video is None):
         raise AvrepError("give exactly one of audio or video")
+    if manifest.get("modality") == "identity" and video is None:
+        raise AvrepError(f"{where}: an identity index needs a video (face) query", param="video")
+    emb = index_embedder(manifest, device, where)
+    ckpt = manifest.get("checkpoint")
+    kind = manifest.get("kind") or "word"  # a sync index needs sync queries: same map, other modality
+    vec = (
+        emb.embed_audio(audio, kind=kind)
+        if audio is not None
+        else (emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video, kind=kind))
+    )
+    vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
+    if vec.shape[1] != manifest["dim"]:
+        raise AvrepError(f"{ckpt}: embeds to dim {vec.shape[1]} but the index {where} has dim {manifest['dim']}")
+    return vec
+
+
+def index_embedder(manifest: dict, device: str = "auto", where: str = "index"):
+    """The `Embedder` of the model an index manifest names, after checking it is here and its hash matches."""
     ckpt = manifest.get("checkpoint")
     if not ckpt or not Path(ckpt).exists():
         raise AvrepError(f"{where}: the checkpoint named in its manifest ({ckpt!r}) is not available here")
@@ -284,16 +302,4 @@ def embed_query(manifest: dict, audio=None, video=None, device: str = "auto", wh
             "query with embedding vectors instead",
             param=("vector", "batch"),
         ) from None
-    emb = Embedder.from_checkpoint(ckpt, device=device)
-    if manifest.get("modality") == "identity" and video is None:
-        raise AvrepError(f"{where}: an identity index needs a video (face) query", param="video")
-    kind = manifest.get("kind") or "word"  # a sync index needs sync queries: same map, other modality
-    vec = (
-        emb.embed_audio(audio, kind=kind)
-        if audio is not None
-        else (emb.embed_face(video) if manifest.get("modality") == "identity" else emb.embed_video(video, kind=kind))
-    )
-    vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
-    if vec.shape[1] != manifest["dim"]:
-        raise AvrepError(f"{ckpt}: embeds to dim {vec.shape[1]} but the index {where} has dim {manifest['dim']}")
-    return vec
+    return Embedder.from_checkpoint(ckpt, device=device)
