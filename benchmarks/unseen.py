@@ -10,7 +10,8 @@ Held out (never trained on, by construction of the stores `benchmarks/pretrained
   * wild: every clip in ../shared/data/wild (VoxCeleb2, HDTF, LRS2 demo, ...).
 Measures
   * sync on shifted copies: exact-offset accuracy and within +-1 (+-7 frames for ~1.2 s clips, +-15 for longer
-    ones; video frames [m, T-m) against the audio moved by the offset); originals found in sync (+-1);
+    ones; video frames [m, T-m) against the audio moved by the offset); originals found in sync (+-1); the
+    same +-7 protocol on 2 and 4 of an anchor's clips back to back (~2.4 / 4.8 s: what longer files get);
   * avrep-sync distance / confidence: SyncNet's LSE-D / LSE-C formulas on avrep's own features (so another
     scale than SyncNet's, never to be compared with published LSE figures) (min over +-15 offsets of the mean distance; confidence =
     median - min), with avrep's per-frame features (distance = 1 - cosine);
@@ -245,6 +246,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when another job shares 2 cores)")
     args = ap.parse_args()
     import torch
+    from unseen_train import concat_clips
 
     from avrep.models import load_run
     from avrep.models.pretrained import resolve_checkpoint, weights_sha256
@@ -264,6 +266,8 @@ def main() -> None:
             "clips": len(clips),
             "sync_shifted": sync_shifted(model, clips, 7),
             "sync_shifted_in_context": sync_shifted(model, clips, 7, in_context=True),
+            # what longer files of these people get: 2 / 4 of an anchor's clips back to back (~2.4 / 4.8 s)
+            "sync_shifted_joined": {str(n): sync_shifted(model, concat_clips(clips, n), 7) for n in (2, 4)},
             "sync_scores": sync_scores(model, clips),
             "retrieval_a2v": retrieval(model, clips),
             "retrieval_a2v_match": match_retrieval(model, clips),
