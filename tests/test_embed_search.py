@@ -113,6 +113,7 @@ def test_cli_search_rerank_by_temporal_matching(embs, synth_run, tmp_path):  # n
             hits[rr] += row["clip_id"] == top[0]["clip_id"]
     print("top-1 hits pooled / re-ranked", hits)
     assert hits["20"] >= max(hits[None], 3), hits
+
     def err(r) -> str:  # the CLI entry point prints an AvrepError as one line; CliRunner hands it back raised
         assert r.exit_code != 0 and isinstance(r.exception, AvrepError), r.output
         assert "\n" not in str(r.exception)
@@ -128,5 +129,7 @@ def test_cli_search_rerank_by_temporal_matching(embs, synth_run, tmp_path):  # n
     man = json.loads((moved / "manifest.json").read_text())
     (moved / "manifest.json").write_text(json.dumps({**man, "store": str(tmp_path / "gone")}))
     assert CliRunner().invoke(cli, ["index", "build", str(moved), "--out", str(tmp_path / "ix2")]).exit_code == 0
-    r = CliRunner().invoke(cli, ["search", str(tmp_path / "ix2"), "--audio", str(meta["path"][0]), "--rerank", "5", "-k", "3"])
+    r = CliRunner().invoke(
+        cli, ["search", str(tmp_path / "ix2"), "--audio", str(meta["path"][0]), "--rerank", "5", "-k", "3"]
+    )
     assert "not available here" in err(r) and str(tmp_path / "gone") in err(r)

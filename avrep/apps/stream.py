@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avrep.models.frames import _hann
 from avrep.conventions import CLIP_FRAMES
 from avrep.data.align import crop_clip
 from avrep.errors import MediaError, NoFaceError
 from avrep.io import media
+from avrep.models.frames import _hann
 
 CHUNK_FRAMES = 250  # frames per chunk core (10 s at 25 fps)
 
