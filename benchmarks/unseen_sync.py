@@ -47,6 +47,7 @@ VARIANTS: dict[str, dict] = {
     "geometry_match_only": {},
     "geometry_match2": {},
     "geometry_match_b128": {},  # more negatives a step (twice the cost)
+    "v2_match_ft": {},  # v2's own head fine-tuned with the match loss added (keeps what v2 does on sync?)
 }
 # SyncTrainArgs overrides of a variant (the rest: train_variant's defaults)
 TRAIN: dict[str, dict] = {
@@ -61,6 +62,7 @@ TRAIN: dict[str, dict] = {
     "geometry_match_only": {"match_loss": 1.0, "frame_loss": 0.0},
     "geometry_match2": {"match_loss": 2.0},
     "geometry_match_b128": {"match_loss": 1.0, "batch": 128},
+    "v2_match_ft": {"match_loss": 1.0, "init": "davs_small_v2", "head_from_init": True, "lr": 5e-4},
 }
 HELD_OUT = (
     "lrc_ar val identities (2 anchors, model selection) and test identities (5 anchors, the figures): "
@@ -123,7 +125,8 @@ def train_variant(
     over = dict(TRAIN.get(name, {}))
     weights = over.pop("store_weights", STORE_WEIGHTS)
     args = SyncTrainArgs(
-        init=str(resolve_checkpoint("davs_small_v1", quiet=True)),  # the encoders every head is added to
+        # the encoders every head is added to (v2 = v1's + a head: fine-tuning variants start from it)
+        init=str(resolve_checkpoint(over.pop("init", "davs_small_v1"), quiet=True)),
         out=str(run),
         stores={str(stores[k]): w for k, w in weights.items()},
         steps=steps,

@@ -311,3 +311,18 @@ def test_train_sync_cli_with_every_lever(synth_run, tmp_path):
     )
     p = _cli("train-sync", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "h2"), *common)
     assert p.returncode != 0 and "Traceback" not in p.stderr and "nope" in p.stderr
+    p = _cli("train-sync", "--data", str(synth_run["store"]), "-o", str(tmp_path / "h3"), *common, "--from-head")
+    assert p.returncode != 0 and "Traceback" not in p.stderr and "no sync head to start from" in p.stderr
+    # the run just trained has one: fine-tuning it starts from its weights (step 2 of 4 picks up where they are)
+    p = _cli("train-sync", "--data", str(synth_run["store"]), "-o", str(tmp_path / "h4"), *common[2:], "--init",
+             str(out), "--from-head", "--match-loss", "1")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    import torch
+
+    from avrep.models import load_run
+    from avrep.train.sync_loop import SyncTrainArgs, _prepare_run
+
+    args = SyncTrainArgs(init=str(out), out=str(tmp_path / "h5"), stores={}, head={"hidden": 16}, head_from_init=True)
+    model, _ = _prepare_run(args)
+    ref = load_run(out)[0].sync_head.state_dict()
+    assert all(torch.equal(v, ref[k]) for k, v in model.sync_head.state_dict().items())

@@ -66,12 +66,13 @@ from avrep.commands._options import QUIET, SEED, data_option
     type=click.FloatRange(0),
     help="weight of the retrieval loss (which window's audio among the batch's, scored by temporal matching)",
 )
+@click.option("--from-head", is_flag=True, help="start from the --init run's own sync head (fine-tune it)")
 @SEED
 @click.option("--threads", default=None, type=int, help="torch CPU threads")
 @QUIET
 def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, lr, hidden, pixels,
-               checkpoint_every, no_augment, articulation, synthetic, synthetic_clips, clip_loss, match_loss, seed,
-               threads, quiet) -> None:  # fmt: skip
+               checkpoint_every, no_augment, articulation, synthetic, synthetic_clips, clip_loss, match_loss, from_head,
+               seed, threads, quiet) -> None:  # fmt: skip
     """Add a dedicated sync head to a DAVS run and train it (the rest stays frozen): `avrep sync` and
     `avrep speakers` then read it."""
     from avrep.data.mixture import parse_mixture
@@ -96,6 +97,7 @@ def train_sync(data, out, init, steps, stop_at, batch_size, window, max_offset, 
         synthetic_clips=synthetic_clips,
         clip_loss=clip_loss,
         match_loss=match_loss,
+        head_from_init=from_head,
         seed=seed,
         checkpoint_every=checkpoint_every,
         threads=threads,

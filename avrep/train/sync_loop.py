@@ -74,6 +74,7 @@ class SyncTrainArgs:
     snapshots: bool = True
     threads: int | None = None
     stop_at: int | None = None  # end this call at that step (checkpointed): a session's share of a long run
+    head_from_init: bool = False  # start from `init`'s own sync head (fine-tuning) instead of a fresh one
 
 
 @dataclass
@@ -174,7 +175,8 @@ class WindowSampler:
 
 
 def _prepare_run(args: SyncTrainArgs) -> tuple[Any, Path]:
-    """A DAVS model from `init` with a fresh sync head; the run dir gets its config and vocab."""
+    """A DAVS model from `init` with a fresh sync head (or init's own, `head_from_init`); the run dir gets its
+    config and vocab."""
     out, init = Path(args.out), Path(args.init)
     model, config, _ = load_run(init)
     head_cfg = SyncHeadConfig.from_dict(args.head, "sync head config")
@@ -182,7 +184,17 @@ def _prepare_run(args: SyncTrainArgs) -> tuple[Any, Path]:
     config["model"]["sync_head"] = asdict(head_cfg)
     config["sync_train"] = {**asdict(args), "init": str(init)}
     torch.manual_seed(args.seed)
-    model.sync_head = SyncHead(head_cfg)
+    start = getattr(model, "sync_head", None)
+    if args.head_from_init:  # fine-tune the head `init` ships (e.g. a new loss on a head that already works)
+        if start is None:
+            raise AvrepError(f"{init}: has no sync head to start from", param="from_head")
+        if replace(start.cfg, blend=0.0) != replace(head_cfg, blend=0.0):
+            raise AvrepError(f"{init}: its sync head is configured otherwise than the one asked for", param="from_head")
+        model.sync_head = start
+    else:
+        model.sync_head = SyncHead(head_cfg)
+    # the run's features are the head's alone (blend 0) until a blend is chosen after training, whatever init's was
+    model.cfg = replace(model.cfg, sync_head=head_cfg)
     out.mkdir(parents=True, exist_ok=True)
     if (out / "state.json").exists():  # resuming: the run's own config decides the head
         saved = load_json_object(out / "config.json")
