@@ -547,7 +547,13 @@ def main() -> None:
         write_calibration(run, stores, args.test_clips, args.result)
         return
     pts = [
-        {"step": r["step"], "cpu_hours": round(r["cpu_s"] / 3600, 3), "val": r["val_sync"], "test": r["test_sync"]}
+        {
+            "step": r["step"],
+            "cpu_hours": round(r["cpu_s"] / 3600, 3),
+            "val": r["val_sync"],
+            "test": r["test_sync"],
+            **({"val_match_retrieval": r["val_match_retrieval"]} if "val_match_retrieval" in r else {}),
+        }
         for r in records(run)
     ]
     write_result(args.result or f"unseen_sync_curve_{run.name}", {**base, "run": str(run), "points": pts})
