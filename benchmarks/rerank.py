@@ -36,7 +36,7 @@ def main() -> None:
 
     from avrep.data.store import FeatureStore
     from avrep.embed_job import embed_store
-    from avrep.index import Index, build_index, search_audio_matched
+    from avrep.index import Index, build_index, search_matched
     from avrep.index.search import index_embedder
     from avrep.models.pretrained import resolve_checkpoint, weights_sha256
 
@@ -67,7 +67,7 @@ def main() -> None:
             for c in cands:
                 key = f"rerank_{c}"
                 t = time.perf_counter()
-                res = search_audio_matched(ix, audio, k=c, candidates=c, embedder=emb, cache=cache[key])
+                res = search_matched(ix, audio=audio, k=c, candidates=c, embedder=emb, cache=cache[key])
                 secs[key] += time.perf_counter() - t
                 found = ix.metadata["clip_id"].astype(str).to_numpy()[res.ids[0][res.ids[0] >= 0]]
                 hit = np.flatnonzero(found == cid)

@@ -172,8 +172,9 @@ def merge(shards, out, ondisk, overwrite) -> None:
     "--rerank",
     type=click.IntRange(1),
     default=None,
-    help="With --audio on a video index: re-rank this many candidates by temporal matching of per-frame "
-    "features (reads them from the index's feature store; finds the clip far more often on new people).",
+    help="Re-rank this many candidates by temporal matching of per-frame features (--audio on a video index, "
+    "--video on an audio index; reads them from the index's feature store; finds the clip far more often on "
+    "new people).",
 )
 @JSON_FLAG
 @QUERY_DEVICE
@@ -186,13 +187,15 @@ def search(index_dir, audio, video, vector, batch, k, where, rerank, as_json, de
     given = [x for x in (audio, video, vector, batch) if x]
     if len(given) != 1:
         raise AvrepError("give exactly one of --audio, --video, --vector, --batch")
-    if rerank is not None and not audio:
-        raise AvrepError("--rerank re-ranks an --audio query (against a video index)", param="rerank")
+    if rerank is not None and not (audio or video):
+        raise AvrepError("--rerank re-ranks an --audio or --video query (not embedding vectors)", param="rerank")
     ix = Index.open(index_dir)
     if rerank is not None:
-        from avrep.index import search_audio_matched
+        from avrep.index import search_matched
 
-        res = search_audio_matched(ix, audio, k, rerank, where=list(where) or None, device=device)
+        res = search_matched(
+            ix, audio=audio, video=video, k=k, candidates=rerank, where=list(where) or None, device=device
+        )
     elif vector or batch:
         q = _load_npy(vector or batch, "query vectors")
         if not np.issubdtype(q.dtype, np.floating):

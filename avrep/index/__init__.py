@@ -8,7 +8,7 @@ require("faiss", "cpu", "avrep index/search/serve", "(or 'avrep[gpu]' for faiss-
 
 from avrep.index.build import add_to_index, build_index, merge_shards, train_quantizer  # noqa: E402
 from avrep.index.choose import choose_index, parse_memory  # noqa: E402
-from avrep.index.rerank import search_audio_matched  # noqa: E402
+from avrep.index.rerank import search_matched  # noqa: E402
 from avrep.index.search import Index, SearchResult, embed_query  # noqa: E402
 
 __all__ = [
@@ -20,6 +20,6 @@ __all__ = [
     "embed_query",
     "merge_shards",
     "parse_memory",
-    "search_audio_matched",
+    "search_matched",
     "train_quantizer",
 ]

@@ -1,4 +1,4 @@
-"""Audio -> video search re-ranked by temporal matching: FAISS finds candidates with one pooled vector a clip,
+"""Audio <-> video search re-ranked by temporal matching: FAISS finds candidates with one pooled vector a clip,
 then each candidate's per-frame sync features are matched frame by frame against the query's
 (`avrep.eval.retrieval.match_scores`, offsets +-1). One pooled vector cannot say *when* the lips move; the
 frame-by-frame match can, and on people the model never saw it finds the right clip far more often
@@ -44,9 +44,10 @@ def source_store(index: Index) -> Path:
     return Path(store)
 
 
-def search_audio_matched(
+def search_matched(
     index: Index,
-    audio,
+    audio=None,
+    video=None,
     k: int = 10,
     candidates: int = DEFAULT_CANDIDATES,
     where=None,
@@ -55,16 +56,20 @@ def search_audio_matched(
     cache: dict[str, np.ndarray] | None = None,
     embedder=None,
 ) -> SearchResult:
-    """Search a video index with one audio query (a file, or float32 samples at the model's rate) and
-    re-rank the top `candidates` by temporal matching; returns the best `k` with the match score (mean
-    cosine of aligned frames, higher is better) as the score. The query is one clip's audio, compared
-    from its first frame with each candidate clip's first frame. `cache` (clip_id -> per-frame features),
-    kept by the caller across queries, spares recomputing a clip's features when it is a candidate again;
-    `embedder` (from `index_embedder(index.manifest)`) spares loading and hashing the model per query."""
-    if index.manifest.get("modality") != "video":
+    """Search with one query and re-rank the top `candidates` by temporal matching: an `audio` query (a file,
+    or float32 samples at the model's rate) against an index of videos, or a `video` query (a file) against
+    an index of audio clips. Returns the best `k` with the match score (mean cosine of aligned frames, higher
+    is better) as the score. The query is one clip, compared from its first frame with each candidate
+    clip's first frame. `cache` (clip_id -> per-frame features), kept by the caller across queries, spares
+    recomputing a clip's features when it is a candidate again; `embedder` (from
+    `index_embedder(index.manifest)`) spares loading and hashing the model per query."""
+    if (audio is None) == (video is None):
+        raise AvrepError("give exactly one of audio or video to re-rank", param="rerank")
+    want = "video" if audio is not None else "audio"
+    if index.manifest.get("modality") != want:
         raise AvrepError(
-            f"{index.path}: re-ranking by temporal matching needs an index of videos "
-            f"(this one holds {index.manifest.get('modality')!r} embeddings)",
+            f"{index.path}: re-ranking an {'audio' if audio is not None else 'video'} query needs an index of "
+            f"{want}s (this one holds {index.manifest.get('modality')!r} embeddings)",
             param="rerank",
         )
     if candidates < k:
@@ -74,16 +79,23 @@ def search_audio_matched(
     store = FeatureStore(source_store(index))
     emb = embedder if embedder is not None else index_embedder(index.manifest, device, str(index.path))
     kind = index.manifest.get("kind") or "word"
-    wave = emb._audio(audio)
-    q = np.asarray(emb.embed_audio(wave, kind=kind), np.float32).reshape(1, -1)
-    _, ids = index.search_arrays(q, candidates, where)
+    if audio is not None:
+        wave = emb._audio(audio)
+        T = len(wave) // SPF
+        if T < 1:
+            raise AvrepError("the audio query is shorter than one video frame", param="audio")
+        q = emb.embed_audio(wave, kind=kind)
+        qf = stream_features(emb.model, wave[: T * SPF], False, device=emb.device)
+    else:
+        from avrep.preprocess import process_file
+
+        pv = process_file(video)  # the same decode -> landmarks -> mouth crops as the store was made with
+        q = emb.embed_video(pv.mouth, kind=kind, landmarks=pv.landmarks)
+        qf = stream_features(emb.model, pv.mouth, True, landmarks=pv.landmarks, device=emb.device)
+    _, ids = index.search_arrays(np.asarray(q, np.float32).reshape(1, -1), candidates, where)
     ids = ids[0][ids[0] >= 0]
     if not len(ids):
         return SearchResult(np.full((1, k), -np.inf, np.float32), np.full((1, k), -1, np.int64), index.metadata)
-    T = len(wave) // SPF
-    if T < 1:
-        raise AvrepError("the audio query is shorter than one video frame", param="audio")
-    qf = stream_features(emb.model, wave[: T * SPF], False, device=emb.device)
     by_id = {str(c): i for i, c in enumerate(store.clips["clip_id"].astype(str))}
     cache = {} if cache is None else cache
     gallery = []
@@ -92,9 +104,16 @@ def search_audio_matched(
         if cid not in cache:
             if cid not in by_id:
                 raise AvrepError(f"{index.path}: clip {cid!r} is not in its feature store {store.dir}", param="rerank")
-            c = store.clip(by_id[cid], keys=("mouth", "landmarks"))
-            cache[cid] = stream_features(emb.model, c["mouth"], True, landmarks=c["landmarks"], device=emb.device)
+            if want == "video":
+                c = store.clip(by_id[cid], keys=("mouth", "landmarks"))
+                f = stream_features(emb.model, c["mouth"], True, landmarks=c["landmarks"], device=emb.device)
+            else:
+                c = store.clip(by_id[cid], keys=("audio",))
+                n = len(c["audio"]) // SPF
+                f = stream_features(emb.model, c["audio"][: n * SPF], False, device=emb.device)
+            cache[cid] = f
         gallery.append(cache[cid])
+    # the score is symmetric in its two sides: audio frame t + o against video frame t either way round
     s = match_scores([qf], gallery, max_offset)[0]
     order = np.argsort(-s, kind="stable")[:k]
     scores = np.full((1, k), -np.inf, np.float32)
@@ -103,4 +122,4 @@ def search_audio_matched(
     return SearchResult(scores, out, index.metadata)
 
 
-__all__ = ["DEFAULT_CANDIDATES", "search_audio_matched", "source_store"]
+__all__ = ["DEFAULT_CANDIDATES", "search_matched", "source_store"]
