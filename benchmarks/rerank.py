@@ -1,14 +1,15 @@
-"""A->V search re-ranked by temporal matching (`avrep search --audio F --rerank N`) on people the model never
+"""A<->V search re-ranked by temporal matching (`avrep search --audio/--video F --rerank N`) on people the model never
 saw -> benchmarks/results/rerank.json.
 
 Held out: the lrc_ar `test` identities (5 news anchors, never trained on by the shipped model; the identity-
 disjoint split of benchmarks/pretrained.py's store). The shipped model embeds every test clip's video (sync
 kind), `avrep.index.build_index` indexes them (exact at this size), and every clip's audio (from the store:
-what the CLI decodes from the file) is a query: pooled search (one vector a clip) beside re-ranking of the
-top N candidates by frame-by-frame matching, for several N, in one run. R@1/R@5 of each query's own clip;
+what the CLI decodes from the file) is a query (and, the other way round, every clip's video against an index
+of the audio clips): pooled search (one vector a clip) beside re-ranking of the top N candidates by
+frame-by-frame matching, for several N, in one run. R@1/R@5 of each query's own clip;
 per-query time as a ratio to the pooled search (CPU; absolute times only from a GPU run).
 
-    python benchmarks/rerank.py [--store /work/stores/lrc_ar] [--candidates 10,50,100]
+    python benchmarks/rerank.py [--store /work/stores/lrc_ar] [--candidates 10,50,100] [--directions a2v,v2a]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--store", default="/work/stores/lrc_ar")
     ap.add_argument("--split", default="test")
     ap.add_argument("--candidates", default="10,50,100")
+    ap.add_argument("--directions", default="a2v,v2a")
     ap.add_argument("--checkpoint", default=None, help="default: the shipped model")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--result", default="rerank")
@@ -42,48 +44,57 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     run = resolve_checkpoint(args.checkpoint)
+    fs = FeatureStore(args.store)
+    clips = fs.clips[fs.clips["split"] == args.split]
+    n = len(clips)
+    log("queries", n, "clips of", clips["speaker"].nunique(), "held-out identities")
+    cands = [int(c) for c in args.candidates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="avrep_rerank_"))
+    out: dict[str, dict] = {}
     try:
-        embed_store(args.store, run, "video", work / "emb", split=args.split, device="cpu", progress=False, kind="sync")
-        build_index(work / "emb", work / "ix")
-        ix = Index.open(work / "ix")
-        emb = index_embedder(ix.manifest, "cpu")
-        fs = FeatureStore(args.store)
-        clips = fs.clips[fs.clips["split"] == args.split]
-        n = len(clips)
-        log("queries", n, "clips of", clips["speaker"].nunique(), "held-out identities")
-        cands = [int(c) for c in args.candidates.split(",")]
-        ranks: dict[str, list[int]] = {"pooled": [], **{f"rerank_{c}": [] for c in cands}}
-        secs: dict[str, float] = {k: 0.0 for k in ranks}
-        cache: dict[str, dict] = {f"rerank_{c}": {} for c in cands}
-        for i, row in clips.iterrows():
-            audio = fs.clip(int(fs.clips.index.get_loc(i)), keys=("audio",))["audio"]
-            cid = str(row["clip_id"])
-            t = time.perf_counter()
-            q = emb.embed_audio(audio, kind="sync")[None]
-            _, ids = ix.search_arrays(q, n)
-            secs["pooled"] += time.perf_counter() - t
-            ranks["pooled"].append(int(np.flatnonzero(ix.metadata["clip_id"].astype(str).to_numpy()[ids[0]] == cid)[0]))
-            for c in cands:
-                key = f"rerank_{c}"
+        for direction in args.directions.split(","):
+            gallery = "video" if direction == "a2v" else "audio"
+            embed_store(args.store, run, gallery, work / direction, split=args.split, device="cpu", progress=False,
+                        kind="sync")  # fmt: skip
+            build_index(work / direction, work / f"ix_{direction}")
+            ix = Index.open(work / f"ix_{direction}")
+            emb = index_embedder(ix.manifest, "cpu")
+            ids_of = ix.metadata["clip_id"].astype(str).to_numpy()
+            ranks: dict[str, list[int]] = {"pooled": [], **{f"rerank_{c}": [] for c in cands}}
+            secs: dict[str, float] = {k: 0.0 for k in ranks}
+            cache: dict[str, dict] = {f"rerank_{c}": {} for c in cands}
+            for i, row in clips.iterrows():
+                c = fs.clip(int(fs.clips.index.get_loc(i)), keys=("audio", "mouth", "landmarks"))
+                query = {"audio": c["audio"]} if direction == "a2v" else {"video": (c["mouth"], c["landmarks"])}
+                cid = str(row["clip_id"])
                 t = time.perf_counter()
-                res = search_matched(ix, audio=audio, k=c, candidates=c, embedder=emb, cache=cache[key])
-                secs[key] += time.perf_counter() - t
-                found = ix.metadata["clip_id"].astype(str).to_numpy()[res.ids[0][res.ids[0] >= 0]]
-                hit = np.flatnonzero(found == cid)
-                ranks[key].append(int(hit[0]) if len(hit) else n)  # outside the candidates: not found
-        rows = {}
-        for key, r in ranks.items():
-            r = np.array(r)
-            rows[key] = {
-                "R@1": float((r < 1).mean()),
-                "R@5": float((r < 5).mean()),
-                "R@10": float((r < 10).mean()),
-                "time_per_query_vs_pooled": round(secs[key] / secs["pooled"], 1),
-            }
-            if key == "pooled":
-                rows[key].update({f"R@{c}": float((r < c).mean()) for c in cands})
-            log(key, rows[key])
+                if direction == "a2v":
+                    q = emb.embed_audio(c["audio"], kind="sync")[None]
+                else:
+                    q = emb.embed_video(c["mouth"], kind="sync", landmarks=c["landmarks"])[None]
+                _, ids = ix.search_arrays(q, n)
+                secs["pooled"] += time.perf_counter() - t
+                ranks["pooled"].append(int(np.flatnonzero(ids_of[ids[0]] == cid)[0]))
+                for k in cands:
+                    key = f"rerank_{k}"
+                    t = time.perf_counter()
+                    res = search_matched(ix, **query, k=k, candidates=k, embedder=emb, cache=cache[key])
+                    secs[key] += time.perf_counter() - t
+                    hit = np.flatnonzero(ids_of[res.ids[0][res.ids[0] >= 0]] == cid)
+                    ranks[key].append(int(hit[0]) if len(hit) else n)  # outside the candidates: not found
+            rows = {}
+            for key, r in ranks.items():
+                r = np.array(r)
+                rows[key] = {
+                    "R@1": float((r < 1).mean()),
+                    "R@5": float((r < 5).mean()),
+                    "R@10": float((r < 10).mean()),
+                    "time_per_query_vs_pooled": round(secs[key] / secs["pooled"], 1),
+                }
+                if key == "pooled":
+                    rows[key].update({f"R@{k}": float((r < k).mean()) for k in cands})
+                log(direction, key, rows[key])
+            out[direction] = rows
         write_result(
             args.result,
             {
@@ -93,10 +104,12 @@ def main() -> None:
                 "held_out": f"lrc_ar {args.split} identities: "
                 + ", ".join(sorted(clips["speaker"].astype(str).unique())),
                 "N": n,
-                "protocol": "audio of each held-out clip as the query, its own video the one right answer; "
-                "re-ranked = the top N pooled candidates ordered by temporal matching (offsets +-1); "
-                "cached candidate features (a clip's features are computed once per N): first-query cost is higher",
-                "rows": rows,
+                "protocol": "a2v: the audio of each held-out clip as the query, its own video the one right answer "
+                "(v2a: the video, mouth crops + landmarks from the store, against the audio clips); re-ranked = the "
+                "top N pooled candidates ordered by temporal matching (offsets +-1); candidate features cached "
+                "across queries (computed once per clip and N)",
+                "rows": out.get("a2v"),
+                "v2a": out.get("v2a"),
             },
         )
     finally:

@@ -57,8 +57,9 @@ def search_matched(
     embedder=None,
 ) -> SearchResult:
     """Search with one query and re-rank the top `candidates` by temporal matching: an `audio` query (a file,
-    or float32 samples at the model's rate) against an index of videos, or a `video` query (a file) against
-    an index of audio clips. Returns the best `k` with the match score (mean cosine of aligned frames, higher
+    or float32 samples at the model's rate) against an index of videos, or a `video` query (a file, or a
+    (mouth uint8 [T, 96, 96], landmarks [T, 68, 2]) pair as a feature store holds them) against an index of
+    audio clips. Returns the best `k` with the match score (mean cosine of aligned frames, higher
     is better) as the score. The query is one clip, compared from its first frame with each candidate
     clip's first frame. `cache` (clip_id -> per-frame features), kept by the caller across queries, spares
     recomputing a clip's features when it is a candidate again; `embedder` (from
@@ -87,11 +88,15 @@ def search_matched(
         q = emb.embed_audio(wave, kind=kind)
         qf = stream_features(emb.model, wave[: T * SPF], False, device=emb.device)
     else:
-        from avrep.preprocess import process_file
+        if isinstance(video, tuple):  # (mouth, landmarks) as a feature store holds them
+            mouth, lm = video
+        else:
+            from avrep.preprocess import process_file
 
-        pv = process_file(video)  # the same decode -> landmarks -> mouth crops as the store was made with
-        q = emb.embed_video(pv.mouth, kind=kind, landmarks=pv.landmarks)
-        qf = stream_features(emb.model, pv.mouth, True, landmarks=pv.landmarks, device=emb.device)
+            pv = process_file(video)  # the same decode -> landmarks -> mouth crops as the store was made with
+            mouth, lm = pv.mouth, pv.landmarks
+        q = emb.embed_video(mouth, kind=kind, landmarks=lm)
+        qf = stream_features(emb.model, mouth, True, landmarks=lm, device=emb.device)
     _, ids = index.search_arrays(np.asarray(q, np.float32).reshape(1, -1), candidates, where)
     ids = ids[0][ids[0] >= 0]
     if not len(ids):
