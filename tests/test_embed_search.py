@@ -135,6 +135,18 @@ def test_cli_search_rerank_by_temporal_matching(embs, synth_run, tmp_path):  # n
             assert r.exit_code == 0, r.output
             vhits[rr] += row["clip_id"] == json.loads(r.output)["results"][0][0]["clip_id"]
     print("video -> audio top-1 hits pooled / re-ranked", vhits)
+    # the Python API takes a video as a store holds it (mouth crops + landmarks) and gives what the file gives
+    from avrep.data.store import FeatureStore
+    from avrep.index import Index, search_matched
+
+    row = meta.iloc[0]
+    c = FeatureStore(synth_run["store"]).clip(str(row["clip_id"]), keys=("mouth", "landmarks"))
+    api = search_matched(Index.open(aix), video=(c["mouth"], c["landmarks"]), k=3, candidates=20, device="cpu")
+    r = CliRunner().invoke(
+        cli, ["search", str(aix), "--video", str(row["path"]), "-k", "3", "--json", "--rerank", "20"]
+    )
+    cli_top = [h["clip_id"] for h in json.loads(r.output)["results"][0]]
+    assert list(api.to_frame()["clip_id"]) == cli_top
     assert vhits["20"] >= 3 and vhits["20"] >= vhits[None] - 1, vhits
     moved = tmp_path / "emb_moved"
     shutil.copytree(d_video, moved)
