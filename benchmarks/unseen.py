@@ -171,6 +171,18 @@ def retrieval(model, clips: list[dict], frames: int = 29) -> dict:
     return out
 
 
+def clip_frames(model, clips: list[dict], features: str = "sync") -> list[tuple]:
+    """Each clip's per-frame (video, audio) features over the whole clip ("sync" or "word")."""
+    from avrep.apps.agreement import stream_features
+
+    out = []
+    for c in clips:
+        T = len(c["mouth"])
+        v = stream_features(model, c["mouth"], True, landmarks=c["landmarks"], features=features)
+        out.append((v, stream_features(model, c["audio"][: T * 640], False, features=features)))
+    return out
+
+
 def match_retrieval(model, clips: list[dict], word: list[tuple] | None = None) -> dict:
     """A->V R@1/R@5 at 1:N over `clips` by temporal matching (`avrep.eval.retrieval.match_scores`, offsets
     +-1) of per-frame features: the model's sync features as configured ("sync"), and, when `word` holds
@@ -178,14 +190,9 @@ def match_retrieval(model, clips: list[dict], word: list[tuple] | None = None) -
     ("sync+word": the two cosines averaged)."""
     import numpy as np
 
-    from avrep.apps.agreement import stream_features
     from avrep.eval.retrieval import match_scores, metrics_from_scores
 
-    v, a = [], []
-    for c in clips:
-        T = len(c["mouth"])
-        v.append(stream_features(model, c["mouth"], True, landmarks=c["landmarks"]))
-        a.append(stream_features(model, c["audio"][: T * 640], False))
+    v, a = (list(x) for x in zip(*clip_frames(model, clips)))
     out = {"N": len(clips), "sync": metrics_from_scores(match_scores(a, v))}
     if word is not None:
         vb = [np.concatenate([x, w[0]], 1) / np.sqrt(2) for x, w in zip(v, word)]

@@ -79,28 +79,12 @@ def heldout(stores: dict[str, Path], val_clips: int, test_clips: int) -> tuple[l
     )
 
 
-def word_frames(model, clips: list[dict]) -> list[tuple]:
-    """The (frozen) word encoders' per-frame (video, audio) features of each clip."""
-    from avrep.apps.agreement import stream_features
-
-    out = []
-    for c in clips:
-        T = len(c["mouth"])
-        out.append(
-            (
-                stream_features(model, c["mouth"], True, landmarks=c["landmarks"], features="word"),
-                stream_features(model, c["audio"][: T * 640], False, features="word"),
-            )
-        )
-    return out
-
-
 def evaluator(val: list[dict], test: list[dict], val_all: list[dict] | None = None):
     """on_checkpoint for train_sync: shifted-copy sync accuracy on the val and test anchors; with `val_all`
     (every val clip) also A->V retrieval by temporal matching on it (the word features are frozen: computed
     once)."""
     import torch
-    from unseen import match_retrieval, sync_shifted
+    from unseen import clip_frames, match_retrieval, sync_shifted
 
     cache: dict[str, list] = {}
 
@@ -109,7 +93,7 @@ def evaluator(val: list[dict], test: list[dict], val_all: list[dict] | None = No
             out = {"val_sync": sync_shifted(model, val, 7), "test_sync": sync_shifted(model, test, 7)}
             if val_all:
                 if "word" not in cache:
-                    cache["word"] = word_frames(model, val_all)
+                    cache["word"] = clip_frames(model, val_all, "word")
                 out["val_match_retrieval"] = match_retrieval(model, val_all, cache["word"])
             return out
 

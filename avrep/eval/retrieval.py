@@ -23,7 +23,11 @@ def ranks_of_matches(query: np.ndarray, gallery: np.ndarray, chunk: int = 4096) 
 
 
 def retrieval_metrics(query: np.ndarray, gallery: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    r = ranks_of_matches(query, gallery)
+    return metrics_from_ranks(ranks_of_matches(query, gallery), ks)
+
+
+def metrics_from_ranks(r: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """R@k, median rank, N and chance R@1 from the 1-based ranks of the true items."""
     out = {f"R@{k}": float((r <= k).mean()) for k in ks}
     out["median_rank"] = float(np.median(r))
     out["N"] = int(len(r))
@@ -74,12 +78,7 @@ def metrics_from_scores(scores: np.ndarray, ks: tuple[int, ...] = (1, 5, 10)) ->
     s = np.asarray(scores, np.float64)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ValueError(f"scores must be square [N, N], got {s.shape}")
-    r = (s >= np.diag(s)[:, None]).sum(1)
-    out = {f"R@{k}": float((r <= k).mean()) for k in ks}
-    out["median_rank"] = float(np.median(r))
-    out["N"] = int(len(r))
-    out["chance_R@1"] = 1.0 / max(1, len(r))
-    return out
+    return metrics_from_ranks((s >= np.diag(s)[:, None]).sum(1), ks)
 
 
 def av_retrieval(

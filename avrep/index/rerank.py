@@ -75,9 +75,6 @@ def search_matched(
         )
     if candidates < k:
         raise AvrepError(f"re-rank candidates ({candidates}) must be >= k ({k})", param="rerank")
-    from avrep.data.store import FeatureStore
-
-    store = FeatureStore(source_store(index))
     emb = embedder if embedder is not None else index_embedder(index.manifest, device, str(index.path))
     kind = index.manifest.get("kind") or "word"
     if audio is not None:
@@ -101,12 +98,17 @@ def search_matched(
     ids = ids[0][ids[0] >= 0]
     if not len(ids):
         return SearchResult(np.full((1, k), -np.inf, np.float32), np.full((1, k), -1, np.int64), index.metadata)
-    by_id = {str(c): i for i, c in enumerate(store.clips["clip_id"].astype(str))}
     cache = {} if cache is None else cache
+    store, by_id = None, {}
     gallery = []
     for i in ids:
         cid = str(index.metadata["clip_id"].iloc[int(i)])
         if cid not in cache:
+            if store is None:  # only when a candidate's frames are not cached: a store read is not free
+                from avrep.data.store import FeatureStore
+
+                store = FeatureStore(source_store(index))
+                by_id = {str(c): j for j, c in enumerate(store.clips["clip_id"].astype(str))}
             if cid not in by_id:
                 raise AvrepError(f"{index.path}: clip {cid!r} is not in its feature store {store.dir}", param="rerank")
             if want == "video":
